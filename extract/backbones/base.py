@@ -1,0 +1,116 @@
+"""The backbone interface: a frozen speech model that yields all L+1 hidden states of a clip.
+
+Layer convention (the same for every family, recorded in each cache): state 0 is the input to the first
+transformer block (after the convolutional front end and the positional embedding), state l is the output of
+block l, and the last state is what the model itself returns as its final hidden state (Whisper: after
+``ln_post``; stable-layer-norm Wav2Vec 2.0: after the encoder's final LayerNorm).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the suite knows about a named model before loading it."""
+
+    name: str
+    family: str  # "whisper" or "wav2vec2" (Wav2Vec 2.0, HuBERT, WavLM, ... through transformers)
+    checkpoint: str  # hub id or openai-whisper model name
+    pretraining: str  # "self-supervised" or "weakly supervised"
+    languages: str  # "en" (English-only) or "multi"
+    n_states: int
+    dim: int
+    notes: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None``/"auto" picks CUDA when present, else CPU."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Backbone(ABC):
+    """A frozen model that maps 16 kHz mono waveforms to all its hidden states."""
+
+    spec: ModelSpec
+    checkpoint: str  # what was actually loaded (hub id@revision, whisper name, or weights checksum)
+    weights: str  # "pretrained", "random" or "ct2"
+    device: torch.device
+    precision: str
+    frame_rate: float = 50.0
+
+    @property
+    def name(self) -> str:
+        """The suite name of the model."""
+        return self.spec.name
+
+    @property
+    @abstractmethod
+    def n_states(self) -> int:
+        """L+1: the number of hidden states per frame."""
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Hidden size."""
+
+    @abstractmethod
+    def n_frames(self, n_samples: int) -> int:
+        """How many frames a clip of ``n_samples`` samples yields."""
+
+    @abstractmethod
+    def group_key(self, n_samples: int) -> Hashable:
+        """Clips whose keys are equal may share a batch without changing each other's features."""
+
+    @abstractmethod
+    def _forward(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """States of each clip, ``(n_states, n_frames, dim)``, on the model's device."""
+
+    def extract(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """All hidden states of each clip as float32 arrays ``(n_states, n_frames, dim)`` on the CPU.
+
+        Clips of one call must share a :meth:`group_key`; callers batch accordingly.
+        """
+        keys = {self.group_key(len(w)) for w in waves}
+        if len(keys) > 1:
+            raise ValueError(f"{self.name}: clips with different group keys {sorted(map(str, keys))} in one batch")
+        with torch.inference_mode(), self._autocast():
+            states = self._forward(waves)
+        return [s.float().cpu().numpy() for s in states]
+
+    @contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self.precision == "fp32":
+            yield
+            return
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        with torch.autocast(device_type=self.device.type, dtype=dtype):
+            yield
+
+    def attrs(self) -> dict[str, object]:
+        """Root attributes this backbone contributes to a cache."""
+        return {
+            "model": self.spec.name,
+            "family": self.spec.family,
+            "pretraining": self.spec.pretraining,
+            "languages": self.spec.languages,
+            "checkpoint": self.checkpoint,
+            "weights": self.weights,
+            "n_layers": self.n_states,
+            "dim": self.dim,
+            "frame_rate": self.frame_rate,
+            "precision": self.precision,
+            "device": str(self.device),
+        }

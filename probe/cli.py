@@ -1,0 +1,31 @@
+"""The ``probe`` command line: one command per step of the benchmark."""
+
+from __future__ import annotations
+
+import typer
+
+from probe.commands import corpora, demo, extract, report, run, synth
+
+app = typer.Typer(
+    name="probe",
+    help=(
+        "Frozen-feature probing benchmark for cross-lingual speech emotion recognition.\n\n"
+        "Steps: `probe extract` caches every layer of a speech model in HDF5; `probe run` trains probes on the "
+        "caches; `probe report` writes tables and figures. `probe demo` does all three on synthetic speech."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (synth, extract, corpora, run, report, demo):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``probe`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
