@@ -54,8 +54,9 @@ def check_audio(path: str | Path) -> AudioInfo:
         raise AudioError(path, "empty file (0 bytes)")
     if is_lfs_pointer(path):
         raise AudioError(path, "git-lfs pointer file, not audio (clone with git-lfs, or `git lfs pull`)")
-    try:
-        header = sf.info(str(path))
+    try:  # through a file object: soundfile cannot open names with undecodable bytes (damaged zip names)
+        with open(path, "rb") as handle:
+            header = sf.info(handle)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(path, f"unreadable audio ({exc})") from None
     info = AudioInfo(path, int(header.samplerate), int(header.channels), int(header.frames))
@@ -80,7 +81,8 @@ def load_audio(path: str | Path) -> np.ndarray:
     """The clip at ``path`` as 16 kHz mono float32 in [-1, 1]; :class:`AudioError` if it cannot be used."""
     info = check_audio(path)
     try:
-        data, sample_rate = sf.read(str(info.path), dtype="float32", always_2d=True)
+        with open(info.path, "rb") as handle:
+            data, sample_rate = sf.read(handle, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(info.path, f"unreadable audio ({exc})") from None
     if data.size == 0:

@@ -43,6 +43,11 @@ def layer_name(layer: int) -> str:
     return f"layers/{layer:02d}"
 
 
+def _text(values: Any) -> list[str]:
+    """Strings safe for HDF5's UTF-8: undecodable bytes of damaged file names become ``\\xNN`` escapes."""
+    return [str(v).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for v in values]
+
+
 def _attr(value: Any) -> Any:
     """HDF5 attributes hold scalars and strings; anything else is stored as JSON text."""
     if value is None:
@@ -81,7 +86,7 @@ def write_cache(
         h5.attrs["complete"] = False
         group = h5.create_group("utterances")
         for column in TEXT_COLUMNS:
-            group.create_dataset(column, data=utterances[column].astype(str).tolist(), dtype=_STR)
+            group.create_dataset(column, data=_text(utterances[column]), dtype=_STR)
         for column, dtype in NUMERIC_COLUMNS.items():
             values = offsets if column == "offset" else utterances[column]
             group.create_dataset(column, data=np.asarray(values, dtype=dtype), dtype=dtype)
@@ -100,7 +105,7 @@ def write_cache(
         h5.create_dataset("pooled/mean", data=np.asarray(pooled, dtype=np.float32).reshape(len(utterances), n_states, dim))
         sk = h5.create_group("skipped")
         for column in ("id", "path", "reason"):
-            sk.create_dataset(column, data=skipped[column].astype(str).tolist() if len(skipped) else [], dtype=_STR)
+            sk.create_dataset(column, data=_text(skipped[column]) if len(skipped) else [], dtype=_STR)
         h5.attrs["complete"] = True
 
 

@@ -1,0 +1,64 @@
+"""CaFE, the Canadian French Emotional speech dataset: ``AA-E-I-S.wav`` (48 kHz) or ``.aiff`` (192 kHz)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from extract.corpora._parse import Fields, match, scan_by_name
+from extract.corpora.base import CorpusInfo, Scan
+
+INFO = CorpusInfo(
+    key="cafe",
+    name="CaFE (Canadian French Emotional speech dataset)",
+    language="fr-CA",
+    labels={
+        "C": "anger",
+        "D": "disgust",
+        "J": "happiness",
+        "N": "neutral",
+        "P": "fear",
+        "S": "surprise",
+        "T": "sadness",
+    },
+    expected_files=936,
+    expected_speakers=12,
+    access="open",
+    url="https://zenodo.org/record/1478765",
+    notes=(
+        "Two versions: 48 kHz .wav and 192 kHz .aiff; use one (if both are under the root, the second copy of "
+        "each recording is skipped as a duplicate). Names are AA-E-I-S (speaker, emotion, intensity 1 low / "
+        "2 high, sentence 1-6); neutral is AA-N-1-S in the .wav version and AA-N-S in the .aiff version. "
+        "Odd speakers are male, even female. The zip stores accented folder names (Colère, Dégoût) in an old DOS "
+        "code page, so they unzip as 'ColŠre', 'ColКre' or raw bytes: folders are never used. "
+        "936 = 12 x (6 emotions x 2 intensities x 6 sentences + 6 neutral)."
+    ),
+    expected_per_label={
+        "anger": 144,
+        "disgust": 144,
+        "fear": 144,
+        "happiness": 144,
+        "sadness": 144,
+        "surprise": 144,
+        "neutral": 72,
+    },
+)
+
+# "03-C-2-5" (speaker, emotion, intensity, sentence) or, in the 192 kHz neutral files, "03-N-5".
+_NAME = re.compile(r"(?P<speaker>\d{2})-(?:(?P<code>[A-Z])-(?P<intensity>[12])|(?P<neutral>N))-(?P<sentence>[1-6])")
+
+
+def parse(stem: str) -> Fields:
+    """Fields of a CaFE file-name stem such as ``03-C-2-5``, ``03-N-1-5`` or ``03-N-5``."""
+    found = match(_NAME, stem, "'AA-E-I-S' (or 'AA-N-S' for 192 kHz neutral files)")
+    code = found["code"] or found["neutral"]
+    intensity = found["intensity"] or "1"
+    speaker = found["speaker"]
+    gender = "m" if int(speaker) % 2 else "f"
+    recording = f"{speaker}-{code}-{intensity}-{found['sentence']}"
+    return Fields(code=code, speaker=speaker, gender=gender, recording=recording)
+
+
+def scan(root: Path) -> Scan:
+    """Every CaFE recording under ``root``, either version; damaged folder names do not matter."""
+    return scan_by_name(root, INFO, parse)
