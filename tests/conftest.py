@@ -29,7 +29,8 @@ def write_tone(
     mono = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
     data = np.stack([mono * (1.0 - 0.2 * c) for c in range(channels)], axis=1) if channels > 1 else mono
     fmt = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF"}[path.suffix.lower()]
-    sf.write(str(path), data.astype(np.float32), sample_rate, format=fmt, subtype=subtype)
+    with open(path, "wb") as handle:  # a file object, so names with undecodable bytes work too
+        sf.write(handle, data.astype(np.float32), sample_rate, format=fmt, subtype=subtype)
     return path
 
 

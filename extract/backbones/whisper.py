@@ -56,7 +56,10 @@ def whisper_dims(size: str) -> ModelDimensions:
 def random_whisper(size: str, seed: int = 0) -> Whisper:
     """A Whisper model of the real architecture with seeded random weights."""
     torch.manual_seed(seed)
-    return Whisper(whisper_dims(size)).eval()
+    model = Whisper(whisper_dims(size)).eval()
+    with torch.no_grad():  # openai-whisper leaves this one as torch.empty (it is always loaded from a checkpoint)
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.01)
+    return model
 
 
 def download_whisper(size: str, device: torch.device) -> Whisper:

@@ -1,0 +1,57 @@
+"""TESS, the Toronto Emotional Speech Set (English): flat ``<SPK>_<word>_<emotion>.wav``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from extract.corpora._collect import Fields, Unusable, collect, lookup, speaker_id, stem
+from extract.corpora.base import CorpusInfo, Scan, find_audio
+
+SPEAKERS: tuple[str, ...] = ("OAF", "YAF")  # the older and the younger actress
+
+INFO = CorpusInfo(
+    key="tess",
+    name="TESS (Toronto Emotional Speech Set)",
+    language="en",
+    labels={
+        "angry": "anger",
+        "disgust": "disgust",
+        "fear": "fear",
+        "happy": "happiness",
+        "neutral": "neutral",
+        "ps": "surprise",
+        "sad": "sadness",
+    },
+    expected_files=2800,
+    expected_speakers=2,
+    expected_per_label={
+        label: 400 for label in ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
+    },
+    access="open",
+    url="https://doi.org/10.5683/SP2/E8H2MF",
+    english=True,
+    notes=(
+        "TWO SPEAKERS ONLY (OAF and YAF, both female): a speaker-independent split puts one speaker on each "
+        "side and leaves none for validation, so speaker-independent results on TESS are degenerate and must "
+        "be reported as such. 200 target words x 7 emotions x 2 speakers; 'ps' is pleasant surprise. "
+        "24 414 Hz (one file at 96 kHz). Copies differ in folders (flat or one folder per speaker and "
+        "emotion): only file names are read."
+    ),
+)
+
+
+def parse(uid: str) -> Fields:
+    """Label and speaker of one TESS utterance id, from its file name only."""
+    fields = stem(uid).split("_")
+    if len(fields) != 3:
+        raise Unusable(f"file name {stem(uid)!r} does not follow TESS's <SPK>_<word>_<emotion> pattern")
+    spk, _word, emotion = fields
+    spk = spk.upper()
+    if spk not in SPEAKERS:
+        raise Unusable(f"unknown TESS speaker {spk!r} (known: {', '.join(SPEAKERS)})")
+    return Fields(label=lookup(INFO.labels, emotion.lower()), speaker=speaker_id(INFO.key, spk), gender="f")
+
+
+def scan(root: Path) -> Scan:
+    """Every TESS utterance under ``root``, whatever the folders."""
+    return collect(root, find_audio(root), parse, unique_names=True)
