@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._parse import Fields, match, scan_by_name
+from extract.corpora._scan import Fields, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -29,15 +29,15 @@ INFO = CorpusInfo(
 # e.g. "a01 (1)", "f18 (5)b", "d03 (01)": emotion letter, utterance number, speaker in parentheses, take.
 _NAME = re.compile(r"(?P<code>[a-z])(?P<utterance>\d+)\s*\(\s*(?P<speaker>\d+)\s*\)\s*(?P<take>[ab]?)", re.IGNORECASE)
 
-BROKEN = {"s05 (3).wav": "known-broken file: unreadable in the official AESDD archive"}
+BROKEN = {"s05 (3)": "known-broken file: unreadable in the official AESDD archive"}
 
 
-def parse(stem: str) -> Fields:
-    """Fields of an AESDD file-name stem such as ``f18 (5)b``."""
-    found = match(_NAME, stem, "'<x><NN> (<S>)[a|b]' (e.g. 'a01 (1)')")
+def parse(uid: str) -> Fields:
+    """Fields of an AESDD utterance id, from its file name such as ``f18 (5)b``."""
+    found = match(_NAME, uid, "'<x><NN> (<S>)[a|b]' (e.g. 'a01 (1)')")
     return Fields(code=found["code"].lower(), speaker=str(int(found["speaker"])))
 
 
 def scan(root: Path) -> Scan:
     """Every AESDD recording under ``root``; the emotion folders are not used."""
-    return scan_by_name(root, INFO, parse, broken=BROKEN)
+    return scan_files(root, INFO, parse, broken=BROKEN)

@@ -10,6 +10,7 @@ A corpus module (one per corpus, e.g. ``extract/corpora/emodb.py``) defines
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ class Scan:
 
     items: list[Item] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # corpus-level warnings (e.g. a missing metadata table)
 
     def to_frame(self) -> pd.DataFrame:
         """The manifest: one row per usable file, columns :data:`MANIFEST_COLUMNS`, all strings."""
@@ -89,9 +91,17 @@ def nfc(text: str) -> str:
 
 
 def utterance_id(path: Path, root: Path) -> str:
-    """The stable utterance id: path relative to ``root``, without extension, NFC, forward slashes."""
-    rel = path.relative_to(root).with_suffix("")
-    return nfc(rel.as_posix())
+    """The stable utterance id: path relative to ``root``, without extension, NFC, forward slashes.
+
+    Bytes of a damaged name that are not valid UTF-8 (a zip's folder name in an old DOS code page) are written
+    as ``\\xNN`` escapes, so the id is always valid UTF-8; the path itself still opens the file.
+    """
+    uid = nfc(path.relative_to(root).with_suffix("").as_posix())
+    try:
+        uid.encode("utf-8")
+    except UnicodeEncodeError:
+        uid = nfc(os.fsencode(uid).decode("utf-8", errors="backslashreplace"))
+    return uid
 
 
 def find_audio(root: Path, suffixes: tuple[str, ...] = AUDIO_SUFFIXES) -> list[Path]:

@@ -5,22 +5,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._parse import Fields, match, scan_by_name
+from extract.corpora._scan import Fields, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
+
+# Emotion codes = French initials (Colère, Dégoût, Joie, Neutre, Peur, Surprise, Tristesse); Oréau uses them too.
+FRENCH_INITIALS: dict[str, str] = {
+    "C": "anger",
+    "D": "disgust",
+    "J": "happiness",
+    "N": "neutral",
+    "P": "fear",
+    "S": "surprise",
+    "T": "sadness",
+}
 
 INFO = CorpusInfo(
     key="cafe",
     name="CaFE (Canadian French Emotional speech dataset)",
     language="fr-CA",
-    labels={
-        "C": "anger",
-        "D": "disgust",
-        "J": "happiness",
-        "N": "neutral",
-        "P": "fear",
-        "S": "surprise",
-        "T": "sadness",
-    },
+    labels=FRENCH_INITIALS,
     expected_files=936,
     expected_speakers=12,
     access="open",
@@ -48,9 +51,9 @@ INFO = CorpusInfo(
 _NAME = re.compile(r"(?P<speaker>\d{2})-(?:(?P<code>[A-Z])-(?P<intensity>[12])|(?P<neutral>N))-(?P<sentence>[1-6])")
 
 
-def parse(stem: str) -> Fields:
-    """Fields of a CaFE file-name stem such as ``03-C-2-5``, ``03-N-1-5`` or ``03-N-5``."""
-    found = match(_NAME, stem, "'AA-E-I-S' (or 'AA-N-S' for 192 kHz neutral files)")
+def parse(uid: str) -> Fields:
+    """Fields of a CaFE utterance id, from its file name such as ``03-C-2-5``, ``03-N-1-5`` or ``03-N-5``."""
+    found = match(_NAME, uid, "'AA-E-I-S' (or 'AA-N-S' for 192 kHz neutral files)")
     code = found["code"] or found["neutral"]
     intensity = found["intensity"] or "1"
     speaker = found["speaker"]
@@ -61,4 +64,4 @@ def parse(stem: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every CaFE recording under ``root``, either version; damaged folder names do not matter."""
-    return scan_by_name(root, INFO, parse)
+    return scan_files(root, INFO, parse)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import logging
 import re
+from functools import partial
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Parser, Unusable, collect, lookup, speaker_id, stem
-from extract.corpora.base import CorpusInfo, Scan, find_audio, is_lfs_pointer
-
-log = logging.getLogger(__name__)
+from extract.corpora._scan import Fields, Unusable, match, scan_files
+from extract.corpora.base import CorpusInfo, Scan, is_lfs_pointer
 
 DEMOGRAPHICS = "VideoDemographics.csv"
 SEX = {"male": "m", "female": "f"}
@@ -51,8 +49,9 @@ INFO = CorpusInfo(
         "7442 files in the official distribution, 7440 usable: 1076_MTI_NEU_XX.wav (unplayable) and "
         "1076_MTI_SAD_XX.wav (silent) are skipped. Speaker = actor AAAA (1001-1091). Gender is not in the "
         f"name: it comes only from {DEMOGRAPHICS} (48 M / 43 F) in the root or one folder below; without it "
-        "gender is empty and a warning is logged. A clone made without git-lfs holds tiny pointer files "
-        "instead of audio: they are reported as skipped. Only .wav is read (AudioMP3/ is ignored). 16 kHz."
+        "gender is empty and the scan says so (a warning in its notes). A clone made without git-lfs holds tiny "
+        "pointer files instead of audio: they are reported as skipped. Only .wav is read (AudioMP3/ is ignored). "
+        "16 kHz."
     ),
 )
 
@@ -81,40 +80,26 @@ def read_demographics(path: Path) -> dict[str, str]:
     return genders
 
 
-def make_parser(genders: dict[str, str]) -> Parser:
-    """A parser of CREMA-D utterance ids that takes each actor's gender from ``genders``."""
-
-    def parse(uid: str) -> Fields:
-        name = stem(uid)
-        match = NAME.fullmatch(name)
-        if match is None:
-            raise Unusable(f"file name {name!r} does not follow CREMA-D's AAAA_SSS_EEE_LL pattern")
-        if match["sentence"] not in SENTENCES:
-            raise Unusable(f"unknown sentence code {match['sentence']!r}")
-        if name in KNOWN_BROKEN:
-            raise Unusable(KNOWN_BROKEN[name])
-        actor = match["actor"]
-        return Fields(lookup(INFO.labels, match["emo"]), speaker_id(INFO.key, actor), genders.get(actor, ""))
-
-    return parse
+def parse(uid: str, genders: dict[str, str]) -> Fields:
+    """Emotion and actor of one CREMA-D utterance id from its file name; gender from ``genders`` (actor -> f/m)."""
+    found = match(NAME, uid, "CREMA-D's AAAA_SSS_EEE_LL pattern")
+    if found["sentence"] not in SENTENCES:
+        raise Unusable(f"unknown sentence code {found['sentence']!r}")
+    return Fields(code=found["emo"], speaker=found["actor"], gender=genders.get(found["actor"], ""))
 
 
-def actor_genders(root: Path) -> dict[str, str]:
-    """Each actor's gender from the demographics CSV under ``root``; empty (with a warning) without it."""
+def actor_genders(root: Path) -> tuple[dict[str, str], list[str]]:
+    """Each actor's gender from the demographics CSV under ``root``, and a note where there is none."""
     path = find_demographics(root)
     if path is None:
-        log.warning("CREMA-D: %s not found under %s; gender left empty", DEMOGRAPHICS, root)
-        return {}
+        return {}, [f"{DEMOGRAPHICS} not found under {root}; gender left empty"]
     if is_lfs_pointer(path):
-        log.warning("CREMA-D: %s is a git-lfs pointer, not the table; gender left empty", path)
-        return {}
+        return {}, [f"{path} is a git-lfs pointer, not the table; gender left empty"]
     genders = read_demographics(path)
-    if not genders:
-        log.warning("CREMA-D: no ActorID/Sex rows in %s; gender left empty", path)
-    return genders
+    return genders, [] if genders else [f"no ActorID/Sex rows in {path}; gender left empty"]
 
 
 def scan(root: Path) -> Scan:
     """Every CREMA-D utterance under ``root`` (the repository folder holding ``AudioWAV/``)."""
-    files = find_audio(root)
-    return collect(root, files, make_parser(actor_genders(root)), unique_names=True)
+    genders, notes = actor_genders(root)
+    return scan_files(root, INFO, partial(parse, genders=genders), broken=KNOWN_BROKEN, unique_names=True, notes=notes)

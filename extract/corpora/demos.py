@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._parse import Fields, match, scan_by_name
+from extract.corpora._scan import Fields, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -51,12 +51,12 @@ _NAME = re.compile(
 )
 
 
-def parse(stem: str) -> Fields:
-    """Fields of a DEMoS file-name stem such as ``PR_f_01_rab01a`` or ``m_02_neu03b``."""
-    found = match(_NAME, stem, "'{PR|NP}_{f|m}_SS_eeeNNv' or '{f|m}_SS_neuNNv'")
+def parse(uid: str) -> Fields:
+    """Fields of a DEMoS utterance id, from its file name such as ``PR_f_01_rab01a`` or ``m_02_neu03b``."""
+    found = match(_NAME, uid, "'{PR|NP}_{f|m}_SS_eeeNNv' or '{f|m}_SS_neuNNv'")
     return Fields(code=found["code"].lower(), speaker=found["speaker"], gender=found["gender"].lower())
 
 
 def scan(root: Path) -> Scan:
     """Every DEMoS recording under ``root`` (DEMOS/ and NEU/ alike; folders are not used)."""
-    return scan_by_name(root, INFO, parse)
+    return scan_files(root, INFO, parse)

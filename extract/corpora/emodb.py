@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._parse import BadName, Fields, match, scan_by_name
-from extract.corpora.base import CorpusInfo, Scan
+from extract.corpora._scan import Fields, Unusable, match, scan_files
+from extract.corpora.base import CorpusInfo, Scan, find_audio
 
 INFO = CorpusInfo(
     key="emodb",
@@ -50,15 +50,15 @@ GENDER: dict[str, str] = {
 _NAME = re.compile(r"(?P<speaker>\d{2})(?P<text>[a-z]\d{2})(?P<code>[A-Z])(?P<take>[a-z])")
 
 
-def parse(stem: str) -> Fields:
-    """Fields of an EmoDB file-name stem such as ``03a01Fa``."""
-    found = match(_NAME, stem, "'SSTTTEV' (e.g. '03a01Fa')")
+def parse(uid: str) -> Fields:
+    """Fields of an EmoDB utterance id, from its file name such as ``03a01Fa``."""
+    found = match(_NAME, uid, "'SSTTTEV' (e.g. '03a01Fa')")
     speaker = found["speaker"]
     if speaker not in GENDER:
-        raise BadName(f"speaker {speaker} is not one of the ten EmoDB speakers")
+        raise Unusable(f"speaker {speaker} is not one of the ten EmoDB speakers")
     return Fields(code=found["code"], speaker=speaker, gender=GENDER[speaker])
 
 
 def scan(root: Path) -> Scan:
     """Every EmoDB recording under ``root`` (only .wav files are considered)."""
-    return scan_by_name(root, INFO, parse, suffixes=(".wav",))
+    return scan_files(root, INFO, parse, files=find_audio(root, (".wav",)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from extract.corpora._parse import BadName, Fields, scan_by_name
+from extract.corpora._scan import Fields, Unusable, scan_files, stem
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -45,19 +45,19 @@ def _plain(word: str) -> str:
 _CODES: dict[str, str] = {_plain(code): code for code in INFO.labels}
 
 
-def parse(stem: str) -> Fields:
-    """Fields of an EmoMatchSpanishDB file-name stem such as ``01_Alegria_02``."""
-    parts = stem.split("_")
+def parse(uid: str) -> Fields:
+    """Fields of an EmoMatchSpanishDB utterance id, from its file name such as ``01_Alegria_02``."""
+    parts = stem(uid).split("_")
     if len(parts) != 3:
-        raise BadName(f"expected 3 '_'-separated fields ('SS_Emotion_NN'), found {len(parts)}")
+        raise Unusable(f"expected 3 '_'-separated fields ('SS_Emotion_NN'), found {len(parts)}")
     speaker, emotion, number = (part.strip() for part in parts)
     if not (speaker.isdigit() and speaker.isascii()):
-        raise BadName(f"speaker field {speaker!r} is not a number")
+        raise Unusable(f"speaker field {speaker!r} is not a number")
     if not (number.isdigit() and number.isascii()):
-        raise BadName(f"index field {number!r} is not a number")
+        raise Unusable(f"index field {number!r} is not a number")
     return Fields(code=_CODES.get(_plain(emotion), emotion), speaker=speaker)
 
 
 def scan(root: Path) -> Scan:
     """Every EmoMatchSpanishDB recording under ``root``; unknown names are listed in ``skipped``."""
-    return scan_by_name(root, INFO, parse)
+    return scan_files(root, INFO, parse)

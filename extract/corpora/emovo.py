@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._parse import Fields, match, scan_by_name
+from extract.corpora._scan import Fields, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -39,12 +39,12 @@ INFO = CorpusInfo(
 _NAME = re.compile(r"(?P<code>[a-z]{3})-(?P<speaker>(?P<gender>[fm])\d+)-(?P<sentence>[a-z]+\d+)", re.IGNORECASE)
 
 
-def parse(stem: str) -> Fields:
-    """Fields of an EMOVO file-name stem such as ``dis-f1-b1``."""
-    found = match(_NAME, stem, "'<emo>-<spk>-<sentence>' (e.g. 'dis-f1-b1')")
+def parse(uid: str) -> Fields:
+    """Fields of an EMOVO utterance id, from its file name such as ``dis-f1-b1``."""
+    found = match(_NAME, uid, "'<emo>-<spk>-<sentence>' (e.g. 'dis-f1-b1')")
     return Fields(code=found["code"].lower(), speaker=found["speaker"].lower(), gender=found["gender"].lower())
 
 
 def scan(root: Path) -> Scan:
     """Every EMOVO recording under ``root``."""
-    return scan_by_name(root, INFO, parse)
+    return scan_files(root, INFO, parse)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._parse import Fields, match, scan_by_name
+from extract.corpora._scan import Fields, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -31,13 +31,13 @@ _NAME = re.compile(r"(?P<speaker>(?P<gender>fm|ml)\d+)_(?P<code>[a-z]{3})\s*\(\s
 _GENDER = {"fm": "f", "ml": "m"}
 
 
-def parse(stem: str) -> Fields:
-    """Fields of an EYASE file-name stem such as ``fm01_hap (3)``."""
-    found = match(_NAME, stem, "'<g><SS>_<emo> (<n>)' (e.g. 'fm01_hap (3)')")
+def parse(uid: str) -> Fields:
+    """Fields of an EYASE utterance id, from its file name such as ``fm01_hap (3)``."""
+    found = match(_NAME, uid, "'<g><SS>_<emo> (<n>)' (e.g. 'fm01_hap (3)')")
     gender = _GENDER[found["gender"].lower()]
     return Fields(code=found["code"].lower(), speaker=found["speaker"].lower(), gender=gender)
 
 
 def scan(root: Path) -> Scan:
     """Every EYASE recording under ``root``, at whatever folder depth."""
-    return scan_by_name(root, INFO, parse)
+    return scan_files(root, INFO, parse)

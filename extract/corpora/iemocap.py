@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
+from functools import partial
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Parser, Unusable, collect, lookup, speaker_id, stem
+from extract.corpora._scan import Fields, Unusable, match, scan_files, stem
 from extract.corpora.base import CorpusError, CorpusInfo, Scan, find_audio
-
-log = logging.getLogger(__name__)
 
 SESSION = re.compile(r"Session[1-5]")
 # "[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]"
@@ -76,41 +74,34 @@ def read_labels(session: Path) -> dict[str, str]:
         if path.name.startswith("._"):
             continue
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            match = LINE.match(line)
-            if match:
-                labels[match["utt"]] = match["emo"]
+            found = LINE.match(line)
+            if found:
+                labels[found["utt"]] = found["emo"]
     return labels
 
 
-def make_parser(labels: dict[str, str]) -> Parser:
-    """A parser of IEMOCAP utterance ids that takes each utterance's label from ``labels``."""
-
-    def parse(uid: str) -> Fields:
-        utt = stem(uid)
-        match = UTTERANCE.fullmatch(utt)
-        if match is None:
-            raise Unusable(f"utterance name {utt!r} does not follow IEMOCAP's SesNN<F|M>_<dialog>_<F|M>NNN")
-        code = labels.get(utt)
-        if code is None:
-            raise Unusable("no label line for this utterance in dialog/EmoEvaluation/*.txt")
-        if code in NO_CANONICAL:
-            raise Unusable(f"label {code!r} ({NO_CANONICAL[code]}) has no canonical label")
-        label = lookup(INFO.labels, code, "IEMOCAP label")
-        letter = match["speaker"]
-        return Fields(label, speaker_id(INFO.key, match["session"] + letter), letter.lower())
-
-    return parse
+def parse(uid: str, labels: dict[str, str]) -> Fields:
+    """Label code (from ``labels``: utterance -> IEMOCAP code), speaker and gender of one IEMOCAP utterance id."""
+    found = match(UTTERANCE, uid, "IEMOCAP's SesNN<F|M>_<dialog>_<F|M>NNN")
+    code = labels.get(stem(uid))
+    if code is None:
+        raise Unusable("no label line for this utterance in dialog/EmoEvaluation/*.txt")
+    if code in NO_CANONICAL:
+        raise Unusable(f"label {code!r} ({NO_CANONICAL[code]}) has no canonical label")
+    letter = found["speaker"]
+    return Fields(code=code, speaker=found["session"] + letter, gender=letter.lower())
 
 
 def scan(root: Path) -> Scan:
     """Every IEMOCAP utterance with a canonical label under ``root`` (the ``IEMOCAP_full_release`` folder)."""
     labels: dict[str, str] = {}
     files: list[Path] = []
+    notes: list[str] = []
     for session in sessions(root):
         labels.update(read_labels(session))
         audio = session / "sentences" / "wav"
         if audio.is_dir():
             files.extend(find_audio(audio))
         else:
-            log.warning("IEMOCAP: %s has no sentences/wav folder; no audio read from it", session)
-    return collect(root, files, make_parser(labels), unique_names=True)
+            notes.append(f"{session} has no sentences/wav folder; no audio read from it")
+    return scan_files(root, INFO, partial(parse, labels=labels), files=files, unique_names=True, notes=notes)

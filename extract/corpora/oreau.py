@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Unusable, collect, lookup, speaker_id, stem
-from extract.corpora._parse import safe_id
-from extract.corpora.base import CorpusError, CorpusInfo, Scan, Skipped, find_audio, nfc
+from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora.cafe import FRENCH_INITIALS
+from extract.corpora.base import CorpusError, CorpusInfo, Scan, Skipped, find_audio, nfc, utterance_id
 
 GENDERS: tuple[str, ...] = ("f", "m")
 
@@ -15,15 +15,7 @@ INFO = CorpusInfo(
     key="oreau",
     name="Oréau (French emotional speech database)",
     language="fr",
-    labels={
-        "C": "anger",
-        "D": "disgust",
-        "J": "happiness",
-        "N": "neutral",
-        "P": "fear",
-        "S": "surprise",
-        "T": "sadness",
-    },
+    labels=FRENCH_INITIALS,  # the same codes as CaFE
     expected_files=434,
     expected_speakers=32,
     access="open",
@@ -44,8 +36,8 @@ NAME = re.compile(r"(?P<spk>\d{2})[A-Za-z](?P<sentence>\d{2})(?P<emo>[A-Za-z])[A
 
 def folder_version(name: str) -> int | None:
     """The Oréau version a folder name stands for (``OréauFR_02`` -> 2), whatever happened to its ``é``."""
-    match = VERSION_FOLDER.fullmatch(nfc(name))
-    return int(match["version"]) if match else None
+    found = VERSION_FOLDER.fullmatch(nfc(name))
+    return int(found["version"]) if found else None
 
 
 def file_version(uid: str, root: Path) -> int | None:
@@ -58,30 +50,26 @@ def file_version(uid: str, root: Path) -> int | None:
 
 
 def parse(uid: str) -> Fields:
-    """Label and speaker of one Oréau utterance id from its file name; gender from its f/m folder."""
-    name = stem(uid)
-    match = NAME.fullmatch(name)
-    if match is None:
-        raise Unusable(f"file name {name!r} does not follow Oréau's SSxNNEv pattern (e.g. 10a01Ca)")
+    """Emotion and speaker of one Oréau utterance id from its file name; gender from its f/m folder."""
+    found = match(NAME, uid, "Oréau's SSxNNEv pattern (e.g. 10a01Ca)")
     parts = uid.split("/")
     gender = parts[-3].lower() if len(parts) >= 3 and parts[-3].lower() in GENDERS else ""
-    label = lookup(INFO.labels, match["emo"].upper())
-    return Fields(label=label, speaker=speaker_id(INFO.key, match["spk"]), gender=gender)
+    return Fields(code=found["emo"].upper(), speaker=found["spk"], gender=gender)
 
 
 def scan(root: Path, version: int | None = None) -> Scan:
     """Every Oréau utterance of one version under ``root``; ``version=None`` takes the newest one present."""
     files = find_audio(root)
-    versions = {path: file_version(safe_id(path, root), root) for path in files}
+    versions = {path: file_version(utterance_id(path, root), root) for path in files}
     present = sorted({v for v in versions.values() if v is not None})
     if not present:  # no OréauFR_0x folder at all (renamed by the user): take the files as they are
-        return collect(root, files, parse)
+        return scan_files(root, INFO, parse, files=files)
     if version is not None and version not in present:
         raise CorpusError(f"Oréau version {version!r} asked for; found only version(s) {present} under {root}")
     chosen = version if version is not None else present[-1]
     kept = [path for path in files if versions[path] == chosen]
     skipped = [Skipped(p, _version_reason(versions[p], chosen)) for p in files if versions[p] != chosen]
-    return collect(root, kept, parse, skipped=skipped)
+    return scan_files(root, INFO, parse, files=kept, skipped=skipped)
 
 
 def _version_reason(found: int | None, chosen: int) -> str:

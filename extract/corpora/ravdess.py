@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Unusable, collect, lookup, speaker_id, stem
-from extract.corpora.base import CorpusInfo, Scan, find_audio
+from extract.corpora._scan import Fields, Unusable, match, scan_files, stem
+from extract.corpora.base import CorpusInfo, Scan
 
 AUDIO_ONLY = "03"
 SPEECH = "01"
@@ -53,22 +53,16 @@ NAME = re.compile(r"\d{2}(?:-\d{2}){6}")
 
 
 def parse(uid: str) -> Fields:
-    """Label, speaker and gender of one RAVDESS utterance id, from its file name only."""
-    name = stem(uid)
-    if NAME.fullmatch(name) is None:
-        raise Unusable(f"file name {name!r} does not follow RAVDESS's pattern (e.g. 03-01-05-01-02-01-12)")
-    modality, channel, emotion, _intensity, _statement, _repetition, actor = name.split("-")
+    """Emotion, speaker and gender of one RAVDESS utterance id, from its file name only."""
+    match(NAME, uid, "RAVDESS's pattern (e.g. 03-01-05-01-02-01-12)")
+    modality, channel, emotion, _intensity, _statement, _repetition, actor = stem(uid).split("-")
     if channel != SPEECH:
         raise Unusable(f"vocal channel {channel} (song): the song files are a separate set, not used")
     if modality != AUDIO_ONLY:
         raise Unusable(f"modality {modality} is not audio-only ({AUDIO_ONLY})")
-    return Fields(
-        label=lookup(INFO.labels, emotion),
-        speaker=speaker_id(INFO.key, actor),
-        gender="m" if int(actor) % 2 else "f",
-    )
+    return Fields(code=emotion, speaker=actor, gender="m" if int(actor) % 2 else "f")
 
 
 def scan(root: Path) -> Scan:
     """Every RAVDESS speech utterance under ``root``, mirrored copies reported as skipped."""
-    return collect(root, find_audio(root), parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Unusable, collect, lookup, speaker_id, stem
-from extract.corpora.base import CorpusInfo, Scan, find_audio
+from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
     key="shemo",
@@ -33,22 +33,15 @@ INFO = CorpusInfo(
     ),
 )
 
-NAME = re.compile(r"(?P<gender>[FM])(?P<spk>\d{2})(?P<emo>[A-Z])(?P<index>\d{2})")
+NAME = re.compile(r"(?P<speaker>(?P<gender>[FM])\d{2})(?P<emo>[A-Z])(?P<index>\d{2})", re.IGNORECASE)
 
 
 def parse(uid: str) -> Fields:
-    """Label, speaker and gender of one ShEMO utterance id, from its file name only."""
-    name = stem(uid).upper()
-    match = NAME.fullmatch(name)
-    if match is None:
-        raise Unusable(f"file name {stem(uid)!r} does not follow ShEMO's GSSENN pattern (e.g. F01A01)")
-    return Fields(
-        label=lookup(INFO.labels, match["emo"]),
-        speaker=speaker_id(INFO.key, name[:3]),
-        gender=match["gender"].lower(),
-    )
+    """Emotion, speaker and gender of one ShEMO utterance id, from its file name only."""
+    found = match(NAME, uid, "ShEMO's GSSENN pattern (e.g. F01A01)")
+    return Fields(code=found["emo"].upper(), speaker=found["speaker"].upper(), gender=found["gender"].lower())
 
 
 def scan(root: Path) -> Scan:
     """Every ShEMO utterance under ``root`` (the folder holding ``female/`` and ``male/``)."""
-    return collect(root, find_audio(root), parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Unusable, collect, lookup
+from extract.corpora._scan import Unusable, lookup, walk
 from extract.corpora.base import CorpusInfo, Scan, find_audio
 from extract.labels import FOUR_CLASS
 
@@ -34,8 +34,9 @@ _SPEAKER = re.compile(r"(?P<lang>[a-z]{2,3})-(?P<variant>[a-z]+\d*)")
 _LAYOUT = "<lang>/<lang>-<variant>/<emotion>_<sentence>_<take>.wav"
 
 
-def parse(uid: str) -> Fields:
-    """Label, speaker and gender of one utterance id such as ``it/it-m3/anger_00_0``."""
+def parse(uid: str) -> tuple[str, str, str, str]:
+    """Label, speaker, gender and recording key of one utterance id such as ``it/it-m3/anger_00_0``; speakers
+    keep their voice name (``it-m3``), which is already unique and matches the rendered manifest.csv."""
     parts = uid.split("/")
     if len(parts) != 3:
         raise Unusable(f"not at {_LAYOUT}")
@@ -46,9 +47,9 @@ def parse(uid: str) -> Fields:
         raise Unusable(f"name does not follow {_LAYOUT}")
     variant = voice["variant"]
     gender = variant[0] if variant[0] in ("f", "m") and variant[1:].isdigit() else ""
-    return Fields(label=lookup(INFO.labels, found["emotion"]), speaker=speaker, gender=gender)
+    return lookup(INFO.labels, found["emotion"]), speaker, gender, ""
 
 
 def scan(root: Path) -> Scan:
     """Every clip of a corpus written by :func:`extract.synth.render_corpus` under ``root``."""
-    return collect(root, find_audio(root), parse)
+    return walk(Path(root), find_audio(root), parse)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from extract.corpora._collect import Fields, Unusable, collect, lookup, speaker_id, stem
-from extract.corpora.base import CorpusInfo, Scan, find_audio
+from extract.corpora._scan import Fields, Unusable, match, scan_files
+from extract.corpora.base import CorpusInfo, Scan
 
 SPEAKERS: tuple[str, ...] = ("OAF", "YAF")  # the older and the younger actress
 
@@ -40,18 +41,18 @@ INFO = CorpusInfo(
 )
 
 
+NAME = re.compile(r"(?P<speaker>[^_]*)_(?P<word>[^_]*)_(?P<emo>[^_]*)")
+
+
 def parse(uid: str) -> Fields:
-    """Label and speaker of one TESS utterance id, from its file name only."""
-    fields = stem(uid).split("_")
-    if len(fields) != 3:
-        raise Unusable(f"file name {stem(uid)!r} does not follow TESS's <SPK>_<word>_<emotion> pattern")
-    spk, _word, emotion = fields
-    spk = spk.upper()
-    if spk not in SPEAKERS:
-        raise Unusable(f"unknown TESS speaker {spk!r} (known: {', '.join(SPEAKERS)})")
-    return Fields(label=lookup(INFO.labels, emotion.lower()), speaker=speaker_id(INFO.key, spk), gender="f")
+    """Emotion and speaker of one TESS utterance id, from its file name only."""
+    found = match(NAME, uid, "TESS's <SPK>_<word>_<emotion> pattern")
+    speaker = found["speaker"].upper()
+    if speaker not in SPEAKERS:
+        raise Unusable(f"unknown TESS speaker {speaker!r} (known: {', '.join(SPEAKERS)})")
+    return Fields(code=found["emo"].lower(), speaker=speaker, gender="f")
 
 
 def scan(root: Path) -> Scan:
     """Every TESS utterance under ``root``, whatever the folders."""
-    return collect(root, find_audio(root), parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True)

@@ -1,4 +1,4 @@
-"""Helpers for the tests of the file-name loaders (aesdd, cafe, demos, emodb, emomatch, emovo, eyase)."""
+"""Helpers for the tests of the corpus loaders and their shared scan."""
 
 from __future__ import annotations
 

@@ -111,3 +111,15 @@ def test_info() -> None:
     assert info.english and info.language == "en"
     assert (info.expected_files, info.expected_speakers) == (7440, 91)  # 7442 minus the two known-broken
     assert set(cremad.KNOWN_BROKEN) == {"1076_MTI_NEU_XX", "1076_MTI_SAD_XX"}
+
+
+def test_without_demographics_the_scan_notes_it(root: Path) -> None:
+    (root / "VideoDemographics.csv").unlink()
+    scan = corpora.scan("cremad", root)
+    assert len(scan.items) == len(GOOD)
+    assert len(scan.notes) == 1 and "VideoDemographics.csv not found" in scan.notes[0]
+    assert "gender left empty" in scan.notes[0]
+
+
+def test_with_demographics_there_is_no_note(root: Path) -> None:
+    assert corpora.scan("cremad", root).notes == []
