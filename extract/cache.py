@@ -220,7 +220,7 @@ class FeatureCache:
 
     def identity(self) -> dict[str, Any]:
         """What a probe run records to trace its input: file, model, checkpoint, input mode, creation time."""
-        keys = ("schema", "corpus", "language", "model", "family", "pretraining", "languages", "checkpoint",
+        keys = ("schema", "corpus", "language", "model", "base_model", "family", "pretraining", "languages", "checkpoint",
                 "weights", "n_layers", "dim", "whisper_input", "precision", "classes", "manifest_hash", "created")
         return {"file": str(self.path), **{k: self.attrs.get(k, "") for k in keys}}
 

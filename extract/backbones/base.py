@@ -53,8 +53,9 @@ class Backbone(ABC):
 
     @property
     def name(self) -> str:
-        """The suite name of the model."""
-        return self.spec.name
+        """The suite name of the model; random-weight controls are named ``<name>-random`` everywhere
+        (cache file, records, tables), so they can never be mistaken for the pre-trained checkpoint."""
+        return f"{self.spec.name}-random" if self.weights == "random" else self.spec.name
 
     @property
     @abstractmethod
@@ -102,7 +103,8 @@ class Backbone(ABC):
     def attrs(self) -> dict[str, object]:
         """Root attributes this backbone contributes to a cache."""
         return {
-            "model": self.spec.name,
+            "model": self.name,
+            "base_model": self.spec.name,
             "family": self.spec.family,
             "pretraining": self.spec.pretraining,
             "languages": self.spec.languages,

@@ -119,8 +119,8 @@ def extract_command(
             def progress(clips: int, seconds: float) -> None:
                 nonlocal hours
                 hours += seconds / 3600
+                bar.set_postfix_str(f"{hours:.2f} h audio", refresh=False)
                 bar.update(clips)
-                bar.set_postfix_str(f"{hours:.2f} h audio")
 
             summary = extract_corpus(
                 manifest, backbone, out, corpus=key, language=info.language,

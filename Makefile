@@ -1,0 +1,34 @@
+# Two commands from a fresh machine with Python >= 3.10:
+#   make demo   install everything into .venv, then synthesise, extract, probe and report on the demo corpus
+#   make test   install everything into .venv, then run the test suite
+#
+# torch is pinned in the same pip command as everything else, so no other package can pull a newer torch
+# (and its CUDA wheels) behind your back. For a specific build, name its wheel index, e.g. the CPU-only build:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# or a CUDA build: TORCH_INDEX=https://download.pytorch.org/whl/cu128 (see pytorch.org for your CUDA version).
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)" -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/probe demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) features/demo results/runs

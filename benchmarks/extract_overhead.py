@@ -1,0 +1,74 @@
+"""How much of an extraction's wall time is spent outside the model's forward pass?
+
+Runs one real extraction (``extract.pipeline.extract_corpus``) of a model over the synthetic demo corpus and
+prints the measured split of wall time: forward pass (log-mel / input normalisation + the encoder) against
+everything else (waiting for audio decoding and resampling, HDF5 shard writing, the final merge). Target: the
+share outside the forward pass under 10%.
+
+    python benchmarks/extract_overhead.py --model whisper-tiny.en --clips 96
+    python benchmarks/extract_overhead.py --model wav2vec2-base --weights random --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from extract.backbones import load_backbone
+from extract.corpora import load
+from extract.synth import render_corpus
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="whisper-tiny.en")
+    parser.add_argument("--weights", default="pretrained", choices=("pretrained", "random", "ct2"))
+    parser.add_argument("--whisper-input", default="pad30", choices=("pad30", "trim"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--clips", type=int, default=96, help="how many clips of the demo corpus to extract")
+    parser.add_argument("--corpus-dir", type=Path, default=None, help="reuse a rendered demo corpus here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus_dir = args.corpus_dir or Path(scratch) / "synthetic"
+        render_corpus(corpus_dir, progress=False)
+        manifest = load("synthetic", corpus_dir).iloc[: args.clips]
+        backbone = load_backbone(args.model, weights=args.weights, device=args.device,
+                                 whisper_input=args.whisper_input, precision=args.precision)
+        # Warm-up outside the measurement (first-call allocations, CUDA context, kernel selection).
+        from extract.audio import load_audio
+
+        backbone.extract([load_audio(manifest["path"].iloc[0])])
+        if backbone.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        from extract.pipeline import extract_corpus
+
+        summary = extract_corpus(manifest, backbone, Path(scratch) / "features", corpus="synthetic",
+                                 batch_size=args.batch_size, log=lambda m: None)
+        wall = time.perf_counter() - start
+
+    device = torch.cuda.get_device_name(backbone.device) if backbone.device.type == "cuda" else (
+        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+    outside = 1.0 - summary.forward_s / summary.wall_s
+    print(f"model            {backbone.name} ({backbone.checkpoint}), {args.whisper_input if backbone.spec.family == 'whisper' else ''}")
+    print(f"device           {device}, precision {backbone.precision}, batch size {args.batch_size}")
+    print(f"clips            {summary.n_done} done, {len(summary.skipped)} skipped, {summary.audio_seconds:.1f} s of audio")
+    print(f"wall time        {summary.wall_s:.2f} s  (harness: {wall:.2f} s)")
+    print(f"  forward pass   {summary.forward_s:.2f} s  ({summary.forward_s / summary.wall_s:6.1%})")
+    print(f"  audio wait     {summary.load_wait_s:.2f} s  ({summary.load_wait_s / summary.wall_s:6.1%})  decoding + resampling not hidden by prefetch")
+    print(f"  shard writes   {summary.write_s:.2f} s  ({summary.write_s / summary.wall_s:6.1%})  waiting on the writer thread")
+    print(f"  final merge    {summary.merge_s:.2f} s  ({summary.merge_s / summary.wall_s:6.1%})")
+    print(f"throughput       {summary.audio_seconds / summary.wall_s:.1f} s of audio per second")
+    print(f"outside forward  {outside:.1%}  (target < 10%: {'met' if outside < 0.10 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
