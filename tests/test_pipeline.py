@@ -47,9 +47,9 @@ def test_cache_follows_the_contract_and_skips_broken_clips(tmp_path: Path, write
     assert summary.status == "written" and summary.n_done == 3
     assert {Path(p).name: r for _, p, r in summary.skipped}.keys() == {"lfs.wav", "junk.wav", "short.wav"}
     assert "git-lfs pointer" in dict((Path(p).name, r) for _, p, r in summary.skipped)["lfs.wav"]
-    path = tmp_path / "features" / "demo" / "whisper-tiny.en.h5"
+    path = tmp_path / "features" / "demo" / "whisper-tiny.en-random.h5"
     assert summary.path == path and find_caches(tmp_path / "features") == [path]
-    assert not (tmp_path / "features" / "demo" / "whisper-tiny.en.h5.partial").exists()
+    assert not (tmp_path / "features" / "demo" / "whisper-tiny.en-random.h5.partial").exists()
     with h5py.File(path, "r") as h5:
         assert h5.attrs["schema"] == SCHEMA and bool(h5.attrs["complete"])
         assert h5.attrs["n_layers"] == 5 and h5.attrs["dim"] == 384 and h5.attrs["sample_rate"] == 16000
@@ -116,7 +116,7 @@ def test_killed_extraction_resumes_to_the_same_cache(tmp_path: Path, write_wav) 
                                text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr
     out = tmp_path / "killed"
-    partial = out / "emodb" / "whisper-tiny.en.h5.partial"
+    partial = out / "emodb" / "whisper-tiny.en-random.h5.partial"
     proc = subprocess.Popen(_extract_cmd(tmp_path / "data", out), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -124,7 +124,7 @@ def test_killed_extraction_resumes_to_the_same_cache(tmp_path: Path, write_wav) 
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    final = out / "emodb" / "whisper-tiny.en.h5"
+    final = out / "emodb" / "whisper-tiny.en-random.h5"
     assert (partial / "shard-00001.h5").exists() and not (partial / "shard-00005.h5").exists()
     assert not cache_status(final).complete and find_caches(out) == []  # a partial cache never looks complete
     with pytest.raises(CacheError):
@@ -133,7 +133,7 @@ def test_killed_extraction_resumes_to_the_same_cache(tmp_path: Path, write_wav) 
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr and "resumed" in resumed.stderr
-    ref, got = _read_all(tmp_path / "ref" / "emodb" / "whisper-tiny.en.h5"), _read_all(final)
+    ref, got = _read_all(tmp_path / "ref" / "emodb" / "whisper-tiny.en-random.h5"), _read_all(final)
     assert ref.keys() == got.keys()
     for name in ref:
         np.testing.assert_array_equal(ref[name], got[name], err_msg=name)
