@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from extract.backbones import Backbone
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -82,10 +85,8 @@ def extract_command(
 
     Interrupted runs resume where they stopped; a complete cache is left alone (use --force to redo).
     """
-    from extract import corpora as corpus_registry
     from extract.backbones import WEIGHTS, WHISPER_INPUTS, load_backbone
     from extract.labels import parse_classes
-    from extract.pipeline import extract_corpus
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if whisper_input not in WHISPER_INPUTS:
@@ -103,15 +104,36 @@ def extract_command(
     except (RuntimeError, ValueError, KeyError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if not extract_roots(backbone, roots, out, classes=chosen, batch_size=batch_size, shard_size=shard_size,
+                         workers=workers, force=force):
+        raise typer.Exit(1)
+
+
+def extract_roots(
+    backbone: Backbone,
+    roots: dict[str, Path],
+    out: Path,
+    *,
+    classes: tuple[str, ...] | None = None,
+    batch_size: int = 8,
+    shard_size: int = 32,
+    workers: int = 2,
+    force: bool = False,
+) -> bool:
+    """Extract ``backbone`` over each corpus folder with a progress bar and a closing summary per corpus;
+    False when a corpus could not be read at all."""
+    from extract import corpora as corpus_registry
+    from extract.pipeline import extract_corpus
+
     console.print(f"[bold]{backbone.name}[/] ({backbone.checkpoint}) on {backbone.device}: "
                   f"{backbone.n_states} states × {backbone.dim}")
-    failed = False
+    ok = True
     for key, root in roots.items():
         try:
-            manifest = corpus_registry.load(key, root, classes=chosen)
+            manifest = corpus_registry.load(key, root, classes=classes)
         except corpus_registry.CorpusError as exc:
             console.print(f"[red]{key}:[/] {exc}")
-            failed = True
+            ok = False
             continue
         info = corpus_registry.info(key)
         hours = 0.0
@@ -124,7 +146,7 @@ def extract_command(
 
             summary = extract_corpus(
                 manifest, backbone, out, corpus=key, language=info.language,
-                classes=list(chosen) if chosen else None, batch_size=batch_size, shard_size=shard_size,
+                classes=list(classes) if classes else None, batch_size=batch_size, shard_size=shard_size,
                 force=force, workers=workers, progress=progress, log=lambda m: tqdm.write(m, file=sys.stderr),
             )
         if summary.status == "exists":
@@ -139,8 +161,7 @@ def extract_command(
         )
         for clip_id, path, reason in summary.skipped:
             console.print(f"  skipped {path}: {reason}")
-    if failed:
-        raise typer.Exit(1)
+    return ok
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,190 @@
+"""`probe run` (train probes on feature caches, write records and the leaderboard) and `probe leaderboard`.
+
+User errors (no caches, a bad option value) exit with code 2 and a one-line message; runs that failed make the
+command exit with code 1 after everything else has run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from probe.runner import CacheIssue, RunOutcome, RunSpec
+
+GIB = 2**30
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Print a one-line error to stderr and exit with ``code``."""
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _console() -> Console:
+    """A console for tables: the terminal's width, or 160 columns when the output is a file or pipe."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 160))
+
+
+def _split_values(values: list[str] | None) -> list[str] | None:
+    """``--corpus a --corpus b,c`` → ``[a, b, c]``; ``None`` when not given."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+class _ProgressListener:
+    """A progress bar over the runs to train, whose description is the last result."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False,
+        )
+        self.task = self.progress.add_task("runs", total=None, last="")
+
+    def planned(self, total: int, pending: int, issues: list[CacheIssue]) -> None:
+        for issue in issues:
+            self.console.print(f"[yellow]skipped[/] {escape(str(issue.path))}: {escape(issue.reason)}",
+                               soft_wrap=True, highlight=False)
+        done = total - pending
+        self.console.print(f"{total} run(s) planned: {pending} to train, {done} already recorded", highlight=False)
+        self.progress.update(self.task, total=pending)
+        if pending:
+            self.progress.start()
+
+    def started(self, spec: RunSpec) -> None:
+        self.progress.update(self.task, last=f"now {spec.label}")
+
+    def finished(self, outcome: RunOutcome) -> None:
+        if outcome.status == "skipped":
+            return
+        spec = outcome.spec
+        if outcome.status == "failed":
+            self.console.print(f"[red]failed[/] {escape(spec.label)}: {escape(outcome.message)}", soft_wrap=True,
+                               highlight=False)
+            last = f"[red]{escape(spec.label)} failed"
+        else:
+            last = f"{escape(spec.label)}: macro-F1 {outcome.macro_f1:.1f} ({outcome.seconds:.0f} s)"
+        self.progress.update(self.task, advance=1, last=last)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def run_command(
+    all_caches: Annotated[bool, typer.Option("--all", help="Every complete cache under --features.")] = False,
+    features: Annotated[Path, typer.Option("--features", help="Folder of caches <corpus>/<model>.h5.")] = Path("features"),
+    results: Annotated[Path, typer.Option("--results", help="Where records and the leaderboard go.")] = Path("results"),
+    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Corpus to run (repeat or comma-separate).")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Model to run (repeat or comma-separate).")] = None,
+    probes: Annotated[str, typer.Option("--probes", help="Comma-separated probes, or 'all' "
+                                        "(linear, nonlinear, multilayer, attention, layerwise).")]
+    = "linear,nonlinear,multilayer",
+    seeds: Annotated[str, typer.Option("--seeds", help="A count (3 → 0,1,2) or a list (0,1,2).")] = "3",
+    protocol: Annotated[str, typer.Option("--protocol", help="holdout (80/10/10 by speakers) or kfold.")] = "holdout",
+    folds: Annotated[int | None, typer.Option("--folds", help="k for kfold (default: leave-one-speaker-out "
+                                              "up to 12 speakers, else 5).")] = None,
+    classes: Annotated[str, typer.Option("--classes", help="all, 4 (anger, happiness, neutral, sadness) or "
+                                         "a comma-separated list.")] = "all",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per batch.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 5e-4,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.95,
+                                           help="Dropout of the Non-Linear and Multi-Layer heads.")] = 0.2,
+    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize",
+                                              help="Standardise inputs with train-split statistics.")] = True,
+    class_weights: Annotated[bool, typer.Option("--class-weights", help="Weight the loss by inverse class "
+                                                "frequency (default: plain cross-entropy).")] = False,
+    split_seed: Annotated[int | None, typer.Option("--split-seed", help="Use this split for every seed "
+                                                   "(default: each seed draws its own split).")] = None,
+    memory_gb: Annotated[float | None, typer.Option("--memory-gb", help="GiB of frames to hold in memory "
+                                                    "(default 25% of RAM); larger caches are streamed.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already recorded.")] = False,
+) -> None:
+    """Train probes on every selected feature cache × probe × seed, write one record per run, rebuild the
+    leaderboard."""
+    from probe.leaderboard import filter_leaderboard, leaderboard_table
+    from probe.runner import NoCachesError, run_all
+    from probe.train import TrainConfig, resolve_device
+
+    corpora, models = _split_values(corpus), _split_values(model)
+    if all_caches and (corpora or models):
+        _fail("use either --all or --corpus/--model, not both")
+    if device != "auto" and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail(f"--device {device}: CUDA is not available here; use --device cpu or auto")
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, dropout=dropout, standardize=standardize,
+                         class_weights=class_weights, device=device)
+    console = _console()
+    listener = _ProgressListener(console)
+    try:
+        summary = run_all(
+            features, results, corpora=corpora, models=models, probes=probes, seeds=seeds, protocol=protocol,
+            folds=folds, classes=classes, config=config, split_seed=split_seed,
+            memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads, force=force,
+            listener=listener,
+        )
+    except NoCachesError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        listener.close()
+    trained, skipped, failed = summary.count("trained"), summary.count("skipped"), summary.count("failed")
+    console.print(f"trained {trained}, already recorded {skipped}, failed {failed} in {summary.seconds:.0f} s "
+                  f"on {resolve_device(device)}", highlight=False)
+    if summary.leaderboard is not None:
+        from probe.leaderboard import load_leaderboard
+
+        board = filter_leaderboard(load_leaderboard(results, rebuild=False), corpora, models)
+        if not board.empty:
+            console.print(leaderboard_table(board))
+        console.print(f"leaderboard: {summary.leaderboard}", highlight=False)
+    if summary.issues:
+        console.print(f"[yellow]{len(summary.issues)} cache(s) skipped[/] (see above)", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def leaderboard_command(
+    results: Annotated[Path, typer.Option("--results", help="Folder with runs/ and leaderboard.csv.")] = Path("results"),
+    sort: Annotated[str | None, typer.Option("--sort", help="Column to sort by, e.g. macro_f1_mean "
+                                             "(numbers descending).")] = None,
+    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Only these corpora.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Only these models.")] = None,
+    probe: Annotated[list[str] | None, typer.Option("--probe", help="Only these probes.")] = None,
+) -> None:
+    """Print the leaderboard (rebuilt from the run records) as a table."""
+    from probe.leaderboard import (
+        LeaderboardError, filter_leaderboard, leaderboard_table, load_leaderboard, sort_leaderboard,
+    )
+
+    try:
+        board = load_leaderboard(results)
+        board = filter_leaderboard(board, _split_values(corpus), _split_values(model), _split_values(probe))
+        if board.empty:
+            raise LeaderboardError("no leaderboard row matches the filters")
+        board = sort_leaderboard(board, sort)
+    except LeaderboardError as exc:
+        _fail(str(exc))
+    console = _console()
+    console.print(leaderboard_table(board))
+    console.print(f"{len(board)} row(s) from {Path(results) / 'leaderboard.csv'}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `probe run` and `probe leaderboard` to the `probe` app."""
+    app.command("run")(run_command)
+    app.command("leaderboard")(leaderboard_command)

@@ -1,0 +1,145 @@
+"""``results/leaderboard.csv``: one row per (corpus, model, probe, protocol, classes), rebuilt from all records.
+
+Means and standard deviations (ddof=1; 0 for a single run) are over all records of a row (seeds, or folds ×
+seeds); sizes are those of the first record (k-fold: the mean over all records, rounded); identities (split hash,
+checkpoint, weights, Whisper input mode, cache file) are the first record's. Records are taken in path order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from probe.records import iter_records
+
+LEADERBOARD_COLUMNS: tuple[str, ...] = (
+    "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "n_runs",
+    "macro_f1_mean", "macro_f1_std", "uar_mean", "uar_std", "accuracy_mean", "accuracy_std", "weighted_f1_mean",
+    "weighted_f1_std", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
+    "cache_file",
+)
+GROUP_KEYS: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "classes")
+METRICS: tuple[str, ...] = ("macro_f1", "uar", "accuracy", "weighted_f1")
+LEADERBOARD_FILE = "leaderboard.csv"
+PROBE_ORDER: tuple[str, ...] = ("linear", "nonlinear", "multilayer", "attention", "layerwise")
+"""Rows of a corpus and model list probes in this order (that of :data:`probe.heads.PROBES`)."""
+
+
+class LeaderboardError(Exception):
+    """No leaderboard to show: no records and no CSV, or a filter that matches nothing."""
+
+
+def class_set_of(record: dict[str, Any]) -> str:
+    """The record's class-set name (``all``, ``4`` or ``a+b+c``): ``config.class_set``, else its class list."""
+    name = (record.get("config") or {}).get("class_set")
+    return str(name) if name else "+".join(record.get("classes") or [])
+
+
+def _std(values: Sequence[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The leaderboard of ``records`` (dicts of the run-record schema), columns :data:`LEADERBOARD_COLUMNS`."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        key = (str(record["corpus"]), str(record["model"]), str(record["probe"]), str(record["protocol"]),
+               class_set_of(record))
+        groups.setdefault(key, []).append(record)
+    rows = []
+    for key, members in groups.items():
+        first = members[0]
+        cache = first.get("cache") or {}
+        split = first.get("split") or {}
+        row: dict[str, Any] = dict(zip(GROUP_KEYS, key, strict=True))
+        row.update({k: first.get(k, "") for k in ("language", "family", "pretraining", "languages")})
+        row["n_runs"] = len(members)
+        for metric in METRICS:
+            values = [float(m["metrics"]["test"][metric]) for m in members]
+            row[f"{metric}_mean"] = round(float(np.mean(values)), 4)
+            row[f"{metric}_std"] = round(_std(values), 4)
+        for part in ("train", "val", "test"):
+            if first.get("protocol") == "kfold":
+                row[f"n_{part}"] = int(round(np.mean([(m.get("split") or {}).get(f"n_{part}", 0) for m in members])))
+            else:
+                row[f"n_{part}"] = int(split.get(f"n_{part}", 0))
+        row["split_hash"] = split.get("hash", "")
+        row.update({k: cache.get(k, "") for k in ("checkpoint", "weights", "whisper_input")})
+        row["cache_file"] = cache.get("file", "")
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
+    return sort_leaderboard(frame)
+
+
+def sort_leaderboard(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """Sort by ``by`` (numbers descending, text ascending), else by corpus, model, probe (registry order)."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    if by:
+        if by not in frame.columns:
+            raise LeaderboardError(f"cannot sort by {by!r}; columns: {', '.join(frame.columns)}")
+        numeric = pd.api.types.is_numeric_dtype(frame[by])
+        return frame.sort_values(by, ascending=not numeric, kind="stable").reset_index(drop=True)
+    rank = {name: i for i, name in enumerate(PROBE_ORDER)}
+    order = frame.assign(_probe=frame["probe"].map(lambda p: rank.get(p, len(rank))))
+    order = order.sort_values(["corpus", "model", "_probe", "probe", "protocol", "classes"], kind="stable")
+    return order.drop(columns="_probe").reset_index(drop=True)
+
+
+def write_leaderboard(results: str | Path) -> tuple[Path, pd.DataFrame]:
+    """Rebuild ``<results>/leaderboard.csv`` from every record under ``<results>/runs``."""
+    frame = build_leaderboard(record for _, record in iter_records(results))
+    path = Path(results) / LEADERBOARD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False, lineterminator="\n")
+    tmp.replace(path)
+    return path, frame
+
+
+def load_leaderboard(results: str | Path, rebuild: bool = True) -> pd.DataFrame:
+    """The leaderboard: rebuilt from the records when there are any (and ``rebuild``), else read from the CSV."""
+    results = Path(results)
+    if rebuild and (results / "runs").is_dir():
+        _, frame = write_leaderboard(results)
+        if not frame.empty:
+            return frame
+    path = results / LEADERBOARD_FILE
+    if not path.is_file():
+        raise LeaderboardError(f"no run records under {results / 'runs'} and no {path}; train probes with `probe run`")
+    return pd.read_csv(path, keep_default_na=False, dtype={"split_hash": str})
+
+
+def filter_leaderboard(
+    frame: pd.DataFrame,
+    corpus: Sequence[str] | None = None,
+    model: Sequence[str] | None = None,
+    probe: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rows whose corpus, model and probe are among the given ones (all when a filter is empty)."""
+    keep = pd.Series(True, index=frame.index)
+    for column, wanted in (("corpus", corpus), ("model", model), ("probe", probe)):
+        if wanted:
+            keep &= frame[column].astype(str).isin(list(wanted))
+    return frame[keep].reset_index(drop=True)
+
+
+def leaderboard_table(frame: pd.DataFrame, title: str = "Leaderboard (test, percent, mean ± std)") -> Table:
+    """A rich table of the main columns."""
+    table = Table(title=title, header_style="bold")
+    for name, justify in (("corpus", "left"), ("model", "left"), ("probe", "left"), ("protocol", "left"),
+                          ("classes", "left"), ("runs", "right"), ("macro-F1", "right"), ("UAR", "right"),
+                          ("accuracy", "right"), ("train/val/test", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            str(row.corpus), str(row.model), str(row.probe), str(row.protocol), str(row.classes), str(row.n_runs),
+            f"{row.macro_f1_mean:.2f} ± {row.macro_f1_std:.2f}", f"{row.uar_mean:.2f} ± {row.uar_std:.2f}",
+            f"{row.accuracy_mean:.2f} ± {row.accuracy_std:.2f}", f"{row.n_train}/{row.n_val}/{row.n_test}",
+        )
+    return table

@@ -1,0 +1,183 @@
+"""Run records (``results/runs/…/*.json``, schema ``ser-probe-run/1``, see ``docs/run-record.md``): paths,
+hashing, atomic writing and reading.
+
+A record and its ``.npz`` sidecar (test ``ids`` and ``embeddings``) are each written to a temporary file in the
+same directory and moved into place with :func:`os.replace`, sidecar first, so an interrupted run leaves no
+record and a record always has its sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RECORD_SCHEMA = "ser-probe-run/1"
+
+RECORD_KEYS: tuple[str, ...] = (
+    "schema", "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "fold",
+    "n_folds", "seed", "classes", "config", "config_hash", "split", "cache", "metrics", "curves", "predictions",
+    "layer_weights", "layerwise", "versions", "created", "duration_s",
+)
+"""Every top-level key of a record, in the order of ``docs/run-record.md``."""
+
+SPLIT_KEYS: tuple[str, ...] = ("hash", "n_train", "n_val", "n_test", "speakers_train", "speakers_val", "speakers_test")
+METRIC_KEYS: tuple[str, ...] = ("macro_f1", "uar", "accuracy", "weighted_f1", "per_class_f1", "confusion")
+CURVE_KEYS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_macro_f1")
+PREDICTION_KEYS: tuple[str, ...] = ("id", "true", "pred", "proba")
+LAYERWISE_KEYS: tuple[str, ...] = ("layers", "val_macro_f1", "test_macro_f1", "test_uar", "best_layer")
+
+UNHASHED_CONFIG: tuple[str, ...] = ("device", "data")
+"""Config keys left out of ``config_hash``: where a run computes and how it reads its frames do not change what
+it is, so a result made on CPU is not redone on GPU."""
+
+PACKAGES: tuple[str, ...] = ("ser-probe", "torch", "numpy", "scikit-learn", "h5py", "pandas")
+
+
+def safe_model_name(model: str) -> str:
+    """Hub ids such as ``microsoft/wavlm-base`` become ``microsoft--wavlm-base`` in paths."""
+    return model.replace("/", "--")
+
+
+def record_path(
+    results: str | Path,
+    corpus: str,
+    model: str,
+    probe: str,
+    protocol: str,
+    classes: str,
+    seed: int,
+    fold: int | None = None,
+) -> Path:
+    """``<results>/runs/<corpus>/<model>/<probe>/<protocol>-<classes>/seed<k>[-fold<f>].json`` (``fold`` for
+    the k-fold protocol only)."""
+    name = f"seed{seed}" if protocol == "holdout" or fold is None else f"seed{seed}-fold{fold}"
+    return Path(results) / "runs" / corpus / safe_model_name(model) / probe / f"{protocol}-{classes}" / f"{name}.json"
+
+
+def sidecar_path(record: str | Path) -> Path:
+    """The ``.npz`` beside a record."""
+    return Path(record).with_suffix(".npz")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: NumPy scalars and arrays to Python, tuples to lists, non-finite floats to ``None``."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def config_hash(config: Mapping[str, Any], split_hash: str, cache_identity: Mapping[str, Any]) -> str:
+    """First 16 hex digits of the sha256 of the configuration (less :data:`UNHASHED_CONFIG`), the split's hash
+    and the cache's identity (less its file path, so a moved features folder keeps its results)."""
+    payload = {
+        "config": {k: v for k, v in config.items() if k not in UNHASHED_CONFIG},
+        "split": split_hash,
+        "cache": {k: v for k, v in cache_identity.items() if k != "file"},
+    }
+    text = json.dumps(_plain(payload), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    """Python and library versions (``""`` for a package that is not installed)."""
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = ""
+    return found
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path`` and move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_record(path: str | Path, record: Mapping[str, Any], ids: list[str], embeddings: np.ndarray) -> Path:
+    """Write ``record`` (every key of :data:`RECORD_KEYS`) and its sidecar atomically; returns the record path."""
+    path = Path(path)
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"run record lacks key(s) {missing}")
+    ordered = {k: record[k] for k in RECORD_KEYS}
+    ordered.update({k: v for k, v in record.items() if k not in ordered})
+    text = json.dumps(_plain(ordered), indent=1, allow_nan=False) + "\n"
+    emb = np.asarray(embeddings, dtype=np.float32)
+    _atomic_write(sidecar_path(path), lambda f: np.savez(f, ids=np.asarray(ids, dtype=str), embeddings=emb))
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """A record as a dict (raises ``ValueError`` for a file that is not a run record)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read run record ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA:
+        raise ValueError(f"{path}: not a {RECORD_SCHEMA} record")
+    return data
+
+
+def recorded_hash(path: str | Path) -> str | None:
+    """The ``config_hash`` of the record at ``path``, or ``None`` when there is no readable record."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return str(read_record(path).get("config_hash"))
+    except ValueError:
+        return None
+
+
+def is_done(path: str | Path, config_hash_value: str) -> bool:
+    """Whether the record at ``path`` exists, has its sidecar, and was made with this configuration hash."""
+    return recorded_hash(path) == config_hash_value and sidecar_path(path).is_file()
+
+
+def iter_records(results: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """``(path, record)`` for every readable record under ``<results>/runs``, in path order."""
+    root = Path(results) / "runs"
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob("*.json")):
+        try:
+            yield path, read_record(path)
+        except ValueError:
+            continue

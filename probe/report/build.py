@@ -1,0 +1,132 @@
+"""``write_report``: tables, figures and REPORT.md from the run records of a results folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from probe.leaderboard import LEADERBOARD_FILE
+from probe.report.figures import layer_weight_figures, layer_weights, layerwise_figures, layerwise_frame
+from probe.report.load import Run, load_runs, read_run, runs_frame, select_runs
+from probe.report.markdown import ReportContent, RunFigures, write_markdown
+from probe.report.plotting import FORMATS, parse_formats
+from probe.report.reference import load_reference
+from probe.report.run_plots import run_figures
+from probe.report.tables import comparison, corpus_by_backbone_table, probe_by_backbone_table
+
+REPORT_FILE = "REPORT.md"
+
+
+@dataclass
+class ReportSummary:
+    """What :func:`write_report` wrote, and the notes it has for the reader."""
+
+    out: Path
+    report: Path | None
+    tables: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    n_runs: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file written, REPORT.md last."""
+        return [*self.tables, *self.figures, *([self.report] if self.report else [])]
+
+
+def best_runs(runs: Sequence[Run], winners: pd.DataFrame) -> list[Run]:
+    """Per (corpus, model) row of the corpus × backbone table: the winning probe's run with the highest test
+    macro-F1 (ties: the lowest seed, then fold)."""
+    chosen = []
+    for row in winners.itertuples():
+        candidates = [r for r in runs if (r.corpus, r.model, r.probe) == (row.corpus, row.model, row.probe)]
+        if candidates:
+            chosen.append(min(candidates, key=lambda r: (-r.macro_f1, r.seed, r.fold)))
+    return chosen
+
+
+def write_report(
+    results: Path,
+    out: Path | None = None,
+    compare: str | None = None,
+    *,
+    protocol: str | None = "holdout",
+    classes: str | None = "all",
+    formats: Sequence[str] | str = FORMATS,
+    best_probe: str = "corpus",
+    best_run_figures: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ReportSummary:
+    """Write ``tables/``, ``figures/`` and ``REPORT.md`` under ``out`` (default: ``results``).
+
+    * ``compare="paper"``: the published values beside ours where corpus and backbone names match;
+    * ``protocol``, ``classes``: which records (``None`` keeps every value);
+    * ``best_probe``: ``corpus`` (best probe per corpus × backbone cell) or ``backbone`` (one per backbone, as
+      in the paper);
+    * ``best_run_figures``: also the figures of the best run of each (corpus, backbone);
+    * ``progress``: called with one line per step.
+
+    Raises :class:`~probe.report.load.ReportError` (:class:`~probe.report.load.NoRecordsError` when there is
+    no record at all) and ``ValueError`` for an unknown reference, figure format or ``best_probe``.
+    """
+    say = progress or (lambda _text: None)
+    results = Path(results)
+    out = Path(out) if out is not None else results
+    formats = parse_formats(formats)
+    found = load_runs(results)
+    runs = select_runs(found.runs, protocol, classes)
+    frame = runs_frame(runs)
+    summary = ReportSummary(out=out, report=None, n_runs=len(runs), skipped=found.skipped)
+    if found.skipped:
+        summary.notes.append(f"{len(found.skipped)} JSON files under {found.root} are not run records and were "
+                             f"skipped (first: {found.skipped[0][0]}: {found.skipped[0][1]}).")
+    comp = None
+    if compare:
+        comp = comparison(load_reference(compare), sorted(frame["corpus"].unique()), sorted(frame["model"].unique()))
+    probe_table = probe_by_backbone_table(frame, comp)
+    corpus_table = corpus_by_backbone_table(frame, comp, best_probe)
+    summary.notes += list(dict.fromkeys(probe_table.notes + corpus_table.notes))
+    say(f"{len(runs)} run records; writing tables")
+    for table in (probe_table, corpus_table):
+        summary.tables += table.write(out / "tables")
+    figures = out / "figures"
+    say("layer-weight heatmaps")
+    weight_files = layer_weight_figures(runs, figures, formats)
+    say("layer-wise curves")
+    lw_frame = layerwise_frame(runs)
+    lw_files = layerwise_figures(runs, figures, formats)
+    per_run: list[RunFigures] = []
+    if best_run_figures:
+        for run in best_runs(runs, corpus_table.data):
+            say(f"figures of {run.label}")
+            per_run.append(RunFigures(run, run_figures(run, figures, formats)))
+            if not run.sidecar.is_file():
+                summary.notes.append(f"{run.label}: no embeddings sidecar ({run.sidecar.name}); no embedding map.")
+    summary.figures = weight_files + lw_files + [f for item in per_run for f in item.files]
+    board = results / LEADERBOARD_FILE
+    content = ReportContent(
+        out=out, results=results, runs=runs, frame=frame, probe_table=probe_table, corpus_table=corpus_table,
+        tables=summary.tables, layer_weights=layer_weights(runs), layer_weight_files=weight_files,
+        layerwise=lw_frame, layerwise_files=lw_files, run_figures=per_run,
+        reference=comp.reference.short if comp is not None and comp.shared_corpora else None,
+        leaderboard=board if board.is_file() else None, notes=summary.notes, skipped=found.skipped,
+    )
+    summary.report = write_markdown(content, out / REPORT_FILE)
+    return summary
+
+
+def write_run_report(paths: Sequence[Path], out: Path, formats: Sequence[str] | str = FORMATS) -> ReportSummary:
+    """Only the per-run figures of the given record files, under ``out/figures/runs/…``."""
+    formats = parse_formats(formats)
+    summary = ReportSummary(out=Path(out), report=None)
+    for path in paths:
+        run = read_run(Path(path))
+        summary.figures += run_figures(run, Path(out) / "figures", formats)
+        summary.n_runs += 1
+        if not run.sidecar.is_file():
+            summary.notes.append(f"{path}: no embeddings sidecar ({run.sidecar.name}); no embedding map.")
+    return summary

@@ -1,0 +1,214 @@
+"""Reading run records (``results/runs/**/*.json``, schema ``ser-probe-run/1``) for the report.
+
+The report never re-trains: everything it shows comes from these files and their ``.npz`` sidecars. Files are
+parsed by :func:`probe.records.read_record`; this module adds the typed view :class:`Run`, the protocol and
+class-set filter, and a table of runs. See ``docs/run-record.md`` for the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from probe.records import RECORD_SCHEMA as SCHEMA
+from probe.records import read_record
+REQUIRED: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "seed", "classes", "metrics")
+
+
+class ReportError(Exception):
+    """Records that cannot be reported: none found, none matching the filters, or a malformed file."""
+
+
+class NoRecordsError(ReportError, FileNotFoundError):
+    """No run record where the report looked."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run record and where it was read from."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def corpus(self) -> str:
+        return str(self.data["corpus"])
+
+    @property
+    def model(self) -> str:
+        return str(self.data["model"])
+
+    @property
+    def probe(self) -> str:
+        return str(self.data["probe"])
+
+    @property
+    def protocol(self) -> str:
+        return str(self.data["protocol"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["seed"])
+
+    @property
+    def fold(self) -> int:
+        return int(self.data.get("fold") or 0)
+
+    @property
+    def classes(self) -> list[str]:
+        """The labels, in the order of every per-class array of the record."""
+        return [str(c) for c in self.data["classes"]]
+
+    @property
+    def class_set(self) -> str:
+        """The class-set name (``all``, ``4`` or ``a+b+c``): ``config.class_set`` as ``probe run`` writes it,
+        else the ``<protocol>-<classes>`` folder of the standard layout, else the record's labels joined by ``+``."""
+        configured = (self.data.get("config") or {}).get("class_set")
+        if configured:
+            return str(configured)
+        prefix = f"{self.protocol}-"
+        folder = self.path.parent.name
+        if folder.startswith(prefix):
+            return folder[len(prefix):]
+        return "+".join(self.classes)
+
+    @property
+    def test(self) -> dict[str, Any]:
+        """Test-set metrics (percent)."""
+        return self.data["metrics"]["test"]
+
+    @property
+    def macro_f1(self) -> float:
+        return float(self.test["macro_f1"])
+
+    @property
+    def cache(self) -> dict[str, Any]:
+        return self.data.get("cache") or {}
+
+    @property
+    def n_states(self) -> int | None:
+        """Number of hidden states L+1 of the backbone, from the cache identity or the layer weights."""
+        value = self.cache.get("n_layers")
+        if value not in (None, ""):
+            return int(value)
+        weights = self.data.get("layer_weights")
+        return len(weights) if weights else None
+
+    @property
+    def sidecar(self) -> Path:
+        """The ``.npz`` beside the record: ``ids`` and ``embeddings`` of the test set."""
+        return self.path.with_suffix(".npz")
+
+    @property
+    def label(self) -> str:
+        """Short identification: ``emodb / whisper-small / linear / holdout-all / seed 0``."""
+        fold = f" fold {self.fold}" if self.protocol == "kfold" else ""
+        where = f"{self.corpus} / {self.model} / {self.probe} / {self.protocol}-{self.class_set}"
+        return f"{where} / seed {self.seed}{fold}"
+
+
+@dataclass
+class RunSet:
+    """The records found under a results folder, and the files that were skipped (path, reason)."""
+
+    root: Path
+    runs: list[Run]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def read_run(path: Path) -> Run:
+    """Read one record; :class:`ReportError` if it is not a ``ser-probe-run/1`` record."""
+    path = Path(path)
+    try:
+        data = read_record(path)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    missing = [k for k in REQUIRED if k not in data]
+    if missing or "test" not in (data.get("metrics") or {}):
+        raise ReportError(f"{path}: record lacks {', '.join(missing) or 'metrics.test'}")
+    return Run(path, data)
+
+
+def runs_folder(results: Path) -> Path:
+    """``results/runs`` when it exists, else ``results`` itself (a folder of records given directly)."""
+    results = Path(results)
+    return results / "runs" if (results / "runs").is_dir() else results
+
+
+def load_runs(results: Path) -> RunSet:
+    """Every record under ``results/runs`` (or under ``results`` if it has no ``runs`` folder).
+
+    Files that are not run records are skipped and listed in :attr:`RunSet.skipped`; no record at all raises
+    :class:`NoRecordsError`.
+    """
+    root = runs_folder(results)
+    if not root.is_dir():
+        raise NoRecordsError(f"no results folder at {Path(results)}: run `probe run` first, or pass --results")
+    runs: list[Run] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            runs.append(read_run(path))
+        except ReportError as exc:
+            skipped.append((path, str(exc).removeprefix(f"{path}: ")))
+    if not runs:
+        extra = f" ({len(skipped)} JSON files are not run records)" if skipped else ""
+        raise NoRecordsError(
+            f"no run records (schema {SCHEMA}) under {root}{extra}: train probes with `probe run` first"
+        )
+    return RunSet(root, runs, skipped)
+
+
+def select_runs(runs: Iterable[Run], protocol: str | None = "holdout", classes: str | None = "all") -> list[Run]:
+    """The runs of one protocol and class set (``None`` keeps every value); :class:`ReportError` if none."""
+    runs = list(runs)
+    chosen = [
+        r for r in runs
+        if (protocol is None or r.protocol == protocol) and (classes is None or r.class_set == classes)
+    ]
+    if not chosen:
+        available = sorted({f"{r.protocol}-{r.class_set}" for r in runs})
+        raise ReportError(
+            f"none of the {len(runs)} run records has protocol={protocol} and classes={classes}; "
+            f"available: {', '.join(available)} (choose with --protocol and --classes)"
+        )
+    return chosen
+
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "seed",
+    "fold", "macro_f1", "uar", "accuracy", "weighted_f1", "n_states", "checkpoint", "weights", "path",
+)
+
+
+def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per run with the fields the tables need (columns :data:`RUN_COLUMNS`)."""
+    rows = []
+    for r in runs:
+        d, test = r.data, r.test
+        rows.append({
+            "corpus": r.corpus,
+            "language": str(d.get("language", "")),
+            "model": r.model,
+            "family": str(d.get("family", "")),
+            "pretraining": str(d.get("pretraining", "")),
+            "languages": str(d.get("languages", "")),
+            "probe": r.probe,
+            "protocol": r.protocol,
+            "classes": r.class_set,
+            "seed": r.seed,
+            "fold": r.fold,
+            "macro_f1": float(test["macro_f1"]),
+            "uar": float(test.get("uar", float("nan"))),
+            "accuracy": float(test.get("accuracy", float("nan"))),
+            "weighted_f1": float(test.get("weighted_f1", float("nan"))),
+            "n_states": r.n_states,
+            "checkpoint": str(r.cache.get("checkpoint", "")),
+            "weights": str(r.cache.get("weights", "")),
+            "path": str(r.path),
+        })
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))

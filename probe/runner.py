@@ -1,0 +1,476 @@
+"""Running the benchmark: every selected cache × probe × seed (× fold), one record per run, then the leaderboard.
+
+:func:`run_all` is the entry point (the ``probe run`` command and the demo call it). Per cache it plans first
+(class filter, one speaker-independent split per seed, shared by every model of the corpus; a record path and
+configuration hash per run, runs already recorded with the same hash are skipped), then opens the cache's data
+once (:class:`probe.data.CacheData`) for every pending head and seed, trains, and writes each record atomically.
+A corpus whose speakers cannot be separated, or that has fewer than two of the wanted classes, is reported and
+skipped; the other caches still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from extract.cache import CacheError, FeatureCache, find_caches
+from extract.labels import class_set_name, parse_classes
+from probe.data import CacheData
+from probe.heads import PROBES, parse_probes
+from probe.leaderboard import write_leaderboard
+from probe.metrics import classification_metrics, macro_f1
+from probe.records import (
+    RECORD_SCHEMA, config_hash, is_done, now_iso, record_path, safe_model_name, versions, write_record,
+)
+from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
+from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe
+
+PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
+DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
+
+
+class NoCachesError(FileNotFoundError):
+    """No complete cache matches the selection."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One planned run: which cache, head, seed and fold, where its record goes and what it hashes to."""
+
+    cache_path: Path
+    corpus: str
+    model: str
+    probe: str
+    protocol: str
+    seed: int
+    fold: int
+    n_folds: int
+    class_set: str
+    classes: tuple[str, ...]
+    path: Path
+    config: dict[str, Any]
+    config_hash: str
+    split: dict[str, Any]
+    parts: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """``corpus/model/probe seed k [fold f]``."""
+        fold = f" fold {self.fold}" if self.protocol == "kfold" else ""
+        return f"{self.corpus}/{self.model}/{self.probe} seed {self.seed}{fold}"
+
+
+@dataclass
+class RunOutcome:
+    """What happened to a planned run: ``trained``, ``skipped`` (recorded with the same hash) or ``failed``."""
+
+    spec: RunSpec
+    status: str
+    macro_f1: float | None = None
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CacheIssue:
+    """A cache left out, and why (speakers that cannot be separated, too few classes, unreadable file)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class RunSummary:
+    """Everything :func:`run_all` did."""
+
+    outcomes: list[RunOutcome]
+    issues: list[CacheIssue]
+    leaderboard: Path | None
+    seconds: float
+
+    def count(self, status: str) -> int:
+        """How many runs ended with ``status``."""
+        return sum(o.status == status for o in self.outcomes)
+
+
+class RunListener(Protocol):
+    """Progress callbacks of :func:`run_all` (the CLI's progress bar)."""
+
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue]) -> None: ...
+
+    def started(self, spec: RunSpec) -> None: ...
+
+    def finished(self, outcome: RunOutcome) -> None: ...
+
+
+class _Silent:
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue]) -> None:
+        pass
+
+    def started(self, spec: RunSpec) -> None:
+        pass
+
+    def finished(self, outcome: RunOutcome) -> None:
+        pass
+
+
+# -- selection -----------------------------------------------------------------------------------------------------
+
+
+def select_caches(
+    features: str | Path, corpora: Sequence[str] | None = None, models: Sequence[str] | None = None
+) -> list[Path]:
+    """Complete caches ``<features>/<corpus>/<model>.h5`` of the given corpora and models (all when empty).
+
+    Models match the suite name or the file name (``microsoft/wavlm-base`` or ``microsoft--wavlm-base``).
+    Raises :class:`NoCachesError` with where it looked and how to make a cache.
+    """
+    features = Path(features)
+    found = find_caches(features)
+    wanted_models = {safe_model_name(m) for m in models or ()}
+    chosen = [p for p in found
+              if (not corpora or p.parent.name in corpora) and (not wanted_models or p.stem in wanted_models)]
+    if not chosen:
+        what = "no complete feature cache" if not found else "no complete cache matching the selection"
+        raise NoCachesError(
+            f"{what} under {features.resolve()} (expected <corpus>/<model>.h5"
+            + (f"; found {', '.join(str(p.relative_to(features)) for p in found)}" if found else "")
+            + "). Make one with `probe extract --corpus <name> --model <model>`, or `probe demo` for a synthetic one."
+        )
+    return chosen
+
+
+def parse_seeds(spec: str | int | Sequence[int]) -> tuple[int, ...]:
+    """``3`` → (0, 1, 2); ``"0,1,2"`` or a sequence → those seeds."""
+    if isinstance(spec, int):
+        if spec < 1:
+            raise ValueError(f"the number of seeds must be at least 1, got {spec}")
+        return tuple(range(spec))
+    if isinstance(spec, str):
+        text = spec.strip()
+        if "," not in text:
+            return parse_seeds(int(text))
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    return tuple(int(s) for s in spec)
+
+
+def model_traits(attrs: dict[str, Any]) -> dict[str, str]:
+    """``language``, ``family``, ``pretraining``, ``languages`` of a cache (its attributes; inferred from the
+    model name for caches that lack them)."""
+    model = str(attrs.get("model", "")).lower()
+    family = str(attrs.get("family") or ("whisper" if "whisper" in model else "wav2vec2"))
+    pretraining = str(attrs.get("pretraining") or ("weakly supervised" if family == "whisper" else "self-supervised"))
+    english = model.endswith(".en") or model in ("wav2vec2-base", "wav2vec2-large")
+    languages = str(attrs.get("languages") or ("en" if english else "multi"))
+    return {"language": str(attrs.get("language") or ""), "family": family, "pretraining": pretraining,
+            "languages": languages}
+
+
+# -- planning ------------------------------------------------------------------------------------------------------
+
+
+def _manifest_key(manifest: pd.DataFrame) -> str:
+    text = manifest[["id", "label", "speaker"]].astype(str).sort_values("id").to_csv(index=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def run_config(
+    probe: str, train: TrainConfig, *, seed: int, split_seed: int, protocol: str, fold: int, n_folds: int,
+    class_set: str, classes: Sequence[str], n_states: int,
+) -> dict[str, Any]:
+    """The record's ``config``: training settings as this head applies them, and the run's coordinates."""
+    config = train.as_dict()
+    spec = PROBES[probe]
+    if probe == "attention":
+        config.update(hidden=[256, 128], dropout=[0.3, 0.2])
+    elif not spec.frames:
+        config["dropout"] = 0.0
+    config.update(
+        probe=probe, seed=seed, split_seed=split_seed, protocol=protocol, fold=fold, n_folds=n_folds,
+        ratios=list(DEFAULT_RATIOS) if protocol == "holdout" else None,
+        class_set=class_set, classes=list(classes),
+        layer="all" if spec.all_states else n_states - 1,
+        input="frames" if spec.frames else "pooled/mean",
+    )
+    return config
+
+
+def plan_cache(
+    cache: FeatureCache,
+    results: str | Path,
+    probes: Sequence[str],
+    seeds: Sequence[int],
+    protocol: str,
+    folds: int | None,
+    classes: str | Sequence[str] | None,
+    train: TrainConfig,
+    split_seed: int | None = None,
+    splits: dict[tuple[Any, ...], Split] | None = None,
+) -> list[RunSpec]:
+    """Every run of one cache, in probe, seed, fold order. ``splits`` memoises splits across models of a corpus.
+
+    Raises :class:`probe.splits.SplitError` (speakers cannot be separated) or ``ValueError`` (too few classes).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    splits = {} if splits is None else splits
+    table = cache.utterances
+    wanted = parse_classes(classes)
+    keep = table["label"].isin(wanted).to_numpy() if wanted else np.ones(len(table), dtype=bool)
+    rows = np.flatnonzero(keep)
+    manifest = table.loc[keep, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
+    labels = tuple(sorted(manifest["label"].astype(str).unique()))
+    if len(labels) < 2:
+        raise ValueError(f"{len(labels)} class(es) {list(labels)} left after selecting classes {classes!r}; need 2")
+    set_name = class_set_name(wanted)
+    key_base = (cache.corpus, protocol, folds, set_name, _manifest_key(manifest))
+    specs: list[RunSpec] = []
+    identity = cache.identity()
+    for seed in seeds:
+        s_seed = seed if split_seed is None else split_seed
+        key = key_base + (s_seed,)
+        if key not in splits:
+            splits[key] = (holdout_split(manifest, seed=s_seed) if protocol == "holdout"
+                           else kfold_split(manifest, seed=s_seed, k=folds))
+        split = splits[key]
+        for fold in split.folds:
+            masks = split.masks(manifest["id"].tolist(), fold)
+            parts = {p: rows[masks[p]] for p in ("train", "val", "test")}
+            block = {"hash": split.hash, **{f"n_{p}": int(masks[p].sum()) for p in ("train", "val", "test")},
+                     **{f"speakers_{p}": int(manifest.loc[masks[p], "speaker"].nunique())
+                        for p in ("train", "val", "test")}}
+            for probe in probes:
+                config = run_config(probe, train, seed=seed, split_seed=s_seed, protocol=protocol, fold=fold,
+                                    n_folds=len(split.folds), class_set=set_name, classes=labels,
+                                    n_states=cache.n_states)
+                specs.append(RunSpec(
+                    cache_path=cache.path, corpus=cache.corpus, model=cache.model, probe=probe, protocol=protocol,
+                    seed=seed, fold=fold, n_folds=len(split.folds), class_set=set_name, classes=labels,
+                    path=record_path(results, cache.corpus, cache.model, probe, protocol, set_name, seed,
+                                     fold if protocol == "kfold" else None),
+                    config=config, config_hash=config_hash(config, split.hash, identity), split=block, parts=parts,
+                ))
+    order = {name: i for i, name in enumerate(PROBES)}
+    return sorted(specs, key=lambda s: (order[s.probe], s.seed, s.fold))
+
+
+# -- executing -----------------------------------------------------------------------------------------------------
+
+
+def _pick_group(result: TrainResult, y_val: np.ndarray) -> int:
+    """The layer-wise head's best state on validation: highest macro-F1, then lower loss, then lower layer."""
+    logits = result.val.logits
+    groups = logits.shape[1]
+    if groups == 1:
+        return 0
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    losses = [-float(log_p[np.arange(len(y_val)), g, y_val].mean()) if len(y_val) else 0.0 for g in range(groups)]
+    f1s = [macro_f1(y_val, result.val.pred()[:, g]) for g in range(groups)]
+    return min(range(groups), key=lambda g: (-f1s[g], losses[g], g))
+
+
+def build_record(
+    spec: RunSpec, result: TrainResult, cache: FeatureCache, labels: np.ndarray, config: dict[str, Any]
+) -> tuple[dict[str, Any], list[str], np.ndarray]:
+    """The run record (``docs/run-record.md``), the test ids and the test embeddings ``(n_test, m)``."""
+    classes = list(spec.classes)
+    ids = cache.utterances["id"].astype(str).to_numpy()
+    y_val, y_test = labels[result.val.rows], labels[result.test.rows]
+    g = _pick_group(result, y_val)
+    val_pred, test_pred = result.val.pred(), result.test.pred()
+    metrics = {
+        "test": classification_metrics(y_test, test_pred[:, g], classes),
+        "val": classification_metrics(y_val, val_pred[:, g], classes),
+        "best_epoch": int(result.best_epoch[g]),
+    }
+    layerwise = None
+    curves = result.curves
+    if result.val.logits.shape[1] > 1:
+        per_layer = range(result.val.logits.shape[1])
+        layerwise = {
+            "layers": list(per_layer),
+            "val_macro_f1": [macro_f1(y_val, val_pred[:, l]) for l in per_layer],
+            "test_macro_f1": [macro_f1(y_test, test_pred[:, l]) for l in per_layer],
+            "test_uar": [classification_metrics(y_test, test_pred[:, l], classes)["uar"] for l in per_layer],
+            "best_layer": g,
+        }
+        curves = {"epoch": curves["epoch"], **{k: [v[g] for v in curves[k]]
+                                                for k in ("train_loss", "val_loss", "val_macro_f1")}}
+    proba = result.test.proba()[:, g]
+    record = {
+        "schema": RECORD_SCHEMA,
+        "corpus": spec.corpus,
+        **{k: v for k, v in model_traits(cache.attrs).items() if k == "language"},
+        "model": spec.model,
+        **{k: v for k, v in model_traits(cache.attrs).items() if k != "language"},
+        "probe": spec.probe,
+        "protocol": spec.protocol,
+        "fold": spec.fold,
+        "n_folds": spec.n_folds,
+        "seed": spec.seed,
+        "classes": classes,
+        "config": config,
+        "config_hash": spec.config_hash,
+        "split": spec.split,
+        "cache": cache.identity(),
+        "metrics": metrics,
+        "curves": curves,
+        "predictions": {
+            "id": ids[result.test.rows].tolist(),
+            "true": [classes[i] for i in y_test],
+            "pred": [classes[i] for i in test_pred[:, g]],
+            "proba": np.round(proba.astype(np.float64), 6).tolist(),
+        },
+        "layer_weights": result.head.layer_weights(),
+        "layerwise": layerwise,
+        "versions": versions(),
+        "created": now_iso(),
+        "duration_s": round(result.seconds, 3),
+    }
+    embeddings = result.test.embeddings[:, g] if result.test.embeddings is not None else np.zeros((len(y_test), 0))
+    return record, ids[result.test.rows].tolist(), embeddings
+
+
+def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcome:
+    """Train one planned run on the cache's shared data and write its record."""
+    started = time.perf_counter()
+    head = PROBES[spec.probe]
+    if head.frames:
+        feed = data.frames(head.all_states)
+        mode = feed.mode
+    else:
+        pooled = data.pooled()
+        feed = PooledFeed(pooled if head.all_states else pooled[:, -1])
+        mode = "pooled"
+    index = {c: i for i, c in enumerate(spec.classes)}
+    labels = data.cache.utterances["label"].map(lambda c: index.get(c, -1)).to_numpy(np.int64)
+    result = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim, len(spec.classes), train,
+                       spec.seed)
+    config = {**spec.config, "data": mode}
+    record, ids, embeddings = build_record(spec, result, data.cache, labels, config)
+    write_record(spec.path, record, ids, embeddings)
+    return RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
+
+
+_RUN_ERRORS = (CacheError, OSError, MemoryError, ValueError, RuntimeError)
+
+
+def _run_cache(
+    cache: FeatureCache, todo: Sequence[RunSpec], train: TrainConfig, memory_budget: int | None,
+    listener: RunListener,
+) -> list[RunOutcome]:
+    """Read the cache's data once, then train every pending run of it."""
+    data = CacheData(cache, memory_budget)
+    try:
+        data.prepare(frames_last=any(PROBES[s.probe].frames and not PROBES[s.probe].all_states for s in todo),
+                     frames_all=any(PROBES[s.probe].frames and PROBES[s.probe].all_states for s in todo))
+    except _RUN_ERRORS as exc:
+        failed = [RunOutcome(s, "failed", message=f"reading {cache.path}: {type(exc).__name__}: {exc}") for s in todo]
+        for outcome in failed:
+            listener.finished(outcome)
+        return failed
+    outcomes = []
+    for spec in todo:
+        listener.started(spec)
+        try:
+            outcome = execute_run(spec, data, train)
+        except _RUN_ERRORS as exc:
+            outcome = RunOutcome(spec, "failed", message=f"{type(exc).__name__}: {exc}")
+        outcomes.append(outcome)
+        listener.finished(outcome)
+    return outcomes
+
+
+def run_all(
+    features: str | Path = "features",
+    results: str | Path = "results",
+    *,
+    corpora: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    probes: str | Sequence[str] | None = None,
+    seeds: str | int | Sequence[int] = DEFAULT_SEEDS,
+    protocol: str = "holdout",
+    folds: int | None = None,
+    classes: str | Sequence[str] | None = "all",
+    config: TrainConfig | None = None,
+    split_seed: int | None = None,
+    memory_budget: int | None = None,
+    threads: int | None = None,
+    force: bool = False,
+    listener: RunListener | None = None,
+) -> RunSummary:
+    """Train ``probes`` (default linear, nonlinear, multilayer; ``"all"`` for every head) with ``seeds`` on every
+    complete cache under ``features`` (or the selected corpora/models), write one record per run under
+    ``<results>/runs`` and rebuild ``<results>/leaderboard.csv``.
+
+    Runs whose record exists with the same configuration hash are skipped unless ``force``. ``split_seed`` fixes
+    the split across seeds (default: each seed draws its own split). ``memory_budget`` bounds the frames held in
+    memory (bytes; default 25% of RAM), beyond which they are streamed from the cache. ``threads`` sets torch's
+    CPU threads for the duration (default: torch's choice; on a machine shared with other jobs, fewer threads than
+    cores can be several times faster).
+    """
+    started = time.perf_counter()
+    listener = listener or _Silent()
+    train = config or TrainConfig()
+    probe_names = parse_probes(probes) if probes is None or isinstance(probes, str) else parse_probes(",".join(probes))
+    seed_list = parse_seeds(seeds)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    parse_classes(classes)  # fail early on a bad class spec
+    paths = select_caches(features, corpora, models)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+    try:
+        return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
+                             split_seed, memory_budget, force, listener, started)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_selected(
+    paths: Sequence[Path], results: Path, probe_names: Sequence[str], seed_list: Sequence[int], protocol: str,
+    folds: int | None, classes: str | Sequence[str] | None, train: TrainConfig, split_seed: int | None,
+    memory_budget: int | None, force: bool, listener: RunListener, started: float,
+) -> RunSummary:
+    """Plan every selected cache, then train cache by cache (see :func:`run_all`)."""
+    splits: dict[tuple[Any, ...], Split] = {}
+    plans: list[tuple[FeatureCache, list[RunSpec]]] = []
+    issues: list[CacheIssue] = []
+    for path in paths:
+        try:
+            cache = FeatureCache(path)
+        except (CacheError, OSError) as exc:
+            issues.append(CacheIssue(path, str(exc)))
+            continue
+        try:
+            plans.append((cache, plan_cache(cache, results, probe_names, seed_list, protocol, folds, classes,
+                                            train, split_seed, splits)))
+        except (SplitError, ValueError) as exc:
+            issues.append(CacheIssue(path, f"{cache.corpus}: {exc}"))
+            cache.close()
+    outcomes: list[RunOutcome] = []
+    done = [[not force and is_done(s.path, s.config_hash) for s in specs] for _, specs in plans]
+    listener.planned(sum(len(s) for _, s in plans), sum(flags.count(False) for flags in done), issues)
+    for (cache, specs), flags in zip(plans, done, strict=True):
+        try:
+            for spec in (s for s, d in zip(specs, flags, strict=True) if d):
+                outcome = RunOutcome(spec, "skipped", message="recorded with the same config hash")
+                outcomes.append(outcome)
+                listener.finished(outcome)
+            todo = [s for s, d in zip(specs, flags, strict=True) if not d]
+            if todo:
+                outcomes.extend(_run_cache(cache, todo, train, memory_budget, listener))
+        finally:
+            cache.close()
+    board = write_leaderboard(results)[0] if (results / "runs").is_dir() else None
+    return RunSummary(outcomes, issues, board, time.perf_counter() - started)
