@@ -262,8 +262,8 @@ class FeatureCache:
         first = int(rows["offset"].iloc[0])
         last = int(rows["offset"].iloc[-1] + rows["n_frames"].iloc[-1])
         out = np.empty((last - first, len(layers), self.dim), dtype=np.float16)
-        for j, l in enumerate(layers):
-            self._h5[layer_name(l)].read_direct(out, np.s_[first:last], np.s_[:, j])
+        for j, l in enumerate(layers):  # a contiguous read per layer; read_direct into a strided view is ~60x slower
+            out[:, j] = self._h5[layer_name(l)][first:last]
         return out
 
     def iter_utterances(self, layers: Sequence[int] | None = None) -> Iterator[tuple[pd.Series, np.ndarray]]:

@@ -20,7 +20,12 @@ layerwise      pooled, all states ``(B,L,d)``  one Linear probe per state, train
 =============  ==============================  ================================================================
 
 Each head starts with a :class:`Standardize` step whose statistics (train split only) are set by
-:meth:`Head.set_standardization`; until then it is the identity.
+:meth:`Head.set_standardization`; until then it is the identity. Frames may come as float16 (the cache's storage
+type): standardisation, and the Multi-Layer mix, compute in float32.
+
+Two exact rewrites keep the frame-level heads fast on CPU: ℓ1 of the Non-Linear body is linear, so it is applied
+after the masked mean (the same function, a third fewer frame-wise operations); the Multi-Layer head folds
+standardisation into its state weights and mixes states in cache-sized chunks (:func:`mix_states`).
 """
 
 from __future__ import annotations

@@ -152,14 +152,23 @@ def parse_seeds(spec: str | int | Sequence[int]) -> tuple[int, ...]:
     """``3`` → (0, 1, 2); ``"0,1,2"`` or a sequence → those seeds."""
     if isinstance(spec, int):
         if spec < 1:
-            raise ValueError(f"the number of seeds must be at least 1, got {spec}")
+            raise ValueError(f"a number of seeds must be at least 1, got {spec} (for seed 0 alone write '0,')")
         return tuple(range(spec))
     if isinstance(spec, str):
         text = spec.strip()
-        if "," not in text:
-            return parse_seeds(int(text))
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    return tuple(int(s) for s in spec)
+        try:
+            if "," not in text:
+                return parse_seeds(int(text))
+            seeds = tuple(int(s) for s in text.split(",") if s.strip())
+        except ValueError as exc:
+            if "seed" in str(exc):
+                raise
+            raise ValueError(f"seeds must be a count (3) or a comma-separated list (0,1,2), got {spec!r}") from None
+    else:
+        seeds = tuple(int(s) for s in spec)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {spec!r}")
+    return seeds
 
 
 def model_traits(attrs: dict[str, Any]) -> dict[str, str]:

@@ -48,7 +48,7 @@ def demo_command(
     from extract.corpora.locate import corpus_roots
     from extract.synth import render_corpus
     from probe.commands.extract import extract_roots
-    from probe.commands.run import _ProgressListener
+    from probe.commands.run import ProgressListener
     from probe.leaderboard import leaderboard_table, load_leaderboard
     from probe.report import write_report
     from probe.runner import run_all
@@ -67,7 +67,7 @@ def demo_command(
         raise typer.Exit(1)
 
     console.rule("[bold]3/4 probes (speaker-independent holdout, test macro-F1)")
-    listener = _ProgressListener(Console(stderr=True))
+    listener = ProgressListener(Console(stderr=True))
     try:
         summary = run_all(features, out, corpora=["synthetic"], models=[whisper.name, w2v.name], probes=probes,
                           seeds=seeds, listener=listener)

@@ -39,8 +39,9 @@ def _split_values(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-class _ProgressListener:
-    """A progress bar over the runs to train, whose description is the last result."""
+class ProgressListener:
+    """A :class:`probe.runner.RunListener` for the console: skipped caches, the plan, then a progress bar over the
+    runs to train with a live line of the last result. Call :meth:`close` at the end."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -79,6 +80,9 @@ class _ProgressListener:
         self.progress.stop()
 
 
+_ProgressListener = ProgressListener  # the name `probe demo` imports
+
+
 def run_command(
     all_caches: Annotated[bool, typer.Option("--all", help="Every complete cache under --features.")] = False,
     features: Annotated[Path, typer.Option("--features", help="Folder of caches <corpus>/<model>.h5.")] = Path("features"),
@@ -111,8 +115,10 @@ def run_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already recorded.")] = False,
 ) -> None:
-    """Train probes on every selected feature cache × probe × seed, write one record per run, rebuild the
-    leaderboard."""
+    """Train probes on the feature caches (cache × probe × seed), one record per run; rebuild the leaderboard.
+
+    Runs already recorded with the same configuration hash are skipped (--force redoes them).
+    """
     from probe.leaderboard import filter_leaderboard, leaderboard_table
     from probe.runner import NoCachesError, run_all
     from probe.train import TrainConfig, resolve_device
@@ -128,7 +134,7 @@ def run_command(
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, dropout=dropout, standardize=standardize,
                          class_weights=class_weights, device=device)
     console = _console()
-    listener = _ProgressListener(console)
+    listener = ProgressListener(console)
     try:
         summary = run_all(
             features, results, corpora=corpora, models=models, probes=probes, seeds=seeds, protocol=protocol,
