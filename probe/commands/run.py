@@ -80,7 +80,6 @@ class ProgressListener:
         self.progress.stop()
 
 
-_ProgressListener = ProgressListener  # the name `probe demo` imports
 
 
 def run_command(
