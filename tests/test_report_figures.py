@@ -175,3 +175,24 @@ def test_run_figures_tolerate_absent_classes_and_empty_embeddings(tmp_path: Path
              embeddings=np.zeros((len(record["predictions"]["id"]), 0), dtype=np.float32))
     paths = run_figures(read_run(path), tmp_path / "figures", ("png",))
     assert {p.stem for p in paths} == {"confusion", "per_class_f1", "roc"}
+
+
+def test_depth_grid_is_no_finer_than_the_shallowest_model(tmp_path: Path) -> None:
+    _multilayer(tmp_path, "emodb", "whisper-tiny.en", 0, [0.2] * 5)
+    _multilayer(tmp_path, "emodb", "wav2vec2-base", 0, [1 / 13] * 13)
+    data = layer_weights(load_runs(tmp_path).runs)
+    assert data.axis == "depth" and list(data.matrix.columns) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert (data.matrix.to_numpy() > 0).all()  # uniform weights leave no empty bin for either model
+    np.testing.assert_allclose(data.matrix.sum(axis=1), 1.0)
+
+
+def test_uniform_layer_weights_draw_a_flat_depth_row(tmp_path: Path) -> None:
+    _multilayer(tmp_path, "emodb", "wav2vec2-base", 0, [1 / 13] * 13)
+    _multilayer(tmp_path, "emodb", "wav2vec2-large", 0, [1 / 25] * 25)
+    peaked = [0.0] * 25
+    peaked[12] = 1.0
+    _multilayer(tmp_path, "cafe", "xls-r-300m", 0, peaked)
+    data = layer_weights(load_runs(tmp_path).runs)
+    np.testing.assert_allclose(data.matrix.loc["wav2vec2-base"], 1 / 11, atol=1e-9)
+    np.testing.assert_allclose(data.matrix.loc["wav2vec2-large"], 1 / 11, atol=1e-9)
+    assert data.matrix.loc["xls-r-300m"].idxmax() == 0.5 and data.matrix.loc["xls-r-300m"].max() == pytest.approx(1.0)

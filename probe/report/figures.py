@@ -4,8 +4,9 @@ Relative depth: when the models of a figure have different numbers of hidden sta
 ``L+1`` states (0 = input to the first block, ``L`` = final state) sits at relative depth ``l/L``. Its weight is
 split between the two nearest points of the grid 0, 0.1, …, 1 (:data:`DEPTH_BINS` points) in proportion to
 proximity (linear, mass-preserving binning), so every model's row still sums to one and a state that falls on a
-grid point (state 6 of 13, state 12 of 25: depth 0.5) keeps all of its weight there. With equal state counts the
-figures show absolute layers.
+grid point (state 6 of 13, state 12 of 25: depth 0.5) keeps all of its weight there. The grid is never finer than
+the model with the fewest states (5 points for Whisper tiny beside a 13-state model), so no model shows empty bins
+that only reflect the binning. With equal state counts the figures show absolute layers.
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ class LayerWeights:
         return {m: float(self.matrix.columns[int(np.argmax(row))]) for m, row in self.matrix.iterrows()}
 
 
+def _depth_density(weights: Sequence[float], bins: int) -> np.ndarray:
+    """Binned weights divided by what uniform weights would put in each bin, renormalised to sum to one: the end
+    points of the grid collect from one side only, so without this a uniform row would look low at both ends."""
+    binned = to_relative_depth(weights, bins)
+    coverage = to_relative_depth(np.full(len(weights), 1.0 / len(weights)), bins)
+    density = binned / coverage
+    return density / density.sum()
+
+
 def layer_weights(runs: Sequence[Run], corpus: str | None = None, bins: int = DEPTH_BINS) -> LayerWeights | None:
     """Average the Multi-Layer weights over seeds per (corpus, model), then over corpora; ``None`` if none.
 
@@ -106,8 +116,9 @@ def layer_weights(runs: Sequence[Run], corpus: str | None = None, bins: int = DE
         matrix = pd.DataFrame([means[m] for m in models], index=models, columns=list(range(n)))
         axis = "layer"
     else:
+        bins = min(bins, min(len(v) for v in means.values()))  # no finer than the shallowest model: no empty bins
         grid = np.round(np.linspace(0.0, 1.0, bins), 3)
-        matrix = pd.DataFrame([to_relative_depth(means[m], bins) for m in models], index=models, columns=grid)
+        matrix = pd.DataFrame([_depth_density(means[m], bins) for m in models], index=models, columns=grid)
         axis = "depth"
     return LayerWeights(matrix, axis, {m: languages[m] for m in models},
                         {m: len(per_model[m]) for m in models}, {m: n_runs[m] for m in models})

@@ -172,8 +172,11 @@ def _weights_paragraph(data: LayerWeights) -> str:
     thirds = [float(mean_row[(depths >= lo) & (depths < hi)].sum()) for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3))]
     thirds.append(1.0 - sum(thirds))
     axis = ("absolute layers (all models have the same number of states)" if data.axis == "layer"
-            else "relative depth l/L on 11 points 0, 0.1, …, 1 (models differ in depth; each state's weight is "
-                 "split between its two nearest grid points, so rows still sum to one)")
+            else f"relative depth l/L on {len(matrix.columns)} points "
+                 f"{', '.join(f'{c:g}' for c in matrix.columns)} (models differ in depth; the grid is no finer than "
+                 "the shallowest model; each state's weight is split between its two nearest grid points and "
+                 "divided by what uniform weights would put there, so a flat row means no preference; rows sum "
+                 "to one)")
     return (
         f"Rows are backbones, columns {axis}; each row is the softmax layer weight learned by the Multi-Layer "
         f"probe, averaged over seeds and then over corpora, and sums to one. Peak weight: {'; '.join(peaks)}. "
