@@ -148,11 +148,13 @@ SENTENCES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-VOICE_POOL: tuple[str, ...] = ("m3", "f2", "m1", "f4", "m7", "f1", "m5", "f3", "m2", "f5", "m4", "m6", "m8")
-"""eSpeak NG voice variants used as speakers (``m*`` male, ``f*`` female), alternating genders.
+VOICE_POOL: tuple[str, ...] = ("m3", "f1", "m1", "f4", "m7", "f1", "m5", "f4", "m2", "f1", "m4", "f4", "m6", "m8")
+"""eSpeak NG voice variants used as speakers (``m*`` male, ``f*`` female).
 
-Language ``i`` of :data:`LANGUAGES` takes ``n`` consecutive variants starting at pool index ``i``, so languages mix
-voices and both genders.
+Language ``i`` of :data:`LANGUAGES` takes ``n`` distinct variants going round the pool from index ``i``; f1 and f4
+recur every four places so that every language gets a female voice. Only variants without ``breath`` are used:
+eSpeak adds breath noise (f2, f3, f5, ...) from a generator seeded per process, so those clips are not
+reproducible between two renders.
 """
 
 DEFAULT_SPEAKERS = 3
@@ -519,10 +521,17 @@ def variant_gender(variant: str) -> str:
 
 def voices_for(language: str, count: int) -> list[str]:
     """The ``count`` voice variants used as speakers of ``language`` (see :data:`VOICE_POOL`)."""
-    if count < 1 or count > len(VOICE_POOL):
-        raise ValueError(f"speakers per language must be between 1 and {len(VOICE_POOL)}, got {count}")
-    start = LANGUAGES.index(language)
-    return [VOICE_POOL[(start + k) % len(VOICE_POOL)] for k in range(count)]
+    unique = len(set(VOICE_POOL))
+    if count < 1 or count > unique:
+        raise ValueError(f"speakers per language must be between 1 and {unique}, got {count}")
+    start, chosen = LANGUAGES.index(language), []
+    for k in range(2 * len(VOICE_POOL)):
+        voice = VOICE_POOL[(start + k) % len(VOICE_POOL)]
+        if voice not in chosen:
+            chosen.append(voice)
+        if len(chosen) == count:
+            break
+    return chosen
 
 
 def parse_languages(languages: str | Iterable[str]) -> tuple[str, ...]:
