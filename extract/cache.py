@@ -27,6 +27,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from extract.corpora.base import escape_undecodable
+
 SCHEMA = "ser-probe-cache/1"
 CHUNK_FRAMES = 4096
 TEXT_COLUMNS: tuple[str, ...] = ("id", "label", "speaker", "gender")
@@ -45,7 +47,7 @@ def layer_name(layer: int) -> str:
 
 def _text(values: Any) -> list[str]:
     """Strings safe for HDF5's UTF-8: undecodable bytes of damaged file names become ``\\xNN`` escapes."""
-    return [str(v).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for v in values]
+    return [escape_undecodable(str(v)) for v in values]
 
 
 def _attr(value: Any) -> Any:

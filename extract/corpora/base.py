@@ -90,18 +90,23 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def escape_undecodable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a damaged file name that are not UTF-8 (held as surrogates, e.g. a zip's
+    folder name in an old DOS code page) become ``\\xNN`` escapes; valid text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", errors="backslashreplace")
+
+
 def utterance_id(path: Path, root: Path) -> str:
     """The stable utterance id: path relative to ``root``, without extension, NFC, forward slashes.
 
     Bytes of a damaged name that are not valid UTF-8 (a zip's folder name in an old DOS code page) are written
     as ``\\xNN`` escapes, so the id is always valid UTF-8; the path itself still opens the file.
     """
-    uid = nfc(path.relative_to(root).with_suffix("").as_posix())
-    try:
-        uid.encode("utf-8")
-    except UnicodeEncodeError:
-        uid = nfc(os.fsencode(uid).decode("utf-8", errors="backslashreplace"))
-    return uid
+    return nfc(escape_undecodable(nfc(path.relative_to(root).with_suffix("").as_posix())))
 
 
 def find_audio(root: Path, suffixes: tuple[str, ...] = AUDIO_SUFFIXES) -> list[Path]:
