@@ -41,8 +41,8 @@ from torch.nn import functional as F
 HIDDEN = 256
 """m, the probes' hidden width (the paper's)."""
 
-DROPOUT = 0.2
-"""Default dropout of the Non-Linear and Multi-Layer heads' frame-wise layers."""
+DROPOUT = 0.1
+"""Default dropout of the Non-Linear and Multi-Layer heads' frame-wise layers (the paper preset's)."""
 
 ATTENTION_HIDDEN: tuple[int, int] = (256, 128)
 ATTENTION_DROPOUT: tuple[float, float] = (0.3, 0.2)

@@ -32,8 +32,8 @@ RECORD_KEYS: tuple[str, ...] = (
 
 SPLIT_KEYS: tuple[str, ...] = ("hash", "n_train", "n_val", "n_test", "speakers_train", "speakers_val", "speakers_test")
 METRIC_KEYS: tuple[str, ...] = ("macro_f1", "uar", "accuracy", "weighted_f1", "per_class_f1", "confusion")
-CURVE_KEYS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_macro_f1")
-PREDICTION_KEYS: tuple[str, ...] = ("id", "true", "pred", "proba")
+CURVE_KEYS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_macro_f1", "lr")
+PREDICTION_KEYS: tuple[str, ...] = ("id", "speaker", "true", "pred", "proba")
 LAYERWISE_KEYS: tuple[str, ...] = ("layers", "val_macro_f1", "test_macro_f1", "test_uar", "best_layer")
 
 UNHASHED_CONFIG: tuple[str, ...] = ("device", "data")

@@ -293,6 +293,7 @@ def build_record(
     """The run record (``docs/run-record.md``), the test ids and the test embeddings ``(n_test, m)``."""
     classes = list(spec.classes)
     ids = cache.utterances["id"].astype(str).to_numpy()
+    speakers = cache.utterances["speaker"].astype(str).to_numpy()
     y_val, y_test = labels[result.val.rows], labels[result.test.rows]
     g = _pick_group(result, y_val)
     val_pred, test_pred = result.val.pred(), result.test.pred()
@@ -313,7 +314,8 @@ def build_record(
             "best_layer": g,
         }
         curves = {"epoch": curves["epoch"], **{k: [v[g] for v in curves[k]]
-                                                for k in ("train_loss", "val_loss", "val_macro_f1")}}
+                                                for k in ("train_loss", "val_loss", "val_macro_f1")},
+                  "lr": curves["lr"]}
     proba = result.test.proba()[:, g]
     record = {
         "schema": RECORD_SCHEMA,
@@ -335,6 +337,7 @@ def build_record(
         "curves": curves,
         "predictions": {
             "id": ids[result.test.rows].tolist(),
+            "speaker": speakers[result.test.rows].tolist(),
             "true": [classes[i] for i in y_test],
             "pred": [classes[i] for i in test_pred[:, g]],
             "proba": np.round(proba.astype(np.float64), 6).tolist(),

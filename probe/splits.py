@@ -2,18 +2,20 @@
 
 Every model of a corpus gets the same split, and every probe run records :func:`split_hash` of it.
 
-* :func:`holdout_split`: train/val/test by **whole speakers**, 80/10/10 as close as whole speakers allow.
-  Part sizes in speakers are fixed by rounding (``max(1, round(n_speakers * ratio))`` for val and test, the rest
-  for train: 6 speakers give 4/1/1, 10 give 8/1/1, 68 give 54/7/7). Among :data:`N_CANDIDATES` seeded draws of
-  those sizes (sklearn's :class:`~sklearn.model_selection.GroupShuffleSplit`), the one with the lowest cost wins:
-  labels missing from a part (1 each), plus the L1 distance of the achieved utterance ratios from the targets,
-  plus each part's total-variation distance from the corpus's label distribution. Ties go to the earliest draw,
-  so the result is deterministic given the seed.
+* :func:`holdout_split`: train/val/test by **whole speakers**, 80/10/10 as close as whole speakers allow. The
+  speakers are dealt once into k = 10 label-stratified folds by scikit-learn's
+  :class:`~sklearn.model_selection.StratifiedGroupKFold` (a function of the manifest only; one speaker per fold
+  when a corpus has fewer than 10). Seed ``s`` tests fold ``s mod k`` and validates on the next fold (shifted by
+  one more fold for each further round of k seeds): seeds are really different speaker partitions, and seeds
+  0 .. k-1 test disjoint speakers, so their spread is speaker variance, not initialisation noise. Stratification
+  is the folds' tolerance, not a searched optimum. A corpus of n < 10 speakers allows n·(n-1) distinct partitions
+  (:func:`distinct_partitions`); more seeds than that repeat partitions, and the leaderboard says so.
 * :func:`kfold_split`: speaker-disjoint cross-validation. Leave-one-speaker-out when a corpus has at most
   :data:`LOSO_MAX_SPEAKERS` speakers (each fold tests one speaker), otherwise :data:`DEFAULT_FOLDS`-fold
   :class:`~sklearn.model_selection.StratifiedGroupKFold`; an explicit ``k`` overrides the rule (``k`` equal to
-  the number of speakers is leave-one-speaker-out). In each fold, a validation part of whole speakers is carved
-  from the non-test speakers by the same candidate search (train:val = 8:1 of those speakers, at least one).
+  the number of speakers is leave-one-speaker-out). In each fold, the validation part is one stratified fold of
+  whole speakers dealt from the non-test speakers (train:val = 8:1 of those speakers, at least one). For corpora
+  of few speakers this is the honest protocol: a holdout test part of one or two speakers says little.
 
 Corpora with fewer than three speakers (TESS has two) cannot be split into speaker-disjoint train, val and test
 parts: both functions raise :class:`SplitError` rather than split them silently by utterance.
@@ -31,14 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
 
 PARTS: tuple[str, ...] = ("train", "val", "test")
 SPLIT_COLUMNS: tuple[str, ...] = ("id", "part", "fold")
 DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 LOSO_MAX_SPEAKERS = 12  # at most this many speakers: k-fold defaults to leave-one-speaker-out
 DEFAULT_FOLDS = 5  # k-fold default above that
-N_CANDIDATES = 128  # seeded speaker assignments compared per search
 MIN_SPEAKERS = 3  # one speaker each for train, val and test
 
 __all__ = [
@@ -50,10 +51,13 @@ __all__ = [
     "Split",
     "SplitError",
     "describe_split",
+    "distinct_partitions",
+    "fold_roles",
     "holdout_split",
     "kfold_split",
     "load_split",
     "save_split",
+    "speaker_folds",
     "split_hash",
 ]
 
@@ -130,24 +134,80 @@ class Split:
 def holdout_split(
     manifest: pd.DataFrame, seed: int = 0, ratios: Sequence[float] = DEFAULT_RATIOS
 ) -> Split:
-    """Train/val/test by whole speakers, label-stratified, ``ratios`` (train, val, test) as close as possible."""
+    """Train/val/test by whole speakers, label-stratified, ``ratios`` (train, val, test) as close as folds allow.
+
+    The speakers are dealt into :func:`speaker_folds` (k = 1 / the smaller of the val and test ratios, 10 for
+    80/10/10); seed ``s`` picks which folds test and validate (:func:`fold_roles`), so seeds give distinct speaker
+    partitions (seeds ``0 .. k-1`` test disjoint speakers) until the corpus runs out of them.
+    """
     targets = _check_ratios(ratios)
-    table, speakers, counts = _prepare(manifest)
-    n_spk = len(speakers)
-    n_val = max(1, _round(n_spk * targets[1]))
-    n_test = max(1, _round(n_spk * targets[2]))
-    n_train = n_spk - n_val - n_test
-    if n_train < 1:
+    if seed < 0:
+        raise SplitError(f"a split seed must be 0 or more, got {seed}")
+    table, speakers, _ = _prepare(manifest)
+    k_wanted = _round(1.0 / min(targets[1], targets[2]))
+    n_val_folds, n_test_folds = max(1, _round(targets[1] * k_wanted)), max(1, _round(targets[2] * k_wanted))
+    k = min(k_wanted, len(speakers))
+    if k < k_wanted:  # fewer speakers than folds: one speaker per fold, one fold each for val and test
+        n_val_folds = n_test_folds = 1
+    if n_val_folds + n_test_folds >= k:
         raise SplitError(
-            f"{n_spk} speakers cannot give {n_val} val and {n_test} test speakers and still leave one for training"
+            f"{len(speakers)} speakers cannot give {n_val_folds} val and {n_test_folds} test fold(s) of whole "
+            "speakers and still leave one for training"
         )
-    rng = np.random.RandomState(seed)
-    assignment = _search(counts, (n_train, n_val, n_test), targets, rng)
-    part_of_speaker = dict(zip(speakers, (PARTS[a] for a in assignment), strict=True))
+    fold_of = speaker_folds(table, speakers, k)
+    test, val = fold_roles(seed, k, n_test_folds, n_val_folds)
+    part_of_fold = {**{f: "test" for f in test}, **{f: "val" for f in val}}
+    part_of_speaker = {spk: part_of_fold.get(f, "train") for spk, f in fold_of.items()}
     frame = pd.DataFrame(
         {"id": table["id"], "part": table["speaker"].map(part_of_speaker), "fold": 0}
     )
     return _finish(frame, "holdout", seed, table)
+
+
+def speaker_folds(table: pd.DataFrame, speakers: list[str], k: int, random_state: int = 0) -> dict[str, int]:
+    """Deal the speakers into ``k`` label-stratified folds: speaker → fold index.
+
+    With as many folds as speakers, each speaker is its own fold, in sorted order. Otherwise scikit-learn's
+    :class:`~sklearn.model_selection.StratifiedGroupKFold` (shuffled with ``random_state``) balances the folds'
+    label distributions and sizes; should its greedy pass leave a fold empty, :class:`GroupKFold` is used.
+    """
+    if k == len(speakers):
+        return {spk: i for i, spk in enumerate(speakers)}
+    groups = table["speaker"].map({s: i for i, s in enumerate(speakers)}).to_numpy()
+    labels = table["label"].to_numpy()
+    with warnings.catch_warnings():
+        # a class rarer than k members only weakens stratification; the folds stay valid
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=random_state).split(labels, labels, groups))
+    if any(len(test) == 0 for _, test in splits):
+        splits = list(GroupKFold(k).split(labels, labels, groups))
+    fold_of = {}
+    for fold, (_, test) in enumerate(splits):
+        for g in np.unique(groups[test]):
+            fold_of[speakers[int(g)]] = fold
+    return fold_of
+
+
+def fold_roles(seed: int, k: int, n_test: int = 1, n_val: int = 1) -> tuple[list[int], list[int]]:
+    """The folds that test and validate for ``seed``: test folds start at ``seed mod k``; the val folds follow
+    them, shifted by one more fold each further round of ``k`` seeds. Seeds ``0 .. k-1`` test disjoint folds, and
+    the first ``k · (k - n_test - n_val + 1)`` seeds all differ."""
+    base = seed % k
+    shift = (seed // k) % (k - n_test - n_val + 1)
+    test = [(base + j) % k for j in range(n_test)]
+    val = [(base + n_test + shift + j) % k for j in range(n_val)]
+    return test, val
+
+
+def distinct_partitions(n_speakers: int, ratios: Sequence[float] = DEFAULT_RATIOS) -> int:
+    """How many distinct holdout partitions the seeds of a corpus of ``n_speakers`` can give."""
+    targets = _check_ratios(ratios)
+    k_wanted = _round(1.0 / min(targets[1], targets[2]))
+    n_val, n_test = max(1, _round(targets[1] * k_wanted)), max(1, _round(targets[2] * k_wanted))
+    k = min(k_wanted, n_speakers)
+    if k < k_wanted:
+        n_val = n_test = 1
+    return max(0, k * (k - n_test - n_val + 1))
 
 
 def kfold_split(
@@ -158,31 +218,33 @@ def kfold_split(
 ) -> Split:
     """Speaker-disjoint k-fold CV; leave-one-speaker-out when ``k`` is None and speakers are few.
 
-    Fold ``f`` tests its own speakers; its val part is whole speakers carved from the others (``val_ratio`` of
-    them, at least one) and train is the rest. The frame has one row per (id, fold), folds ``0 .. k-1``.
+    Fold ``f`` tests its own speakers; its val part is one stratified fold of whole speakers dealt from the others
+    (about ``val_ratio`` of them, at least one) and train is the rest. The frame has one row per (id, fold), folds
+    ``0 .. k-1``.
     """
     if not 0.0 < val_ratio < 1.0:
         raise SplitError(f"val_ratio must be between 0 and 1, got {val_ratio}")
-    table, speakers, counts = _prepare(manifest)
+    table, speakers, _ = _prepare(manifest)
     n_spk = len(speakers)
     if k is None:
         k = n_spk if n_spk <= LOSO_MAX_SPEAKERS else DEFAULT_FOLDS
     if not 2 <= k <= n_spk:
         raise SplitError(f"k must be between 2 and the number of speakers ({n_spk}), got {k}")
     test_groups = _test_folds(table, speakers, k, seed)
-    rng = np.random.RandomState(seed)
     pieces = []
     for fold, test_idx in enumerate(test_groups):
-        rest = np.setdiff1d(np.arange(n_spk), test_idx)
+        rest = [speakers[i] for i in np.setdiff1d(np.arange(n_spk), test_idx)]
         if len(rest) < 2:
             raise SplitError(
                 f"fold {fold} tests {len(test_idx)} of {n_spk} speakers, leaving fewer than 2 for train and val; "
                 "use more folds"
             )
-        n_val = min(max(1, _round(len(rest) * val_ratio)), len(rest) - 1)
-        sub = _search(counts[rest], (len(rest) - n_val, n_val), (1.0 - val_ratio, val_ratio), rng)
+        k_val = min(max(2, _round(1.0 / val_ratio)), len(rest))
+        rest_table = table[table["speaker"].isin(rest)]
+        val_fold = fold % k_val
         part_of_speaker = {speakers[i]: "test" for i in test_idx}
-        part_of_speaker.update({speakers[i]: PARTS[a] for i, a in zip(rest, sub, strict=True)})
+        part_of_speaker.update({spk: "val" if f == val_fold else "train"
+                                for spk, f in speaker_folds(rest_table, rest, k_val, seed).items()})
         pieces.append(
             pd.DataFrame({"id": table["id"], "part": table["speaker"].map(part_of_speaker), "fold": fold})
         )
@@ -204,46 +266,6 @@ def _test_folds(table: pd.DataFrame, speakers: list[str], k: int, seed: int) -> 
             splits = list(GroupKFold(k).split(labels, labels, groups))
         splitter = iter(splits)
     return [np.unique(groups[test]) for _, test in splitter]
-
-
-def _search(
-    counts: np.ndarray, sizes: Sequence[int], targets: Sequence[float], rng: np.random.RandomState
-) -> np.ndarray:
-    """Best of :data:`N_CANDIDATES` seeded assignments of speakers (rows of ``counts``) to parts of ``sizes``.
-
-    Returns the part index (0 = train, ...) of each speaker. Candidates come from successive
-    :class:`GroupShuffleSplit` draws, last part first; see the module docstring for the cost.
-    """
-    n_spk = counts.shape[0]
-    speakers = np.arange(n_spk)
-    candidates = np.empty((N_CANDIDATES, n_spk), dtype=np.int64)
-    for c in range(N_CANDIDATES):
-        assignment = np.zeros(n_spk, dtype=np.int64)
-        remaining = speakers
-        for part in range(len(sizes) - 1, 0, -1):
-            splitter = GroupShuffleSplit(n_splits=1, test_size=int(sizes[part]), random_state=rng)
-            keep, take = next(splitter.split(remaining, groups=remaining))
-            assignment[remaining[take]] = part
-            remaining = remaining[keep]
-        candidates[c] = assignment
-    costs = np.array([_cost(counts, a, targets) for a in candidates])
-    return candidates[int(np.argmin(costs))]
-
-
-def _cost(counts: np.ndarray, assignment: np.ndarray, targets: Sequence[float]) -> float:
-    """Missing labels per part + L1 ratio error + summed total-variation distance of label distributions."""
-    total = counts.sum(axis=0)
-    overall = total / total.sum()
-    present = total > 0
-    cost = 0.0
-    for part, target in enumerate(targets):
-        part_counts = counts[assignment == part].sum(axis=0)
-        n = part_counts.sum()
-        cost += float(np.count_nonzero(present & (part_counts == 0)))
-        cost += abs(n / total.sum() - target)
-        if n > 0:
-            cost += 0.5 * float(np.abs(part_counts / n - overall).sum())
-    return cost
 
 
 def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, list[str], np.ndarray]:

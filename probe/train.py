@@ -39,7 +39,8 @@ from probe.metrics import macro_f1
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings; every field is recorded in the run's ``config``."""
+    """Training settings; every field is recorded in the run's ``config``. The defaults are the ``paper`` preset
+    (:mod:`probe.presets`); build other presets with :func:`probe.presets.make_config`."""
 
     epochs: int = 30
     batch_size: int = 32
@@ -49,18 +50,33 @@ class TrainConfig:
     eps: float = 1e-8
     hidden: int = HIDDEN
     dropout: float = DROPOUT
-    standardize: bool = True
-    class_weights: bool = False
+    standardize: bool = False
+    class_weights: bool = True
+    scheduler: str = "plateau"  # "plateau" (ReduceLROnPlateau on validation loss) or "none"
+    plateau_patience: int = 5
+    plateau_factor: float = 0.5
+    min_lr: float = 5e-5
+    preset: str = "paper"
+    overrides: tuple[str, ...] = ()
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; use one of {', '.join(SCHEDULERS)}")
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values, with the fixed parts of the protocol spelled out."""
         values = asdict(self)
         values["betas"] = list(self.betas)
+        values["overrides"] = list(self.overrides)
         values["device"] = resolve_device(self.device)
-        values.update(optimizer="adam", loss="cross_entropy", selection="val_macro_f1",
+        values.update(optimizer="adam", loss="weighted_cross_entropy" if self.class_weights else "cross_entropy",
+                      pooling="masked_mean", layer_init="uniform", selection="val_macro_f1",
                       selection_ties="lower val_loss, then earlier epoch")
         return values
+
+
+SCHEDULERS: tuple[str, ...] = ("plateau", "none")
 
 
 def resolve_device(device: str) -> str:
@@ -68,6 +84,10 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite (non-finite features, or a diverging run)."""
 
 
 class Feed(Protocol):
@@ -209,12 +229,15 @@ def fit_probe(
     weight = _class_weights(np.asarray(labels)[train_rows], n_classes).to(device) if config.class_weights else None
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
                                  weight_decay=config.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr)
+        if config.scheduler == "plateau" else None)
     groups = n_states if head.name == "layerwise" else 1
     best_f1 = np.full(groups, -np.inf)
     best_loss = np.full(groups, np.inf)
     best_epoch = [0] * groups
     best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-    curves: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_macro_f1": []}
+    curves: dict[str, list[Any]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_macro_f1": [], "lr": []}
     y_val = y_all[torch.from_numpy(val_rows)]
     for epoch in range(1, config.epochs + 1):
         head.train()
@@ -224,6 +247,9 @@ def fit_probe(
             mask = None if mask is None else mask.to(device, non_blocking=True)
             y = y_all[torch.from_numpy(batch)].to(device)
             per_group = _loss_per_group(_grouped(head(x, mask)), y, weight)
+            if not bool(torch.isfinite(per_group).all()):
+                raise NonFiniteLossError(f"the training loss became non-finite at epoch {epoch} "
+                                         f"({per_group.detach().cpu().tolist()}); no record is written")
             optimizer.zero_grad(set_to_none=True)
             per_group.sum().backward()
             optimizer.step()
@@ -234,6 +260,8 @@ def fit_probe(
         logits = torch.from_numpy(val.logits)
         val_loss = _loss_per_group(logits, y_val, None if weight is None else weight.cpu()).tolist()
         val_f1 = [macro_f1(y_val.numpy(), val.pred()[:, g]) for g in range(groups)]
+        if scheduler is not None:
+            scheduler.step(float(np.mean(val_loss)))
         state = head.state_dict()
         for g in range(groups):
             if val_f1[g] > best_f1[g] or (val_f1[g] == best_f1[g] and val_loss[g] < best_loss[g]):
@@ -247,6 +275,7 @@ def fit_probe(
         curves["train_loss"].append(train_loss if groups > 1 else train_loss[0])
         curves["val_loss"].append(val_loss if groups > 1 else val_loss[0])
         curves["val_macro_f1"].append(val_f1 if groups > 1 else val_f1[0])
+        curves["lr"].append(float(optimizer.param_groups[0]["lr"]))
         if on_epoch is not None:
             on_epoch(epoch, {"train_loss": float(np.mean(train_loss)), "val_macro_f1": float(np.max(val_f1))})
     head.load_state_dict(best_state)

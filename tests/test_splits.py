@@ -14,6 +14,7 @@ from probe.splits import (
     Split,
     SplitError,
     describe_split,
+    distinct_partitions,
     holdout_split,
     kfold_split,
     load_split,
@@ -113,14 +114,43 @@ def test_holdout_six_speakers_is_4_1_1() -> None:
     assert ratios["utterances"] == pytest.approx({"train": 4 / 6, "val": 1 / 6, "test": 1 / 6})
 
 
-@pytest.mark.parametrize(
-    ("n_speakers", "expected"), [(3, (1, 1, 1)), (10, (8, 1, 1)), (60, (48, 6, 6)), (87, (69, 9, 9))]
-)
-def test_holdout_speaker_counts(n_speakers: int, expected: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize(("n_speakers", "expected"), [(3, (1, 1, 1)), (6, (4, 1, 1)), (10, (8, 1, 1))])
+def test_holdout_speaker_counts_small(n_speakers: int, expected: tuple[int, int, int]) -> None:
+    """Below 10 speakers each speaker is a fold: one speaker tests, one validates."""
     manifest = make_manifest(n_speakers, ["a", "b"], per_speaker=(5, 10))
-    split = holdout_split(manifest)
-    counts = split.stats.set_index("part")["speakers"]
-    assert tuple(int(counts[p]) for p in PARTS) == expected
+    for seed in range(3):
+        counts = holdout_split(manifest, seed=seed).stats.set_index("part")["speakers"]
+        assert tuple(int(counts[p]) for p in PARTS) == expected
+
+
+@pytest.mark.parametrize("n_speakers", [60, 87])
+def test_holdout_speaker_counts_large(n_speakers: int) -> None:
+    """Ten stratified folds of whole speakers: val and test hold about a tenth of the speakers each."""
+    manifest = make_manifest(n_speakers, ["a", "b"], per_speaker=(5, 10))
+    counts = holdout_split(manifest).stats.set_index("part")["speakers"]
+    assert int(counts.sum()) == n_speakers
+    for part in ("val", "test"):
+        assert abs(int(counts[part]) - n_speakers / 10) <= 3, counts.to_dict()
+
+
+@pytest.mark.parametrize("manifest", [SMALL, balanced_manifest(6, ["a", "b", "c"], per_label=5), LARGE],
+                         ids=["10spk", "6spk-balanced", "60spk"])
+def test_seeds_draw_distinct_speaker_partitions(manifest: pd.DataFrame) -> None:
+    """Seeds 0..k-1 test disjoint speakers, and every seed gives another partition (while the corpus allows)."""
+    splits = [holdout_split(manifest, seed=s) for s in range(12)]
+    partitions = {tuple(tuple(sorted(speakers_by_part(sp, manifest)[p])) for p in PARTS) for sp in splits}
+    assert len(partitions) == 12
+    tested = [speakers_by_part(sp, manifest)["test"] for sp in splits[:3]]
+    assert not (tested[0] & tested[1] or tested[0] & tested[2] or tested[1] & tested[2])
+    n_spk = manifest["speaker"].nunique()
+    assert distinct_partitions(n_spk) == (n_spk * (n_spk - 1) if n_spk <= 10 else 90)
+
+
+def test_three_speakers_repeat_after_six_partitions() -> None:
+    three = balanced_manifest(3, ["a", "b"], per_label=3)
+    hashes = [holdout_split(three, seed=s).hash for s in range(8)]
+    assert len(set(hashes[:6])) == 6 and distinct_partitions(3) == 6
+    assert hashes[6] in hashes[:6]
 
 
 def test_holdout_ratios_and_stratification_large() -> None:
@@ -140,8 +170,8 @@ def test_holdout_ratios_and_stratification_large() -> None:
     assert int(stats.loc["test", "utterances"]) == len(split.ids("test"))
 
 
-def test_search_beats_a_random_speaker_draw() -> None:
-    """The chosen split is better stratified than typical unsearched draws of the same sizes."""
+def test_folds_are_stratified_better_than_random_draws() -> None:
+    """StratifiedGroupKFold's folds are better stratified than typical random speaker draws of similar size."""
     chosen = holdout_split(LARGE, seed=0)
     chosen_tv = label_tv(LARGE, chosen.ids("test")) + label_tv(LARGE, chosen.ids("val"))
     rng = np.random.default_rng(0)
@@ -152,7 +182,7 @@ def test_search_beats_a_random_speaker_draw() -> None:
         test = LARGE.loc[LARGE["speaker"].isin(perm[:6]), "id"].tolist()
         val = LARGE.loc[LARGE["speaker"].isin(perm[6:12]), "id"].tolist()
         random_tvs.append(label_tv(LARGE, test) + label_tv(LARGE, val))
-    assert chosen_tv < np.percentile(random_tvs, 10)
+    assert chosen_tv < np.percentile(random_tvs, 50)
 
 
 def test_holdout_small_stratification_tolerance() -> None:
@@ -185,8 +215,8 @@ def test_hash_changes_with_the_manifest() -> None:
 
 def test_custom_ratios() -> None:
     split = holdout_split(LARGE, ratios=(0.6, 0.2, 0.2))
-    counts = split.stats.set_index("part")["speakers"]
-    assert (int(counts["train"]), int(counts["val"]), int(counts["test"])) == (36, 12, 12)
+    utt = split.ratios()["utterances"]
+    assert utt == pytest.approx({"train": 0.6, "val": 0.2, "test": 0.2}, abs=0.04)
     with pytest.raises(SplitError, match="summing to 1"):
         holdout_split(LARGE, ratios=(0.8, 0.1, 0.2))
 
@@ -259,7 +289,7 @@ def test_kfold_large(k: int | None) -> None:
     assert test_tv.max() < 0.12  # StratifiedGroupKFold keeps folds close to the corpus label distribution
     val_share = split.stats[split.stats["part"] == "val"]["speakers"].astype(int)
     rest = n_spk - per_fold.to_numpy()
-    assert np.all(val_share.to_numpy() == np.maximum(1, np.floor(rest / 9 + 0.5)))
+    assert np.all(np.abs(val_share.to_numpy() - rest / 9) <= 2)  # one stratified fold of 9 from the rest
 
 
 def test_kfold_determinism_and_explicit_k_bounds() -> None:

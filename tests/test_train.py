@@ -165,7 +165,7 @@ def test_standardization_uses_train_statistics(cache: FeatureCache) -> None:
     parts, labels = parts_and_labels(cache)
     pooled = cache.pooled()[:, -1]
     result = fit_probe("linear", PooledFeed(pooled), labels, parts, cache.n_states, cache.dim, 4,
-                       TrainConfig(epochs=1), 0)
+                       TrainConfig(epochs=1, standardize=True), 0)
     train = pooled[parts["train"]].astype(np.float64)
     assert np.allclose(result.head.std.mean.numpy(), train.mean(0), atol=1e-5)
     assert np.allclose(1.0 / result.head.std.inv_std.numpy(), train.std(0), atol=1e-5)
@@ -174,11 +174,12 @@ def test_standardization_uses_train_statistics(cache: FeatureCache) -> None:
     assert torch.all(raw.head.std.mean == 0) and raw.standardization == {"applied": False}
 
 
-def test_class_weights_option_trains(cache: FeatureCache) -> None:
+def test_plain_cross_entropy_option_trains(cache: FeatureCache) -> None:
     parts, labels = parts_and_labels(cache)
     result = fit_probe("linear", PooledFeed(cache.pooled()[:, -1]), labels, parts, cache.n_states, cache.dim, 4,
-                       TrainConfig(epochs=2, class_weights=True), 0)
+                       TrainConfig(epochs=2, class_weights=False, scheduler="none"), 0)
     assert np.isfinite(result.curves["train_loss"]).all()
+    assert result.curves["lr"] == [5e-4, 5e-4]
 
 
 def test_metrics_by_hand() -> None:
