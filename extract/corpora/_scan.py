@@ -7,6 +7,11 @@ folders (Oréau's f/m folder). A parser raises :class:`Unusable` for a file it c
 reason reported, exactly as written. :func:`scan_files` does the rest the same way for every corpus: macOS
 metadata, known-broken names, git-lfs pointers, empty files, unknown emotion codes, duplicates, speaker ids
 (``"<corpus key>-<native speaker>"``), corpus-level notes. Audio content is never read.
+
+Nothing under the root that looks like audio goes unreported: :func:`sweep` names every audio-suffixed file the
+loader did not consider (another format, outside the corpus's audio folders), dangling symbolic links,
+directories named like audio files, and folders that cannot be listed. Files with other suffixes (label files,
+documentation) are not audio and are not listed.
 """
 
 from __future__ import annotations
@@ -17,9 +22,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from extract.corpora.base import CorpusInfo, Item, Scan, Skipped, find_audio, is_lfs_pointer, utterance_id
+import os
 
-__all__ = ["Fields", "Parser", "Unusable", "lookup", "match", "scan_files", "speaker_id", "stem"]
+from extract.corpora.base import (
+    AUDIO_SUFFIXES, CorpusInfo, Item, Scan, Skipped, find_audio, is_lfs_pointer, utterance_id,
+)
+
+__all__ = ["Fields", "Parser", "Unusable", "lookup", "match", "scan_files", "speaker_id", "stem", "sweep"]
+
+# Suffixes of audio files in any format a corpus copy may hold; such a file that is not used is always reported.
+AUDIO_LIKE: frozenset[str] = frozenset({
+    ".wav", ".wave", ".flac", ".aiff", ".aif", ".aifc", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma",
+    ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".raw", ".pcm",
+})
 
 MACOS_REASON = "macOS metadata file ('._' AppleDouble or __MACOSX/), not audio"
 LFS_REASON = "git-lfs pointer file, not audio (the copy was made without git-lfs: run `git lfs pull`)"
@@ -84,6 +99,8 @@ def scan_files(
     unique_names: bool = False,
     skipped: Iterable[Skipped] = (),
     notes: Iterable[str] = (),
+    suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
+    outside: str = "",
 ) -> Scan:
     """Parse every file of corpus ``info`` under ``root`` into a :class:`Scan`; every file not used has a reason.
 
@@ -93,7 +110,9 @@ def scan_files(
     (a mirrored folder) is a duplicate. A second file with the same id (an accent composed in one folder and
     decomposed in another, or ``x.wav`` beside ``x.aiff``) or the same :attr:`Fields.recording` is one too;
     the first in order is kept. ``skipped``: files the caller already set aside. ``notes``: corpus-level
-    warnings, kept in :attr:`Scan.notes` and logged by the loader's logger.
+    warnings, kept in :attr:`Scan.notes` and logged by the loader's logger. ``suffixes``: the audio formats the
+    loader reads; ``outside``: the reason given to an audio file of those formats that ``files`` left out (the
+    default names the loader). See :func:`sweep`.
     """
     root = Path(root)
     broken_stems = {name.casefold(): reason for name, reason in (broken or {}).items()}
@@ -104,7 +123,10 @@ def scan_files(
         fields = parse(uid)
         return lookup(info.labels, fields.code), speaker_id(info.key, fields.speaker), fields.gender, fields.recording
 
-    scan = walk(root, find_audio(root) if files is None else files, read, unique_names=unique_names, skipped=skipped)
+    scan = walk(root, find_audio(root, suffixes) if files is None else files, read, unique_names=unique_names,
+                skipped=skipped)
+    scan.skipped.extend(sweep(root, scan, suffixes, outside or f"ignored: outside the folders the {info.key} "
+                                                              "loader reads"))
     scan.notes.extend(notes)
     for note in scan.notes:
         logging.getLogger(f"extract.corpora.{info.key}").warning("%s: %s", info.key, note)
@@ -159,3 +181,37 @@ def _duplicate_reason(path: Path, kind: str, kept: Item) -> str:
     if kept.path.suffix == path.suffix:
         return f"duplicate of {kept.id}: the same path twice (an accent composed in one copy, decomposed in another)"
     return f"duplicate of {kept.id}: the same recording in another format ({kept.path.suffix} is used)"
+
+
+def sweep(root: Path, scan: Scan, suffixes: tuple[str, ...], outside: str) -> list[Skipped]:
+    """Everything under ``root`` that looks like audio but is neither an item nor already skipped in ``scan``:
+    audio files of other formats ("ignored: not .wav"), files of the read formats left out (``outside``), dangling
+    symbolic links, directories named like audio files, and folders that cannot be listed."""
+    seen = {os.path.normpath(str(p)) for p in [*(i.path for i in scan.items), *(s.path for s in scan.skipped)]}
+    read = {s.lower() for s in suffixes}
+    found: list[Skipped] = []
+
+    def unreadable(err: OSError) -> None:
+        found.append(Skipped(Path(err.filename or root), f"unreadable folder ({err.strerror}): its files cannot "
+                                                         "be listed"))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
+        for name in sorted(dirs):
+            path = Path(folder) / name
+            if Path(name).suffix.lower() in AUDIO_LIKE:
+                found.append(Skipped(path, "a directory named like an audio file, not audio"))
+            elif path.is_symlink() and not path.exists():
+                found.append(Skipped(path, "dangling symbolic link (its target does not exist)"))
+        for name in sorted(names):
+            path = Path(folder) / name
+            suffix = path.suffix.lower()
+            if os.path.normpath(str(path)) in seen:
+                continue
+            if path.is_symlink() and not path.exists():
+                if suffix in AUDIO_LIKE or not suffix:
+                    found.append(Skipped(path, f"dangling symbolic link to {os.readlink(path)} (target missing)"))
+            elif suffix in AUDIO_LIKE and suffix not in read:
+                found.append(Skipped(path, f"ignored: not {'/'.join(sorted(read))} (this corpus's audio format)"))
+            elif suffix in read and path.is_file():
+                found.append(Skipped(path, outside))
+    return sorted(found, key=lambda s: str(s.path))

@@ -60,5 +60,10 @@ def parse(uid: str) -> Fields:
 
 
 def scan(root: Path) -> Scan:
-    """Every EmoDB recording under ``root`` (only .wav files are considered)."""
-    return scan_files(root, INFO, parse, files=find_audio(root, (".wav",)))
+    """Every EmoDB recording under ``root``: the .wav files of ``wav/`` (other folders, such as ``silb/`` or a
+    mirror copy, are reported, not read); a root without ``wav/`` is taken to be that folder itself."""
+    audio = root / "wav"
+    if not audio.is_dir():
+        return scan_files(root, INFO, parse, files=find_audio(root, (".wav",)), suffixes=(".wav",))
+    return scan_files(root, INFO, parse, files=find_audio(audio, (".wav",)), suffixes=(".wav",),
+                      outside="ignored: outside wav/, EmoDB's audio folder")

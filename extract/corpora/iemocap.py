@@ -104,4 +104,5 @@ def scan(root: Path) -> Scan:
             files.extend(find_audio(audio))
         else:
             notes.append(f"{session} has no sentences/wav folder; no audio read from it")
-    return scan_files(root, INFO, partial(parse, labels=labels), files=files, unique_names=True, notes=notes)
+    return scan_files(root, INFO, partial(parse, labels=labels), files=files, unique_names=True, notes=notes,
+                      outside="ignored: not an utterance clip (IEMOCAP's are in Session*/sentences/wav/)")

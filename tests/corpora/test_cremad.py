@@ -68,7 +68,8 @@ def test_labels_speakers_gender_from_demographics(root: Path) -> None:
 
 def test_broken_pointer_and_unknown_files_are_skipped_with_reasons(root: Path) -> None:
     why = reasons(corpora.scan("cremad", root))
-    assert set(why) == {Path(p).name for p in BROKEN + BAD + [POINTER]}
+    assert set(why) == {Path(p).name for p in BROKEN + BAD + [POINTER]} | {"1001_DFA_ANG_XX.mp3"}
+    assert why["1001_DFA_ANG_XX.mp3"].startswith("ignored: not .aif/.aiff/.flac/.wav")  # named, never read
     assert "unplayable" in why["1076_MTI_NEU_XX.wav"]
     assert "silent" in why["1076_MTI_SAD_XX.wav"]
     assert "git-lfs pointer" in why["1003_IOM_HAP_XX.wav"]

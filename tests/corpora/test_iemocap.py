@@ -111,7 +111,9 @@ def test_skipped_utterances_have_reasons(root: Path) -> None:
         "Ses02M_impro04_F003.wav",
         f"{UNLABELLED}.wav",
         "._Ses02M_impro04_F001.wav",
-    }  # the whole-dialog recording is not an utterance and is never looked at
+        "Ses01F_impro01.wav",
+    }  # the whole-dialog recording is not an utterance: never read, but named
+    assert why["Ses01F_impro01.wav"].startswith("ignored: not an utterance clip")
     assert "'fru' (frustration) has no canonical label" in why["Ses01F_impro01_F002.wav"]
     assert "'xxx'" in why["Ses01F_impro01_M003.wav"] and "'oth'" in why["Ses02M_impro04_F003.wav"]
     assert "no label line" in why[f"{UNLABELLED}.wav"]
