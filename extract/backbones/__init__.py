@@ -13,6 +13,7 @@ import logging
 import torch
 
 from extract.backbones.base import PRECISIONS, Backbone, ModelSpec, resolve_device
+from extract.backbones.lowlevel import LOWLEVEL_MODELS, load_lowlevel
 from extract.backbones.wav2vec2 import (
     BASE_CONFIG,
     LARGE_CONFIG,
@@ -64,6 +65,7 @@ MODELS: dict[str, ModelSpec] = {
         _whisper("large-v3", "multi"),
     )
 }
+MODELS.update(LOWLEVEL_MODELS)  # log-mel and eGeMAPS: feature transforms for the baselines
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -100,6 +102,8 @@ def load_backbone(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     spec = get_spec(name)
+    if spec.name in LOWLEVEL_MODELS:
+        return load_lowlevel(spec, weights)
     dev = resolve_device(device)
     if dev.type == "cpu" and precision != "fp32":
         log.warning("%s precision needs CUDA; running fp32 on the CPU", precision)
