@@ -419,6 +419,7 @@ def run_all(
     threads: int | None = None,
     force: bool = False,
     listener: RunListener | None = None,
+    write_board: bool = True,
 ) -> RunSummary:
     """Train ``probes`` (default linear, nonlinear, multilayer; ``"all"`` for every head) with ``seeds`` on every
     complete cache under ``features`` (or the selected corpora/models), write one record per run under
@@ -444,7 +445,7 @@ def run_all(
         torch.set_num_threads(max(1, int(threads)))
     try:
         return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
-                             split_seed, memory_budget, force, listener, started)
+                             split_seed, memory_budget, force, listener, started, write_board)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -452,7 +453,7 @@ def run_all(
 def _run_selected(
     paths: Sequence[Path], results: Path, probe_names: Sequence[str], seed_list: Sequence[int], protocol: str,
     folds: int | None, classes: str | Sequence[str] | None, train: TrainConfig, split_seed: int | None,
-    memory_budget: int | None, force: bool, listener: RunListener, started: float,
+    memory_budget: int | None, force: bool, listener: RunListener, started: float, write_board: bool = True,
 ) -> RunSummary:
     """Plan every selected cache, then train cache by cache (see :func:`run_all`)."""
     splits: dict[tuple[Any, ...], Split] = {}
@@ -484,5 +485,6 @@ def _run_selected(
                 outcomes.extend(_run_cache(cache, todo, train, memory_budget, listener))
         finally:
             cache.close()
-    board = write_leaderboard(results)[0] if (results / "runs").is_dir() else None
+    # cluster tasks pass write_board=False: the submitting process rebuilds the board once, never concurrently
+    board = write_leaderboard(results)[0] if write_board and (results / "runs").is_dir() else None
     return RunSummary(outcomes, issues, board, time.perf_counter() - started)
