@@ -1,8 +1,13 @@
-"""``results/leaderboard.csv``: one row per (corpus, model, probe, protocol, classes), rebuilt from all records.
+"""``results/leaderboard.csv``: one row per (corpus, model, probe, protocol, classes, preset, config id), rebuilt
+from all records.
 
-Means and standard deviations (ddof=1; 0 for a single run) are over all records of a row (seeds, or folds ×
-seeds); sizes are those of the first record (k-fold: the mean over all records, rounded); identities (split hash,
-checkpoint, weights, Whisper input mode, cache file) are the first record's. Records are taken in path order.
+Records are only ever averaged with records of the same configuration (:func:`probe.records.config_id`: every
+setting but the seed, split seed and fold, and the cache's identity): two configurations of one (corpus, model,
+probe) are two rows, told apart by ``preset`` (with its ``overrides``) and ``config_id``. Means and standard
+deviations (ddof=1; 0 for a single run) are over the records of a row (seeds, or folds × seeds); ``n_splits`` counts
+the distinct speaker partitions they come from (fewer than seeds means part of the spread is initialisation noise
+only); sizes are those of the first record (k-fold: the mean over all records, rounded); identities (checkpoint,
+weights, Whisper input mode, cache file) are the first record's. Records are taken in path order.
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from probe.records import iter_records
+from probe.presets import preset_label
+from probe.records import iter_records, record_config_id, record_preset
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
-    "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "n_runs",
-    "macro_f1_mean", "macro_f1_std", "uar_mean", "uar_std", "accuracy_mean", "accuracy_std", "weighted_f1_mean",
+    "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "preset",
+    "overrides", "config_id", "n_runs", "seeds", "n_splits", "macro_f1_mean", "macro_f1_std", "uar_mean", "uar_std", "accuracy_mean", "accuracy_std", "weighted_f1_mean",
     "weighted_f1_std", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
     "cache_file",
 )
-GROUP_KEYS: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "classes")
+GROUP_KEYS: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "classes", "preset", "config_id")
 METRICS: tuple[str, ...] = ("macro_f1", "uar", "accuracy", "weighted_f1")
 LEADERBOARD_FILE = "leaderboard.csv"
 PROBE_ORDER: tuple[str, ...] = ("linear", "nonlinear", "multilayer", "attention", "layerwise")
@@ -49,7 +55,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for record in records:
         key = (str(record["corpus"]), str(record["model"]), str(record["probe"]), str(record["protocol"]),
-               class_set_of(record))
+               class_set_of(record), record_preset(record)[0], record_config_id(record))
         groups.setdefault(key, []).append(record)
     rows = []
     for key, members in groups.items():
@@ -58,7 +64,10 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         split = first.get("split") or {}
         row: dict[str, Any] = dict(zip(GROUP_KEYS, key, strict=True))
         row.update({k: first.get(k, "") for k in ("language", "family", "pretraining", "languages")})
+        row["overrides"] = ";".join(record_preset(first)[1])
         row["n_runs"] = len(members)
+        row["seeds"] = len({int(m.get("seed", 0)) for m in members})
+        row["n_splits"] = len({(m.get("split") or {}).get("hash", "") for m in members})
         for metric in METRICS:
             values = [float(m["metrics"]["test"][metric]) for m in members]
             row[f"{metric}_mean"] = round(float(np.mean(values)), 4)
@@ -68,7 +77,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                 row[f"n_{part}"] = int(round(np.mean([(m.get("split") or {}).get(f"n_{part}", 0) for m in members])))
             else:
                 row[f"n_{part}"] = int(split.get(f"n_{part}", 0))
-        row["split_hash"] = split.get("hash", "")
+        row["split_hash"] = ";".join(sorted({str((m.get("split") or {}).get("hash", "")) for m in members}))
         row.update({k: cache.get(k, "") for k in ("checkpoint", "weights", "whisper_input")})
         row["cache_file"] = cache.get("file", "")
         rows.append(row)
@@ -87,8 +96,19 @@ def sort_leaderboard(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame
         return frame.sort_values(by, ascending=not numeric, kind="stable").reset_index(drop=True)
     rank = {name: i for i, name in enumerate(PROBE_ORDER)}
     order = frame.assign(_probe=frame["probe"].map(lambda p: rank.get(p, len(rank))))
-    order = order.sort_values(["corpus", "model", "_probe", "probe", "protocol", "classes"], kind="stable")
+    order = order.sort_values(["corpus", "model", "_probe", "probe", "protocol", "classes", "preset", "config_id"],
+                              kind="stable")
     return order.drop(columns="_probe").reset_index(drop=True)
+
+
+def split_warnings(frame: pd.DataFrame) -> list[str]:
+    """One line per row whose seeds share speaker partitions (their spread is partly initialisation noise)."""
+    lines = []
+    for row in frame.itertuples(index=False):
+        if row.protocol == "holdout" and row.n_splits < row.seeds:
+            lines.append(f"{row.corpus}/{row.model}/{row.probe} ({row.preset} {row.config_id}): {row.seeds} seeds "
+                         f"but only {row.n_splits} distinct speaker partition(s)")
+    return lines
 
 
 def write_leaderboard(results: str | Path) -> tuple[Path, pd.DataFrame]:
@@ -112,7 +132,7 @@ def load_leaderboard(results: str | Path, rebuild: bool = True) -> pd.DataFrame:
     path = results / LEADERBOARD_FILE
     if not path.is_file():
         raise LeaderboardError(f"no run records under {results / 'runs'} and no {path}; train probes with `probe run`")
-    return pd.read_csv(path, keep_default_na=False, dtype={"split_hash": str})
+    return pd.read_csv(path, keep_default_na=False, dtype={"split_hash": str, "config_id": str, "overrides": str})
 
 
 def filter_leaderboard(
@@ -133,12 +153,15 @@ def leaderboard_table(frame: pd.DataFrame, title: str = "Leaderboard (test, perc
     """A rich table of the main columns."""
     table = Table(title=title, header_style="bold")
     for name, justify in (("corpus", "left"), ("model", "left"), ("probe", "left"), ("protocol", "left"),
-                          ("classes", "left"), ("runs", "right"), ("macro-F1", "right"), ("UAR", "right"),
+                          ("classes", "left"), ("preset", "left"), ("config", "left"), ("runs", "right"),
+                          ("splits", "right"), ("macro-F1", "right"), ("UAR", "right"),
                           ("accuracy", "right"), ("train/val/test", "right")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in frame.itertuples(index=False):
         table.add_row(
-            str(row.corpus), str(row.model), str(row.probe), str(row.protocol), str(row.classes), str(row.n_runs),
+            str(row.corpus), str(row.model), str(row.probe), str(row.protocol), str(row.classes),
+            preset_label(str(row.preset), str(row.overrides)), str(row.config_id), str(row.n_runs),
+            str(row.n_splits) if row.n_splits >= row.seeds else f"[yellow]{row.n_splits}[/]",
             f"{row.macro_f1_mean:.2f} ± {row.macro_f1_std:.2f}", f"{row.uar_mean:.2f} ± {row.uar_std:.2f}",
             f"{row.accuracy_mean:.2f} ± {row.accuracy_std:.2f}", f"{row.n_train}/{row.n_val}/{row.n_test}",
         )

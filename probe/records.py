@@ -21,22 +21,27 @@ from typing import Any
 
 import numpy as np
 
-RECORD_SCHEMA = "ser-probe-run/1"
+RECORD_SCHEMA = "ser-probe-run/2"
+READABLE_SCHEMAS: tuple[str, ...] = ("ser-probe-run/1", RECORD_SCHEMA)
+"""Schemas :func:`read_record` accepts (``/1`` records lack ``preset``/``config_id``; they are derived)."""
 
 RECORD_KEYS: tuple[str, ...] = (
     "schema", "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "fold",
-    "n_folds", "seed", "classes", "config", "config_hash", "split", "cache", "metrics", "curves", "predictions",
+    "n_folds", "seed", "classes", "preset", "overrides", "config_id", "config", "config_hash", "split", "cache", "metrics", "curves", "predictions",
     "layer_weights", "layerwise", "versions", "created", "duration_s",
 )
 """Every top-level key of a record, in the order of ``docs/run-record.md``."""
 
-SPLIT_KEYS: tuple[str, ...] = ("hash", "n_train", "n_val", "n_test", "speakers_train", "speakers_val", "speakers_test")
+SPLIT_KEYS: tuple[str, ...] = ("hash", "n_train", "n_val", "n_test", "speakers_train", "speakers_val", "speakers_test",
+                               "partition")
 METRIC_KEYS: tuple[str, ...] = ("macro_f1", "uar", "accuracy", "weighted_f1", "per_class_f1", "confusion")
 CURVE_KEYS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_macro_f1", "lr")
 PREDICTION_KEYS: tuple[str, ...] = ("id", "speaker", "true", "pred", "proba")
 LAYERWISE_KEYS: tuple[str, ...] = ("layers", "val_macro_f1", "test_macro_f1", "test_uar", "best_layer")
 
 UNHASHED_CONFIG: tuple[str, ...] = ("device", "data")
+RUN_COORDINATES: tuple[str, ...] = ("seed", "split_seed", "fold")
+"""Config keys that tell the runs of one configuration apart; :func:`config_id` leaves them out."""
 """Config keys left out of ``config_hash``: where a run computes and how it reads its frames do not change what
 it is, so a result made on CPU is not redone on GPU."""
 
@@ -57,11 +62,14 @@ def record_path(
     classes: str,
     seed: int,
     fold: int | None = None,
+    config: str = "",
 ) -> Path:
-    """``<results>/runs/<corpus>/<model>/<probe>/<protocol>-<classes>/seed<k>[-fold<f>].json`` (``fold`` for
-    the k-fold protocol only)."""
+    """``<results>/runs/<corpus>/<model>/<probe>/<protocol>-<classes>[-<config>]/seed<k>[-fold<f>].json``
+    (``fold`` for the k-fold protocol only; ``config`` is ``<preset>-<config id>``, so runs of different
+    configurations never share a file)."""
     name = f"seed{seed}" if protocol == "holdout" or fold is None else f"seed{seed}-fold{fold}"
-    return Path(results) / "runs" / corpus / safe_model_name(model) / probe / f"{protocol}-{classes}" / f"{name}.json"
+    folder = f"{protocol}-{classes}" + (f"-{config}" if config else "")
+    return Path(results) / "runs" / corpus / safe_model_name(model) / probe / folder / f"{name}.json"
 
 
 def sidecar_path(record: str | Path) -> Path:
@@ -96,6 +104,32 @@ def config_hash(config: Mapping[str, Any], split_hash: str, cache_identity: Mapp
     }
     text = json.dumps(_plain(payload), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def config_id(config: Mapping[str, Any], cache_identity: Mapping[str, Any]) -> str:
+    """Short id (8 hex digits) of a configuration: the config less the run's coordinates (seed, split seed, fold)
+    and :data:`UNHASHED_CONFIG`, and the cache's identity less its path. Runs that share it are seeds or folds of
+    one configuration and may be averaged; runs that do not must never be."""
+    payload = {
+        "config": {k: v for k, v in config.items() if k not in UNHASHED_CONFIG + RUN_COORDINATES},
+        "cache": {k: v for k, v in cache_identity.items() if k != "file"},
+    }
+    text = json.dumps(_plain(payload), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def record_config_id(record: Mapping[str, Any]) -> str:
+    """A record's ``config_id`` (derived from its config and cache for ``/1`` records)."""
+    value = record.get("config_id")
+    return str(value) if value else config_id(record.get("config") or {}, record.get("cache") or {})
+
+
+def record_preset(record: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """A record's preset and overridden settings (``/1`` records: ``legacy``, their config told apart by id)."""
+    config = record.get("config") or {}
+    preset = record.get("preset") or config.get("preset") or "legacy"
+    overrides = record.get("overrides") or config.get("overrides") or ()
+    return str(preset), tuple(str(o) for o in overrides)
 
 
 def versions() -> dict[str, str]:
@@ -151,7 +185,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read run record ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
         raise ValueError(f"{path}: not a {RECORD_SCHEMA} record")
     return data
 

@@ -23,13 +23,15 @@ import torch
 
 from extract.cache import CacheError, FeatureCache, find_caches
 from extract.labels import class_set_name, parse_classes
+from probe.baselines import applicable_probes, baseline_config, fit_baseline, is_baseline
 from probe.data import CacheData
 from probe.heads import PROBES, parse_probes
 from probe.leaderboard import write_leaderboard
 from probe.metrics import classification_metrics, macro_f1
 from probe.records import (
-    RECORD_SCHEMA, config_hash, is_done, now_iso, record_path, safe_model_name, versions, write_record,
+    RECORD_SCHEMA, config_hash, config_id, is_done, now_iso, record_path, recorded_hash, safe_model_name, versions, write_record,
 )
+from probe.presets import preset_of
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
 from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe
 
@@ -60,6 +62,7 @@ class RunSpec:
     config_hash: str
     split: dict[str, Any]
     parts: dict[str, np.ndarray] = field(repr=False)
+    config_id: str = ""
 
     @property
     def label(self) -> str:
@@ -70,7 +73,8 @@ class RunSpec:
 
 @dataclass
 class RunOutcome:
-    """What happened to a planned run: ``trained``, ``skipped`` (recorded with the same hash) or ``failed``."""
+    """What happened to a planned run: ``trained``, ``skipped`` (recorded with the same hash), ``conflict`` (a
+    record of the same configuration but another split or cache is at its path; kept) or ``failed``."""
 
     spec: RunSpec
     status: str
@@ -95,6 +99,7 @@ class RunSummary:
     issues: list[CacheIssue]
     leaderboard: Path | None
     seconds: float
+    notes: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """How many runs ended with ``status``."""
@@ -191,12 +196,29 @@ def _manifest_key(manifest: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _check_class_set(cache: FeatureCache, wanted: tuple[str, ...] | None) -> None:
+    """A cache extracted with a class subset cannot serve a wider one: its records would be mislabelled."""
+    extracted = str(cache.attrs.get("classes") or "all")
+    if extracted == "all":
+        return
+    have = parse_classes(extracted) or ()
+    missing = sorted(set(wanted) - set(have)) if wanted is not None else None
+    if wanted is None or missing:
+        asked = "all" if wanted is None else class_set_name(wanted)
+        raise ValueError(
+            f"{cache.path} was extracted with classes {extracted!r} ({', '.join(have)}); --classes {asked} "
+            f"would label that subset as {asked!r}"
+            + (f" (missing {', '.join(missing)})" if missing else "")
+            + f". Run with --classes {extracted}, or re-extract with --classes {asked}"
+        )
+
+
 def run_config(
     probe: str, train: TrainConfig, *, seed: int, split_seed: int, protocol: str, fold: int, n_folds: int,
     class_set: str, classes: Sequence[str], n_states: int,
 ) -> dict[str, Any]:
     """The record's ``config``: training settings as this head applies them, and the run's coordinates."""
-    config = train.as_dict()
+    config = baseline_config(probe, preset_of(train)) if is_baseline(probe) else preset_of(train).as_dict()
     spec = PROBES[probe]
     if probe == "attention":
         config.update(hidden=[256, 128], dropout=[0.3, 0.2])
@@ -231,8 +253,10 @@ def plan_cache(
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     splits = {} if splits is None else splits
+    probes = applicable_probes(probes, cache)  # e.g. the AST only on log-mel caches
     table = cache.utterances
     wanted = parse_classes(classes)
+    _check_class_set(cache, wanted)
     keep = table["label"].isin(wanted).to_numpy() if wanted else np.ones(len(table), dtype=bool)
     rows = np.flatnonzero(keep)
     manifest = table.loc[keep, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
@@ -255,16 +279,20 @@ def plan_cache(
             parts = {p: rows[masks[p]] for p in ("train", "val", "test")}
             block = {"hash": split.hash, **{f"n_{p}": int(masks[p].sum()) for p in ("train", "val", "test")},
                      **{f"speakers_{p}": int(manifest.loc[masks[p], "speaker"].nunique())
-                        for p in ("train", "val", "test")}}
+                        for p in ("train", "val", "test")},
+                     "partition": {p: sorted(manifest.loc[masks[p], "speaker"].astype(str).unique())
+                                   for p in ("train", "val", "test")}}
             for probe in probes:
                 config = run_config(probe, train, seed=seed, split_seed=s_seed, protocol=protocol, fold=fold,
                                     n_folds=len(split.folds), class_set=set_name, classes=labels,
                                     n_states=cache.n_states)
+                cid = config_id(config, identity)
                 specs.append(RunSpec(
                     cache_path=cache.path, corpus=cache.corpus, model=cache.model, probe=probe, protocol=protocol,
                     seed=seed, fold=fold, n_folds=len(split.folds), class_set=set_name, classes=labels,
                     path=record_path(results, cache.corpus, cache.model, probe, protocol, set_name, seed,
-                                     fold if protocol == "kfold" else None),
+                                     fold if protocol == "kfold" else None, f"{config['preset']}-{cid}"),
+                    config_id=cid,
                     config=config, config_hash=config_hash(config, split.hash, identity), split=block, parts=parts,
                 ))
     order = {name: i for i, name in enumerate(PROBES)}
@@ -329,6 +357,9 @@ def build_record(
         "n_folds": spec.n_folds,
         "seed": spec.seed,
         "classes": classes,
+        "preset": config.get("preset", ""),
+        "overrides": list(config.get("overrides") or []),
+        "config_id": spec.config_id,
         "config": config,
         "config_hash": spec.config_hash,
         "split": spec.split,
@@ -365,9 +396,13 @@ def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcom
         mode = "pooled"
     index = {c: i for i, c in enumerate(spec.classes)}
     labels = data.cache.utterances["label"].map(lambda c: index.get(c, -1)).to_numpy(np.int64)
-    result = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim, len(spec.classes), train,
-                       spec.seed)
-    config = {**spec.config, "data": mode}
+    if is_baseline(spec.probe):  # own training settings (probe.baselines), recorded in the config
+        result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
+                                     spec.seed)
+    else:
+        result, extra = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim,
+                                  len(spec.classes), train, spec.seed), {}
+    config = {**spec.config, **extra, "data": mode}
     record, ids, embeddings = build_record(spec, result, data.cache, labels, config)
     write_record(spec.path, record, ids, embeddings)
     return RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
@@ -472,19 +507,55 @@ def _run_selected(
             issues.append(CacheIssue(path, f"{cache.corpus}: {exc}"))
             cache.close()
     outcomes: list[RunOutcome] = []
-    done = [[not force and is_done(s.path, s.config_hash) for s in specs] for _, specs in plans]
-    listener.planned(sum(len(s) for _, s in plans), sum(flags.count(False) for flags in done), issues)
-    for (cache, specs), flags in zip(plans, done, strict=True):
+    notes = other_configurations([s for _, specs in plans for s in specs])
+    status = [[_status(s, force) for s in specs] for _, specs in plans]
+    pending = sum(flags.count("todo") for flags in status)
+    listener.planned(sum(len(s) for _, s in plans), pending, issues)
+    for (cache, specs), flags in zip(plans, status, strict=True):
         try:
-            for spec in (s for s, d in zip(specs, flags, strict=True) if d):
-                outcome = RunOutcome(spec, "skipped", message="recorded with the same config hash")
+            for spec, flag in zip(specs, flags, strict=True):
+                if flag == "todo":
+                    continue
+                outcome = (RunOutcome(spec, "skipped", message="recorded with the same config hash") if flag == "done"
+                           else RunOutcome(spec, "conflict", message=(
+                               f"{spec.path} holds a record of this configuration made on another split or cache "
+                               "(its config hash differs); kept. Use --force to replace it")))
                 outcomes.append(outcome)
                 listener.finished(outcome)
-            todo = [s for s, d in zip(specs, flags, strict=True) if not d]
+            todo = [s for s, flag in zip(specs, flags, strict=True) if flag == "todo"]
             if todo:
                 outcomes.extend(_run_cache(cache, todo, train, memory_budget, listener))
         finally:
             cache.close()
     # cluster tasks pass write_board=False: the submitting process rebuilds the board once, never concurrently
     board = write_leaderboard(results)[0] if write_board and (results / "runs").is_dir() else None
-    return RunSummary(outcomes, issues, board, time.perf_counter() - started)
+    return RunSummary(outcomes, issues, board, time.perf_counter() - started, notes)
+
+
+def _status(spec: RunSpec, force: bool) -> str:
+    """``done`` (recorded with this hash), ``conflict`` (another record at this path) or ``todo``."""
+    if force:
+        return "todo"
+    found = recorded_hash(spec.path)
+    if found == spec.config_hash and is_done(spec.path, spec.config_hash):
+        return "done"
+    return "conflict" if found is not None and found != spec.config_hash else "todo"
+
+
+def other_configurations(specs: Sequence[RunSpec]) -> list[str]:
+    """One line per (corpus, model, probe) that also has records of other configurations: they are kept and
+    shown as separate leaderboard rows, never mixed with these runs."""
+    lines = []
+    seen: set[Path] = set()
+    for spec in specs:
+        own = spec.path.parent
+        probe_dir = own.parent
+        if probe_dir in seen or not probe_dir.is_dir():
+            continue
+        seen.add(probe_dir)
+        others = sorted(d.name for d in probe_dir.iterdir()
+                        if d.is_dir() and d != own and any(d.glob("seed*.json")))
+        if others:
+            lines.append(f"{spec.corpus}/{spec.model}/{spec.probe}: records of {len(others)} other "
+                         f"configuration(s) kept as separate rows ({', '.join(others)})")
+    return lines

@@ -1,4 +1,4 @@
-"""Hand-made run records that follow ``docs/run-record.md`` (schema ``ser-probe-run/1``), for the report tests.
+"""Hand-made run records that follow ``docs/run-record.md`` (schema ``ser-probe-run/2``), for the report tests.
 
 :func:`make_record` builds one record with predictions, metrics, curves and (per probe) layer weights or a
 layer-wise curve; ``macro_f1=`` pins the top-level test macro-F1 to a known number. :func:`write_record` stores it
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-from probe.records import record_path, sidecar_path
+from probe.records import config_id, record_path, sidecar_path
 from probe.records import write_record as save_record
 
 MODELS: dict[str, dict[str, Any]] = {
@@ -88,6 +88,8 @@ def make_record(
     layer_weights: list[float] | None = None,
     layerwise_f1: list[float] | None = None,
     weights: str = "pretrained",
+    preset: str = "paper",
+    n_speakers: int = 3,
 ) -> dict[str, Any]:
     """One run record. Predictions are right with probability ``skill``; the test metrics are computed from
     them, except ``macro_f1`` when given (then the record states exactly that number)."""
@@ -112,15 +114,18 @@ def make_record(
     epochs = 30
     config = {  # as probe.runner.run_config writes it
         "epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-4, "betas": [0.9, 0.98], "eps": 1e-8,
-        "hidden": 256, "dropout": 0.1, "standardize": True, "class_weights": False, "device": "cpu",
+        "hidden": 256, "dropout": 0.1, "standardize": preset == "standardized",
+        "class_weights": preset == "paper", "scheduler": "plateau" if preset == "paper" else "none",
+        "preset": preset, "overrides": [], "device": "cpu",
         "optimizer": "adam", "loss": "cross_entropy", "selection": "val_macro_f1",
         "probe": probe, "seed": seed, "split_seed": seed, "protocol": protocol, "fold": fold, "n_folds": n_folds,
         "class_set": class_set, "classes": classes,
         "layer": "all" if probe in ("multilayer", "layerwise") else spec["n_layers"] - 1,
         "input": "pooled/mean" if probe in ("linear", "layerwise") else "frames",
     }
+    speakers = [f"{corpus}-spk{i % n_speakers}" for i in range(n_test)]
     record: dict[str, Any] = {
-        "schema": "ser-probe-run/1",
+        "schema": "ser-probe-run/2",
         "corpus": corpus,
         "language": language,
         "model": model,
@@ -133,6 +138,9 @@ def make_record(
         "n_folds": n_folds,
         "seed": seed,
         "classes": classes,
+        "preset": preset,
+        "overrides": [],
+        "config_id": "",
         "config": config,
         "config_hash": hashlib.sha256(f"{corpus}{model}{probe}{seed}{fold}".encode()).hexdigest()[:16],
         "split": {"hash": hashlib.sha256(f"{corpus}{seed}".encode()).hexdigest()[:16], "n_train": 8 * n_test,
@@ -152,13 +160,14 @@ def make_record(
             "val_loss": np.linspace(1.5, 0.9, epochs).round(4).tolist(),
             "val_macro_f1": np.linspace(20, val["macro_f1"], epochs).round(2).tolist(),
         },
-        "predictions": {"id": ids, "true": true, "pred": pred, "proba": proba.round(5).tolist()},
+        "predictions": {"id": ids, "speaker": speakers, "true": true, "pred": pred, "proba": proba.round(5).tolist()},
         "layer_weights": None,
         "layerwise": None,
         "versions": {"python": "3.12", "torch": "2.5", "ser-probe": "0.1.0"},
         "created": "2025-01-02T00:00:00",
         "duration_s": 1.5,
     }
+    record["config_id"] = config_id(config, record["cache"])
     if probe == "multilayer":
         record["layer_weights"] = layer_weights or peak_weights(spec["n_layers"], 0.5, seed=seed)
     if probe == "layerwise":
@@ -177,7 +186,8 @@ def make_record(
 def path_of(root: Path, record: dict[str, Any]) -> Path:
     """Where the schema puts ``record`` under ``root`` (the results folder)."""
     return record_path(root, record["corpus"], record["model"], record["probe"], record["protocol"],
-                       record["config"]["class_set"], record["seed"], record["fold"])
+                       record["config"]["class_set"], record["seed"], record["fold"],
+                       f"{record['preset']}-{record['config_id']}")
 
 
 def write_record(root: Path, record: dict[str, Any], embeddings: bool = True) -> Path:

@@ -36,7 +36,7 @@ def test_run_all_then_leaderboard(features: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "tess" in result.output and "speaker" in result.output  # two speakers: reported and skipped
     assert "leaderboard:" in result.output and "trained 12" in result.output
-    runs = sorted(results.glob("runs/*/*/*/holdout-all/seed*.json"))
+    runs = sorted(results.glob("runs/*/*/*/holdout-all-paper-*/seed*.json"))
     assert len(runs) == 2 * 3 * 2
     assert {read_record(p)["model"] for p in runs} == {"whisper-tiny", "wav2vec2-base"}
     board = pd.read_csv(results / "leaderboard.csv")
@@ -59,7 +59,9 @@ def test_selection_kfold_and_class_subset(features: Path, tmp_path: Path) -> Non
                     "whisper-tiny", "--probes", "linear", "--seeds", "1", "--protocol", "kfold", "--folds", "3",
                     "--classes", "anger,sadness", *FAST)
     assert result.exit_code == 0, result.output
-    runs = sorted((results / "runs" / "synth" / "whisper-tiny" / "linear" / "kfold-anger+sadness").glob("*.json"))
+    folders = list((results / "runs" / "synth" / "whisper-tiny" / "linear").glob("kfold-anger+sadness-paper-*"))
+    assert len(folders) == 1
+    runs = sorted(folders[0].glob("*.json"))
     assert [p.name for p in runs] == ["seed0-fold0.json", "seed0-fold1.json", "seed0-fold2.json"]
     record = read_record(runs[0])
     assert record["classes"] == ["anger", "sadness"] and record["n_folds"] == 3

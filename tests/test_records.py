@@ -97,7 +97,31 @@ def test_same_config_hash_is_skipped_and_force_redoes(features: Path, tmp_path: 
     assert forced.count("trained") == 2
     changed = run_all(features, results, probes="linear", seeds=2, config=TrainConfig(epochs=3, batch_size=16))
     assert changed.count("trained") == 2
-    assert read_record(first.outcomes[0].spec.path)["config"]["epochs"] == 3
+    # another configuration goes to its own folder: the first records are kept, never overwritten or mixed
+    old = read_record(first.outcomes[0].spec.path)
+    assert old["config"]["epochs"] == 2
+    new = read_record(changed.outcomes[0].spec.path)
+    assert new["config"]["epochs"] == 3 and new["overrides"] == ["batch_size", "epochs"]
+    assert new["config_id"] != old["config_id"] and new["preset"] == old["preset"] == "paper"
+    assert any("1 other configuration" in n for n in changed.notes)
+    board = build_leaderboard(r for _, r in iter_records(results))
+    linear = board[board["probe"] == "linear"]
+    assert len(linear) == 2 and sorted(linear["n_runs"]) == [2, 2]
+    assert set(linear["config_id"]) == {new["config_id"], old["config_id"]}
+
+
+def test_a_record_of_another_split_is_kept_not_overwritten(features: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    first = run_all(features, results, probes="linear", seeds=1, config=FAST)
+    path = first.outcomes[0].spec.path
+    record = read_record(path)
+    record["config_hash"] = "0" * 16  # as if made on another split of the same configuration
+    path.write_text(json.dumps(record))
+    again = run_all(features, results, probes="linear", seeds=1, config=FAST)
+    assert again.count("conflict") == 1 and again.count("trained") == 0
+    assert "--force" in again.outcomes[0].message
+    assert read_record(path)["config_hash"] == "0" * 16
+    assert run_all(features, results, probes="linear", seeds=1, config=FAST, force=True).count("trained") == 1
 
 
 def test_config_hash_ignores_device_and_file_but_not_settings() -> None:
@@ -160,6 +184,7 @@ def hand_record(corpus: str, model: str, probe: str, seed: int, f1: float, proto
         "schema": RECORD_SCHEMA, "corpus": corpus, "language": "de", "model": model, "family": "whisper",
         "pretraining": "weakly supervised", "languages": "multi", "probe": probe, "protocol": protocol,
         "fold": fold, "n_folds": 1 if protocol == "holdout" else 3, "seed": seed, "classes": ["anger", "sadness"],
+        "preset": "paper", "overrides": [], "config_id": "c0ffee00",
         "config": {"class_set": "all", "epochs": 30}, "config_hash": f"h{seed}{fold}",
         "split": {"hash": f"split{seed}", "n_train": 80 + fold, "n_val": 10, "n_test": n_test,
                   "speakers_train": 8, "speakers_val": 1, "speakers_test": 1},
@@ -167,7 +192,7 @@ def hand_record(corpus: str, model: str, probe: str, seed: int, f1: float, proto
                   "whisper_input": "pad30"},
         "metrics": {"test": metrics, "val": metrics, "best_epoch": 3},
         "curves": {"epoch": [1], "train_loss": [1.0], "val_loss": [1.0], "val_macro_f1": [f1]},
-        "predictions": {"id": [], "true": [], "pred": [], "proba": []},
+        "predictions": {"id": [], "speaker": [], "true": [], "pred": [], "proba": []},
         "layer_weights": None, "layerwise": None, "versions": {}, "created": "2024-01-01T00:00:00+00:00",
         "duration_s": 1.0,
     }
@@ -188,7 +213,8 @@ def test_leaderboard_means_and_sample_std_over_seeds() -> None:
     assert linear["uar_mean"] == pytest.approx(61.0) and linear["accuracy_mean"] == pytest.approx(62.0)
     assert linear["weighted_f1_mean"] == pytest.approx(63.0)
     assert (linear["n_train"], linear["n_val"], linear["n_test"]) == (80, 10, 10)
-    assert linear["split_hash"] == "split0" and linear["checkpoint"] == "small"
+    assert linear["split_hash"] == "split0;split1;split2" and linear["checkpoint"] == "small"
+    assert linear["n_splits"] == 3 and linear["seeds"] == 3 and linear["preset"] == "paper"
     assert linear["cache_file"] == "features/emodb/whisper-small.h5" and linear["whisper_input"] == "pad30"
     single = board[board["probe"] == "multilayer"].iloc[0]
     assert single["n_runs"] == 1 and single["macro_f1_std"] == 0.0

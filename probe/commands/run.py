@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from probe.cluster.options import ClusterRequest, cluster_options
+
 if TYPE_CHECKING:
     from probe.runner import CacheIssue, RunOutcome, RunSpec
 
@@ -97,15 +99,27 @@ def run_command(
                                               "up to 12 speakers, else 5).")] = None,
     classes: Annotated[str, typer.Option("--classes", help="all, 4 (anger, happiness, neutral, sadness) or "
                                          "a comma-separated list.")] = "all",
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per batch.")] = 32,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 5e-4,
-    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.95,
-                                           help="Dropout of the Non-Linear and Multi-Layer heads.")] = 0.2,
-    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize",
-                                              help="Standardise inputs with train-split statistics.")] = True,
-    class_weights: Annotated[bool, typer.Option("--class-weights", help="Weight the loss by inverse class "
-                                                "frequency (default: plain cross-entropy).")] = False,
+    preset: Annotated[str, typer.Option("--preset", help="Training preset: paper (default: the paper's protocol, "
+                                        "raw features, dropout 0.1, class-weighted loss, ReduceLROnPlateau) or "
+                                        "standardized (opt-in: train-split standardisation, dropout 0.2, plain "
+                                        "cross-entropy, constant lr). Options below override single settings; the "
+                                        "record lists them.")] = "paper",
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs [preset: 30].")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Utterances per batch "
+                                                   "[preset: 32].")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [preset: 5e-4].")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.95, help="Dropout of the "
+                                                  "Non-Linear and Multi-Layer heads [paper 0.1, standardized "
+                                                  "0.2].")] = None,
+    standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize", help="Standardise inputs "
+                                                     "with train-split statistics [paper: no, standardized: "
+                                                     "yes].", show_default=False)] = None,
+    class_weights: Annotated[bool | None, typer.Option("--class-weights/--no-class-weights", help="Weight the "
+                                                       "loss by inverse class frequency [paper: yes, "
+                                                       "standardized: no].", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="plateau (ReduceLROnPlateau on val loss, "
+                                                  "patience 5, factor 0.5, min 5e-5) or none [paper: plateau, "
+                                                  "standardized: none].")] = None,
     split_seed: Annotated[int | None, typer.Option("--split-seed", help="Use this split for every seed "
                                                    "(default: each seed draws its own split).")] = None,
     memory_gb: Annotated[float | None, typer.Option("--memory-gb", help="GiB of frames to hold in memory "
@@ -113,14 +127,16 @@ def run_command(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already recorded.")] = False,
+    cluster: ClusterRequest | None = None,
 ) -> None:
     """Train probes on the feature caches (cache × probe × seed), one record per run; rebuild the leaderboard.
 
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
-    from probe.leaderboard import filter_leaderboard, leaderboard_table
+    from probe.leaderboard import filter_leaderboard, leaderboard_table, split_warnings
     from probe.runner import NoCachesError, run_all
-    from probe.train import TrainConfig, resolve_device
+    from probe.presets import make_config, preset_label
+    from probe.train import resolve_device
 
     corpora, models = _split_values(corpus), _split_values(model)
     if all_caches and (corpora or models):
@@ -130,8 +146,16 @@ def run_command(
 
         if not torch.cuda.is_available():
             _fail(f"--device {device}: CUDA is not available here; use --device cpu or auto")
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, dropout=dropout, standardize=standardize,
-                         class_weights=class_weights, device=device)
+    try:
+        config = make_config(preset, device=device, epochs=epochs, batch_size=batch_size, lr=lr, dropout=dropout,
+                             standardize=standardize, class_weights=class_weights, scheduler=scheduler)
+    except ValueError as exc:
+        _fail(str(exc))
+    if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes, seeds=seeds,
+                                       protocol=protocol, folds=folds, classes=classes, config=config,
+                                       split_seed=split_seed, threads=threads, force=force,
+                                       memory_budget=None if memory_gb is None else int(memory_gb * GIB)):
+        return  # submitted as one task per (cache, probe group): --executor local|slurm
     console = _console()
     listener = ProgressListener(console)
     try:
@@ -148,7 +172,14 @@ def run_command(
     finally:
         listener.close()
     trained, skipped, failed = summary.count("trained"), summary.count("skipped"), summary.count("failed")
-    console.print(f"trained {trained}, already recorded {skipped}, failed {failed} in {summary.seconds:.0f} s "
+    conflicts = summary.count("conflict")
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    for outcome in (o for o in summary.outcomes if o.status == "conflict"):
+        console.print(f"[yellow]kept[/] {escape(outcome.spec.label)}: {escape(outcome.message)}", highlight=False,
+                      soft_wrap=True)
+    console.print(f"preset {preset_label(config.preset, config.overrides)}: trained {trained}, already recorded "
+                  f"{skipped}, kept (other split or cache) {conflicts}, failed {failed} in {summary.seconds:.0f} s "
                   f"on {resolve_device(device)}", highlight=False)
     if summary.leaderboard is not None:
         from probe.leaderboard import load_leaderboard
@@ -156,6 +187,8 @@ def run_command(
         board = filter_leaderboard(load_leaderboard(results, rebuild=False), corpora, models)
         if not board.empty:
             console.print(leaderboard_table(board))
+        for line in split_warnings(board):
+            console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
         console.print(f"leaderboard: {summary.leaderboard}", highlight=False)
     if summary.issues:
         console.print(f"[yellow]{len(summary.issues)} cache(s) skipped[/] (see above)", highlight=False)
@@ -191,5 +224,5 @@ def leaderboard_command(
 
 def register(app: typer.Typer) -> None:
     """Add `probe run` and `probe leaderboard` to the `probe` app."""
-    app.command("run")(run_command)
+    app.command("run")(cluster_options(run_command))
     app.command("leaderboard")(leaderboard_command)
