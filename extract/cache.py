@@ -8,7 +8,8 @@ Layout (schema :data:`SCHEMA`):
 * ``utterances/{id,label,speaker,gender,duration,n_frames,offset}``: one row per utterance, manifest order;
 * ``layers/00`` … ``layers/L``: ``(total_frames, dim)`` float16, chunked along frames, uncompressed;
 * ``pooled/mean``: ``(N, L+1, dim)`` float32, each layer's mean over the utterance's frames;
-* ``skipped/{id,path,reason}``: clips that could not be used, and why.
+* ``skipped/{id,path,reason}``: files of the corpus folder that could not be used, and why;
+* ``notes/{id,path,reason}`` (optional): clips used although odd (a truncated file read as far as it goes).
 
 This module holds both sides: :func:`write_cache` (used by :mod:`extract.pipeline`) and
 :class:`FeatureCache`, the reading side used by the probes.
@@ -69,6 +70,7 @@ def write_cache(
     *,
     n_states: int,
     dim: int,
+    notes: pd.DataFrame | None = None,
 ) -> None:
     """Write a complete cache to ``path`` (the caller renames it into place).
 
@@ -108,6 +110,10 @@ def write_cache(
         sk = h5.create_group("skipped")
         for column in ("id", "path", "reason"):
             sk.create_dataset(column, data=_text(skipped[column]) if len(skipped) else [], dtype=_STR)
+        if notes is not None and len(notes):
+            group = h5.create_group("notes")
+            for column in ("id", "path", "reason"):
+                group.create_dataset(column, data=_text(notes[column]), dtype=_STR)
         h5.attrs["complete"] = True
 
 

@@ -5,17 +5,23 @@ written under a temporary name and renamed when whole. A rerun keeps the finishe
 and model settings match) and does the rest; when every shard is there they are merged into ``<model>.h5.tmp``,
 which is renamed into place only once complete. Shard and batch boundaries depend only on the manifest, so a
 resumed run produces the same cache as an uninterrupted one. Clips that cannot be read are reported, skipped
-and listed in the cache; they never stop the run.
+and listed in the cache; they never stop the run. So are the files the corpus scan rejected (``rejected``) and
+clips whose states hold NaN or inf (:mod:`extract.guards`).
+
+One writer per cache: the whole pass holds an OS lock on ``<model>.h5.lock`` (:mod:`extract.locks`). A full disk
+is one :class:`extract.guards.DiskFullError` naming the folder and the space needed; finished shards stay for a
+rerun, and free space is checked before the merge, which needs about the cache's size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,9 +32,14 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from extract.audio import SAMPLE_RATE, AudioError, load_audio
+from extract.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, Clip, read_clip
 from extract.backbones.base import Backbone
 from extract.cache import SCHEMA, cache_path, cache_status, finalise, write_cache
+from extract.guards import (
+    ExtractError, CacheMismatchError, disk_full_error, human_bytes, is_disk_full, mismatch_message, require_space,
+    settings_differences, state_problem,
+)
+from extract.locks import exclusive_lock
 from extract.versions import library_versions
 
 SHARD_SCHEMA = "ser-probe-shard/1"
@@ -41,11 +52,12 @@ class ExtractSummary:
     corpus: str
     model: str
     path: Path
-    status: str  # "written", "exists" (complete cache found, nothing done)
+    status: str  # "written", "exists" (complete cache with the same settings found, nothing done)
     n_clips: int = 0
     n_done: int = 0
     n_resumed: int = 0
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (id, path, reason)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (id, path, note): used, but odd (truncated)
     audio_seconds: float = 0.0
     wall_s: float = 0.0
     forward_s: float = 0.0
@@ -83,19 +95,20 @@ def _batches(waves: list[tuple[int, np.ndarray]], backbone: Backbone, batch_size
 class _Prefetcher:
     """Decodes and resamples upcoming clips on worker threads while the model runs."""
 
-    def __init__(self, paths: list[str], workers: int, depth: int) -> None:
+    def __init__(self, paths: list[str], workers: int, depth: int, max_seconds: float = MAX_SECONDS) -> None:
         self._paths = paths
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="audio")
-        self._queue: deque[Future[np.ndarray]] = deque()
+        self._queue: deque[Future[Clip]] = deque()
         self._next = 0
         self._depth = depth
+        self._max_seconds = max_seconds
 
     def _fill(self) -> None:
         while self._next < len(self._paths) and len(self._queue) < self._depth:
-            self._queue.append(self._pool.submit(load_audio, self._paths[self._next]))
+            self._queue.append(self._pool.submit(read_clip, self._paths[self._next], self._max_seconds))
             self._next += 1
 
-    def take(self) -> np.ndarray | AudioError:
+    def take(self) -> Clip | AudioError:
         """The next clip's waveform, or the :class:`AudioError` that explains why it cannot be used."""
         self._fill()
         future = self._queue.popleft()
@@ -110,9 +123,22 @@ class _Prefetcher:
 
 
 def _write_shard(path: Path, rows: list[int], states: list[np.ndarray], durations: list[float],
-                 skipped: list[tuple[int, str]], n_states: int, dim: int) -> int:
-    """Write one shard under a temporary name and rename it; returns its size in bytes."""
+                 skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]]) -> int:
+    """Write one shard under a temporary name and rename it; returns its size in bytes. On failure (a full
+    disk) the temporary file is removed and the error re-raised."""
     tmp = path.with_suffix(".h5.tmp")
+    try:
+        _write_shard_file(tmp, rows, states, durations, skipped, n_states, dim, notes)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    size = tmp.stat().st_size
+    tmp.replace(path)
+    return size
+
+
+def _write_shard_file(tmp: Path, rows: list[int], states: list[np.ndarray], durations: list[float],
+                      skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]]) -> None:
     with h5py.File(tmp, "w") as h5:
         h5.attrs["schema"] = SHARD_SCHEMA
         h5.create_dataset("rows", data=np.asarray(rows, dtype=np.int64))
@@ -125,9 +151,8 @@ def _write_shard(path: Path, rows: list[int], states: list[np.ndarray], duration
             h5.create_dataset(f"layers/{layer:02d}", data=frames.astype(np.float16))
         h5.create_dataset("skipped_rows", data=np.asarray([r for r, _ in skipped], dtype=np.int64))
         h5.create_dataset("skipped_reason", data=[m for _, m in skipped], dtype=h5py.string_dtype("utf-8"))
-    size = tmp.stat().st_size
-    tmp.replace(path)
-    return size
+        h5.create_dataset("note_rows", data=np.asarray([r for r, _ in notes], dtype=np.int64))
+        h5.create_dataset("note_text", data=[m for _, m in notes], dtype=h5py.string_dtype("utf-8"))
 
 
 def _prepare_partial(partial: Path, meta: dict[str, Any], log: Callable[[str], None]) -> None:
@@ -160,29 +185,54 @@ def extract_corpus(
     shard_size: int = 32,
     force: bool = False,
     workers: int = 2,
+    rejected: Sequence[tuple[str, str, str]] = (),
+    max_seconds: float = MAX_SECONDS,
+    wait_lock: bool = False,
     progress: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> ExtractSummary:
     """Extract every layer of ``backbone`` for every clip of ``manifest`` into ``<out>/<corpus>/<model>.h5``.
 
-    ``progress(clips, audio_seconds)`` is called after each batch with the increments.
+    ``rejected``: files of the corpus folder the scan did not use, ``(id, path, reason)``; they are listed in the
+    summary and in the cache's ``skipped/`` with the clips that fail here. ``max_seconds``: longest clip accepted.
+    ``progress(clips, audio_seconds)`` is called after each batch with the increments. Raises
+    :class:`extract.locks.LockBusy` when another process writes the same cache (unless ``wait_lock``), and
+    :class:`extract.guards.ExtractError` (a mismatched cache, a full disk, out-of-range states, no usable clip).
     """
-    start = time.perf_counter()
     path = cache_path(out, corpus, backbone.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(path, what=f"cache {path}", wait=wait_lock, log=log):
+        return _extract_locked(manifest, backbone, path, corpus=corpus, language=language, classes=classes,
+                               batch_size=batch_size, shard_size=shard_size, force=force, workers=workers,
+                               rejected=list(rejected), max_seconds=max_seconds, progress=progress, log=log)
+
+
+def _extract_locked(
+    manifest: pd.DataFrame, backbone: Backbone, path: Path, *, corpus: str, language: str,
+    classes: list[str] | None, batch_size: int, shard_size: int, force: bool, workers: int,
+    rejected: list[tuple[str, str, str]], max_seconds: float, progress: Callable[[int, float], None] | None,
+    log: Callable[[str], None],
+) -> ExtractSummary:
+    """:func:`extract_corpus` once the cache's lock is held."""
+    start = time.perf_counter()
     partial = path.with_name(path.name + ".partial")
     summary = ExtractSummary(corpus=corpus, model=backbone.name, path=path, status="written", n_clips=len(manifest))
+    manifest = manifest.reset_index(drop=True)
+    m_hash = manifest_hash(manifest)
+    wanted_classes = classes if classes is not None else sorted(manifest["label"].unique())
     if force:
         path.unlink(missing_ok=True)
         shutil.rmtree(partial, ignore_errors=True)
     elif cache_status(path).complete:
+        differences = settings_differences(path, {**backbone.attrs(), "classes": wanted_classes}, m_hash)
+        if differences:
+            raise CacheMismatchError(mismatch_message(path, differences))
         shutil.rmtree(partial, ignore_errors=True)  # left over by a run stopped right after its final rename
         summary.status = "exists"
         return summary
-    path.parent.mkdir(parents=True, exist_ok=True)
-    manifest = manifest.reset_index(drop=True)
     meta = {
         "cache_schema": SCHEMA,
-        "manifest_hash": manifest_hash(manifest),
+        "manifest_hash": m_hash,
         "n_clips": len(manifest),
         "shard_size": shard_size,
         "batch_size": batch_size,
@@ -199,14 +249,17 @@ def extract_corpus(
         if progress:
             progress(summary.n_resumed, 0.0)
     rows_todo = [r for s in todo for r in range(s * shard_size, min((s + 1) * shard_size, len(manifest)))]
-    prefetch = _Prefetcher([str(manifest.at[r, "path"]) for r in rows_todo], workers, depth=2 * shard_size)
+    prefetch = _Prefetcher([str(manifest.at[r, "path"]) for r in rows_todo], workers, 2 * shard_size, max_seconds)
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hdf5")
     pending: Future[int] | None = None
+    shard_need = 0
+    kept = f"The finished shards are kept in {partial}: free some space and rerun the same command to resume."
     try:
         for shard in todo:
             rows = list(range(shard * shard_size, min((shard + 1) * shard_size, len(manifest))))
             waves: list[tuple[int, np.ndarray]] = []
             skipped: list[tuple[int, str]] = []
+            notes: list[tuple[int, str]] = []
             t0 = time.perf_counter()
             for row in rows:
                 item = prefetch.take()
@@ -214,7 +267,10 @@ def extract_corpus(
                     skipped.append((row, item.reason))
                     log(f"skipped {item.path}: {item.reason}")
                 else:
-                    waves.append((row, item))
+                    waves.append((row, item.wave))
+                    notes.extend((row, note) for note in item.notes)
+                    for note in item.notes:
+                        log(f"note {manifest.at[row, 'path']}: {note}")
             summary.load_wait_s += time.perf_counter() - t0
             states: dict[int, np.ndarray] = {}
             for batch in _batches(waves, backbone, batch_size):
@@ -223,27 +279,39 @@ def extract_corpus(
                 summary.forward_s += time.perf_counter() - t0
                 seconds = 0.0
                 for p, s in zip(batch, out_states):
-                    states[p] = s
+                    row = waves[p][0]
+                    problem = state_problem(s, f"{manifest.at[row, 'id']} ({manifest.at[row, 'path']})")
+                    if problem is None:
+                        states[p] = s
+                    else:
+                        skipped.append((row, problem))
+                        log(f"skipped {manifest.at[row, 'path']}: {problem}")
                     seconds += len(waves[p][1]) / SAMPLE_RATE
                 summary.audio_seconds += seconds
                 if progress:
                     progress(len(batch), seconds)
             if progress and skipped:
-                progress(len(skipped), 0.0)
-            ordered = [states[p] for p in range(len(waves))]
+                progress(sum(r not in {w for w, _ in waves} for r, _ in skipped), 0.0)
+            used = [p for p in range(len(waves)) if p in states]
+            skipped.sort()
             t0 = time.perf_counter()
             if pending is not None:
                 summary.bytes_written += pending.result()
             summary.write_s += time.perf_counter() - t0
+            shard_need = sum(states[p].size for p in used) * 2 + sum(states[p][:, 0].size for p in used) * 4
             pending = writer.submit(
-                _write_shard, partial / _shard_name(shard), [r for r, _ in waves], ordered,
-                [len(w) / SAMPLE_RATE for _, w in waves], skipped, backbone.n_states, backbone.dim,
+                _write_shard, partial / _shard_name(shard), [waves[p][0] for p in used], [states[p] for p in used],
+                [len(waves[p][1]) / SAMPLE_RATE for p in used], skipped, backbone.n_states, backbone.dim, notes,
             )
-            summary.n_done += len(waves)
+            summary.n_done += len(used)
         t0 = time.perf_counter()
         if pending is not None:
             summary.bytes_written += pending.result()
         summary.write_s += time.perf_counter() - t0
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(partial, "a shard", shard_need, kept) from None
+        raise
     finally:
         prefetch.close()
         writer.shutdown(wait=True)
@@ -254,12 +322,21 @@ def extract_corpus(
         "corpus": corpus,
         "language": language,
         "sample_rate": SAMPLE_RATE,
-        "classes": classes if classes is not None else sorted(manifest["label"].unique()),
-        "manifest_hash": meta["manifest_hash"],
+        "classes": wanted_classes,
+        "manifest_hash": m_hash,
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    summary.skipped = _merge(partial, path, manifest, attrs, backbone.n_states, backbone.dim, n_shards)
+    shard_bytes = sum((partial / _shard_name(s)).stat().st_size for s in range(n_shards))
+    require_space(path.parent, shard_bytes, f"merging the shards into {path.name}", kept)
+    try:
+        summary.skipped, summary.notes = _merge(partial, path, manifest, attrs, backbone.n_states, backbone.dim,
+                                                n_shards, rejected)
+    except OSError as exc:
+        path.with_suffix(".h5.tmp").unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full_error(path.parent, f"the merged cache {path.name}", shard_bytes, kept) from None
+        raise
     summary.merge_s = time.perf_counter() - t0
     summary.bytes_written += path.stat().st_size
     shutil.rmtree(partial, ignore_errors=True)
@@ -267,29 +344,47 @@ def extract_corpus(
     return summary
 
 
+def _strings(values: np.ndarray) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
 def _merge(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[str, Any], n_states: int, dim: int,
-           n_shards: int) -> list[tuple[str, str, str]]:
-    """Merge the shards into the final cache (written to ``.tmp`` and renamed); returns the skipped clips."""
+           n_shards: int, rejected: list[tuple[str, str, str]]) -> tuple[list[tuple[str, str, str]],
+                                                                         list[tuple[str, str, str]]]:
+    """Merge the shards into the final cache (written to ``.tmp`` and renamed); returns the skipped files (the
+    scan's rejections first, then the clips that failed here) and the notes on used clips. Refuses (with
+    :class:`extract.guards.ExtractError`) to write a cache without a single usable clip."""
     shards = [h5py.File(partial / _shard_name(s), "r") for s in range(n_shards)]
     try:
         rows = np.concatenate([f["rows"][()] for f in shards]) if shards else np.empty(0, dtype=np.int64)
-        table = manifest.loc[rows, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
-        table["duration"] = np.concatenate([f["duration"][()] for f in shards]) if shards else []
-        table["n_frames"] = np.concatenate([f["n_frames"][()] for f in shards]) if shards else []
         skipped_rows = [int(r) for f in shards for r in f["skipped_rows"][()]]
-        reasons = [r.decode() if isinstance(r, bytes) else r for f in shards for r in f["skipped_reason"][()]]
+        reasons = [r for f in shards for r in _strings(f["skipped_reason"][()])]
         skipped = pd.DataFrame({
-            "id": [manifest.at[r, "id"] for r in skipped_rows],
-            "path": [str(manifest.at[r, "path"]) for r in skipped_rows],
-            "reason": reasons,
+            "id": [str(i) for i, _, _ in rejected] + [manifest.at[r, "id"] for r in skipped_rows],
+            "path": [str(p) for _, p, _ in rejected] + [str(manifest.at[r, "path"]) for r in skipped_rows],
+            "reason": [str(m) for _, _, m in rejected] + reasons,
         })
-        pooled = np.concatenate([f["pooled"][()] for f in shards]) if shards else np.empty((0, n_states, dim))
+        note_rows = [int(r) for f in shards if "note_rows" in f for r in f["note_rows"][()]]
+        notes = pd.DataFrame({
+            "id": [manifest.at[r, "id"] for r in note_rows],
+            "path": [str(manifest.at[r, "path"]) for r in note_rows],
+            "reason": [t for f in shards if "note_text" in f for t in _strings(f["note_text"][()])],
+        })
+        if len(rows) == 0:
+            raise ExtractError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, listed "
+                               f"above); no cache written to {path}")
+        table = manifest.loc[rows, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
+        table["duration"] = np.concatenate([f["duration"][()] for f in shards])
+        table["n_frames"] = np.concatenate([f["n_frames"][()] for f in shards])
+        pooled = np.concatenate([f["pooled"][()] for f in shards])
         blocks = ((l, f[f"layers/{l:02d}"][()]) for l in range(n_states) for f in shards)
         tmp = path.with_suffix(".h5.tmp")
         write_cache(tmp, {**attrs, "n_skipped": len(skipped)}, table, blocks, pooled, skipped,
-                    n_states=n_states, dim=dim)
+                    n_states=n_states, dim=dim, notes=notes)
+        with open(tmp, "rb+") as handle:  # the data must be on disk before the rename makes the file visible
+            os.fsync(handle.fileno())
         finalise(tmp, path)
     finally:
         for f in shards:
             f.close()
-    return list(skipped.itertuples(index=False, name=None))
+    return (list(skipped.itertuples(index=False, name=None)), list(notes.itertuples(index=False, name=None)))

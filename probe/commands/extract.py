@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from tqdm import tqdm
+
+from probe.cluster.options import ClusterRequest, cluster_options
 
 if TYPE_CHECKING:
     from extract.backbones import Backbone
@@ -79,11 +82,16 @@ def extract_command(
     classes: Annotated[str, typer.Option(help="Class set to extract: all, 4 (anger, happiness, neutral, sadness) or a comma list.")] = "all",
     shard_size: Annotated[int, typer.Option(min=1, help="Clips per resumable shard.")] = 32,
     workers: Annotated[int, typer.Option(min=1, help="Threads decoding and resampling audio ahead of the model.")] = 2,
-    force: Annotated[bool, typer.Option("--force", help="Redo caches that are already complete.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Redo caches that are already complete (also needed when a cache was made with other settings or from an older state of the corpus).")] = False,
+    max_duration: Annotated[float, typer.Option("--max-duration", min=1.0, help="Longest clip accepted, in seconds (default 3600 = 1 hour); a header claiming more, or a sample rate outside 1-384 kHz, is reported as corrupt and skipped before decoding.")] = 3600.0,
+    wait_lock: Annotated[bool, typer.Option("--wait-lock", help="When another process is writing the same cache, wait for it instead of exiting at once.")] = False,
+    cluster: ClusterRequest | None = None,
 ) -> None:
     """Cache every transformer layer of MODEL for each corpus in features/<corpus>/<model>.h5.
 
-    Interrupted runs resume where they stopped; a complete cache is left alone (use --force to redo).
+    Interrupted runs resume where they stopped; a complete cache made with the same settings is left alone (use
+    --force to redo); one made otherwise is refused with the difference named. Every file of the corpus folder
+    that is not used is listed with its reason, in the summary and in the cache's skipped/ group.
     """
     from extract.backbones import WEIGHTS, WHISPER_INPUTS, load_backbone
     from extract.labels import parse_classes
@@ -98,6 +106,10 @@ def extract_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--classes") from None
     roots = _resolve_roots(_split_list(corpus), data_root, config)
+    if cluster and cluster.submit_extract(model, roots, out, config, weights=weights, device=device,
+                                          whisper_input=whisper_input, precision=precision, classes=chosen,
+                                          batch_size=batch_size, shard_size=shard_size, workers=workers, force=force):
+        return  # submitted as one task per (model, corpus): --executor local|slurm
     try:
         backbone = load_backbone(model, weights=weights, device=device, whisper_input=whisper_input,
                                  precision=precision)
@@ -105,7 +117,7 @@ def extract_command(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     if not extract_roots(backbone, roots, out, classes=chosen, batch_size=batch_size, shard_size=shard_size,
-                         workers=workers, force=force):
+                         workers=workers, force=force, max_seconds=max_duration, wait_lock=wait_lock):
         raise typer.Exit(1)
 
 
@@ -119,10 +131,14 @@ def extract_roots(
     shard_size: int = 32,
     workers: int = 2,
     force: bool = False,
+    max_seconds: float = 3600.0,
+    wait_lock: bool = False,
 ) -> bool:
     """Extract ``backbone`` over each corpus folder with a progress bar and a closing summary per corpus;
-    False when a corpus could not be read at all."""
+    False when a corpus could not be extracted (unreadable, nothing usable, locked, mismatched cache, full disk)."""
     from extract import corpora as corpus_registry
+    from extract.guards import ExtractError
+    from extract.locks import LockBusy
     from extract.pipeline import extract_corpus
 
     console.print(f"[bold]{backbone.name}[/] ({backbone.checkpoint}) on {backbone.device}: "
@@ -130,9 +146,18 @@ def extract_roots(
     ok = True
     for key, root in roots.items():
         try:
-            manifest = corpus_registry.load(key, root, classes=classes)
+            scan = corpus_registry.scan(key, root)
         except corpus_registry.CorpusError as exc:
-            console.print(f"[red]{key}:[/] {exc}")
+            console.print(f"[red]{key}:[/] {escape(str(exc))}")
+            ok = False
+            continue
+        rejected = [(_rel_id(s.path, Path(root)), str(s.path), s.reason) for s in scan.skipped]
+        full = scan.to_frame()
+        manifest = corpus_registry.select_classes(full, classes)
+        if manifest.empty:
+            what = "no usable audio" if full.empty else f"no clip of the classes {', '.join(classes or ())}"
+            console.print(f"[red]{key}:[/] {what} found under {escape(str(root))}; no cache written")
+            _print_files("skipped", rejected)
             ok = False
             continue
         info = corpus_registry.info(key)
@@ -144,11 +169,20 @@ def extract_roots(
                 bar.set_postfix_str(f"{hours:.2f} h audio", refresh=False)
                 bar.update(clips)
 
-            summary = extract_corpus(
-                manifest, backbone, out, corpus=key, language=info.language,
-                classes=list(classes) if classes else None, batch_size=batch_size, shard_size=shard_size,
-                force=force, workers=workers, progress=progress, log=lambda m: tqdm.write(m, file=sys.stderr),
-            )
+            try:
+                summary = extract_corpus(
+                    manifest, backbone, out, corpus=key, language=info.language,
+                    classes=list(classes) if classes else None, batch_size=batch_size, shard_size=shard_size,
+                    force=force, workers=workers, rejected=rejected, max_seconds=max_seconds, wait_lock=wait_lock,
+                    progress=progress, log=lambda m: tqdm.write(m, file=sys.stderr),
+                )
+            except (ExtractError, LockBusy) as exc:
+                bar.close()
+                console.print(f"[red]{key}: error:[/] {escape(str(exc))}")
+                if isinstance(exc, ExtractError) and "no clip" in str(exc):
+                    _print_files("skipped", rejected)
+                ok = False
+                continue
         if summary.status == "exists":
             console.print(f"{key}: complete cache already at {summary.path}; nothing to do (--force redoes it)")
             continue
@@ -159,11 +193,29 @@ def extract_roots(
             + f", {len(summary.skipped)} skipped; {summary.audio_seconds / 3600:.2f} h of audio at "
             f"{speed:.1f} s/s; {_human_bytes(summary.bytes_written)} written → {summary.path}"
         )
-        for clip_id, path, reason in summary.skipped:
-            console.print(f"  skipped {path}: {reason}")
+        if len(full) > len(manifest):
+            console.print(f"  left out {len(full) - len(manifest)} clips of other classes (--classes)")
+        _print_files("skipped", summary.skipped)
+        _print_files("note", summary.notes)
     return ok
+
+
+def _rel_id(path: Path, root: Path) -> str:
+    """The id a skipped file is listed under: its path relative to the corpus folder."""
+    from extract.corpora.base import utterance_id
+
+    try:
+        return utterance_id(path, root) if path != root else "."
+    except ValueError:
+        return str(path)
+
+
+def _print_files(word: str, rows: list[tuple[str, str, str]]) -> None:
+    """``  skipped <path>: <reason>`` for each row (no markup: paths may hold brackets)."""
+    for _, path, reason in rows:
+        console.print(f"  {word} {path}: {reason}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add ``probe extract`` to the app."""
-    app.command("extract")(extract_command)
+    app.command("extract")(cluster_options(extract_command))

@@ -1,0 +1,133 @@
+"""Checks that keep an extraction from writing something wrong, and the clear errors they raise.
+
+* :func:`state_problem`: a clip whose states hold NaN or inf is skipped by name; values beyond float16's range
+  (the cache's storage type) are refused with :class:`StateRangeError`, never stored as inf.
+* :func:`settings_differences`: an existing complete cache is reused only when it was made with the requested
+  settings (checkpoint, weights, Whisper input, precision, class set) from the corpus as it is now.
+* :func:`require_space` / :func:`is_disk_full`: a full disk becomes one :class:`DiskFullError` naming the folder
+  and the space needed, instead of a traceback (or a crash inside HDF5).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+FP16_MAX = float(np.finfo(np.float16).max)  # 65504
+SPACE_MARGIN = 1.05  # the merged cache is about the size of its shards; keep 5% (and 16 MiB) in hand
+SPACE_SLACK = 16 * 2**20
+COMPARED: tuple[str, ...] = ("checkpoint", "weights", "whisper_input", "precision", "n_layers", "dim", "classes")
+
+
+class ExtractError(Exception):
+    """An extraction that cannot go on for one corpus; the message names the file and the remedy."""
+
+
+class CacheMismatchError(ExtractError):
+    """A complete cache exists but was made with other settings or from another state of the corpus."""
+
+
+class DiskFullError(ExtractError):
+    """No space left where the cache is written; the finished shards are kept for a rerun."""
+
+
+class StateRangeError(ExtractError):
+    """A clip's states exceed float16's range: storing them would turn them into inf."""
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GB`` style sizes."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def state_problem(states: np.ndarray, clip: str) -> str | None:
+    """Why a clip's states ``(L+1, frames, dim)`` cannot be cached: a skip reason when they hold NaN/inf, None
+    when they are fine. Raises :class:`StateRangeError` naming ``clip`` and the layer when finite values exceed
+    float16's range."""
+    bad = [layer for layer in range(states.shape[0]) if not np.isfinite(states[layer]).all()]
+    if bad:
+        return f"the model's states hold NaN or inf (layer{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})"
+    peaks = np.abs(states.reshape(states.shape[0], -1)).max(axis=1) if states.size else np.zeros(0)
+    over = np.flatnonzero(peaks > FP16_MAX)
+    if over.size:
+        layer = int(over[0])
+        raise StateRangeError(
+            f"{clip}: layer {layer} holds values up to {float(peaks[layer]):.4g}, beyond float16's range "
+            f"(±{FP16_MAX:.0f}) in which the cache stores frames; refusing to store them as inf. This checkpoint's "
+            "activations cannot be cached as float16")
+    return None
+
+
+def _norm(value: Any) -> str:
+    """A comparable text form of an attribute value (lists as JSON, numbers without type noise)."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and value[:1] == "[":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return json.dumps([str(v) for v in value])
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def settings_differences(path: Path, requested: Mapping[str, Any], manifest_hash: str) -> list[str]:
+    """How the complete cache at ``path`` differs from the requested settings and the corpus as scanned now
+    (an empty list when it can be reused). Attributes a cache lacks are not compared."""
+    with h5py.File(path, "r") as h5:
+        stored = dict(h5.attrs.items())
+    found: list[str] = []
+    for key in COMPARED:
+        if key in requested and key in stored and _norm(stored[key]) != _norm(requested[key]):
+            found.append(f"{key} {_norm(stored[key])!r} (requested {_norm(requested[key])!r})")
+    old_hash = _norm(stored.get("manifest_hash", ""))
+    if old_hash and old_hash != manifest_hash:
+        found.append(f"the corpus has changed since it was made (manifest hash {old_hash}, now {manifest_hash}: "
+                     "files added, removed or relabelled)")
+    return found
+
+
+def mismatch_message(path: Path, differences: list[str]) -> str:
+    """The refusal to reuse a cache made otherwise, with the remedy."""
+    return (f"{path} exists but was made differently: {'; '.join(differences)}. Rerun with --force to redo it, "
+            "or choose another --out to keep both")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an ``OSError`` (from Python or HDF5) caused by a full disk or quota."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return isinstance(exc, OSError) and ("No space left" in text or "errno = 28" in text or "Disk quota" in text)
+
+
+def require_space(folder: Path, need: int, what: str, kept: str) -> None:
+    """Raise :class:`DiskFullError` when ``folder``'s file system has less than ``need`` bytes (with margin)."""
+    need = int(need * SPACE_MARGIN) + SPACE_SLACK
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise DiskFullError(f"not enough space in {folder}: {what} needs about {human_bytes(need)}, "
+                            f"{human_bytes(free)} free. {kept}")
+
+
+def disk_full_error(folder: Path, what: str, need: int, kept: str) -> DiskFullError:
+    """The error for ENOSPC met while writing ``what`` into ``folder``."""
+    free = shutil.disk_usage(folder).free
+    return DiskFullError(f"no space left on the device of {folder} while writing {what} (about "
+                         f"{human_bytes(need)} needed, {human_bytes(free)} free). {kept}")
