@@ -4,11 +4,14 @@ A cache is opened and read once per (corpus, model) and shared by every head and
 
 * pooled vectors ``(N, L+1, d)`` float32 (``pooled/mean``) for the Linear and layer-wise probes;
 * frames for the frame-level heads: only the last state for Non-Linear and attention, all states for
-  Multi-Layer. They are held in memory as float16 when they fit in the memory budget
-  (:func:`default_memory_budget`, 25% of RAM), the last state being a view of the all-states array when both are
-  needed; otherwise they are streamed (:class:`StreamFrames`) in large contiguous reads of blocks of consecutive
-  utterances (:meth:`extract.cache.FeatureCache.frames_block`), shuffled at the level of blocks and mixed in a
-  buffer of several blocks, the next buffer read in the background while the current one trains.
+  Multi-Layer. They are held as float16 on the CUDA device when training there and they fit (:func:`gpu_budget`),
+  else in RAM when they fit the memory budget (:func:`default_memory_budget`: half the memory available now), the
+  last state being a view of the all-states array when both are needed; otherwise they are streamed
+  (:class:`StreamFrames`) batch by batch from the HDF5 file, read ahead in a background thread.
+
+Where the frames live never changes what a run computes: every source batches the same rows in the same order
+(:func:`plan_batches` with the run's generator) and sums standardisation statistics over the same chunks, so a
+24 GiB machine and a 512 GiB one give the same predictions for the same configuration (tested).
 
 Batches are lists of cache rows (:func:`plan_batches`): shuffled, then sorted by length within buckets of a few
 batches so that little compute goes to padding (about 8% on the demo), then the batches are shuffled. A batch's
@@ -36,11 +39,11 @@ from extract.cache import FeatureCache
 BUCKET_BATCHES = 8
 """Training batches are sorted by length within buckets of this many batches (then the batches are shuffled)."""
 
-STREAM_BLOCK_BYTES = 256 * 2**20
-"""Target size of one contiguous streamed read (float16 frames of consecutive utterances)."""
+MEMORY_FRACTION = 0.5
+"""Share of the available RAM (or free GPU memory) that frames may take by default."""
 
-STREAM_BUFFER_BLOCKS = 4
-"""Streamed blocks mixed together (and shuffled across) at a time."""
+STREAM_PREFETCH = 4
+"""Batches read ahead by the streaming source's background thread."""
 
 STATS_CHUNK_BYTES = 64 * 2**20
 """Float32 bytes of frames per step when computing standardisation statistics."""
@@ -54,9 +57,35 @@ def total_memory() -> int:
         return 8 * 2**30
 
 
-def default_memory_budget(fraction: float = 0.25) -> int:
-    """Bytes of frames the probes may hold in memory: ``fraction`` of physical RAM."""
-    return int(total_memory() * fraction)
+def available_memory() -> int:
+    """Memory available to new allocations now, in bytes (``MemAvailable`` of ``/proc/meminfo``; else free
+    pages from ``sysconf``; else half of :func:`total_memory`)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_AVPHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return total_memory() // 2
+
+
+def default_memory_budget(fraction: float = MEMORY_FRACTION) -> int:
+    """Bytes of frames the probes may hold in RAM: ``fraction`` of the memory available now. It only decides
+    whether frames are held or streamed, never which batches a run sees, so results do not depend on it."""
+    return int(available_memory() * fraction)
+
+
+def gpu_budget(device: str, fraction: float = MEMORY_FRACTION) -> int:
+    """Bytes of frames that may be held on ``device`` when it is a CUDA device (``fraction`` of its free memory),
+    else 0."""
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return 0
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return int(free * fraction)
 
 
 def frame_span(offsets: np.ndarray, lengths: np.ndarray, start: int, stop: int) -> tuple[int, int]:
@@ -121,6 +150,23 @@ def gather_padded(
     return (x.squeeze(2) if squeeze else x), torch.from_numpy(mask)
 
 
+def gather_padded_torch(
+    data: torch.Tensor, offsets: np.ndarray, lengths: np.ndarray, squeeze: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`gather_padded` for frames held as a torch tensor (on the GPU when the cache fits there): one
+    indexed gather on ``data``'s device, the same values and mask."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    longest = max(int(lengths.max()), 1) if lengths.size else 1
+    steps = torch.arange(longest, device=data.device)
+    mask = steps[None, :] < torch.as_tensor(lengths, device=data.device)[:, None]
+    index = torch.as_tensor(np.asarray(offsets, dtype=np.int64), device=data.device)[:, None]
+    index = index + torch.where(mask, steps[None, :], torch.zeros((), dtype=steps.dtype, device=data.device))
+    x = data[index]
+    shape = mask.shape + (1,) * (x.dim() - 2)
+    x = torch.where(mask.reshape(shape), x, torch.zeros((), dtype=x.dtype, device=x.device))
+    return (x.squeeze(2) if squeeze else x), mask
+
+
 class FrameSource(Protocol):
     """Where frame-level heads get their frames: padded float16 batches of cache rows, with masks."""
 
@@ -169,7 +215,7 @@ class _FrameStats:
             return torch.zeros(shape), torch.ones(shape)
         mean = self.s1 / self.count
         var = (self.s2 / self.count - mean**2).clamp(min=0.0)
-        return (self.shift.double() + mean).float(), var.sqrt().float()
+        return (self.shift.double() + mean).float().cpu(), var.sqrt().float().cpu()
 
 
 class _StatsMemo:
@@ -199,12 +245,20 @@ def _chunk_rows(lengths: np.ndarray, rows: np.ndarray, bytes_per_frame: int) -> 
     return pieces
 
 
-def _frame_stats(acc: _FrameStats, data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> None:
-    """Add the frames ``data[offsets[i] : offsets[i] + lengths[i]]`` of every utterance to ``acc``, in chunks."""
+def _frame_stats(
+    acc: _FrameStats, data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, chunked: bool = True
+) -> None:
+    """Add the frames ``data[offsets[i] : offsets[i] + lengths[i]]`` of every utterance to ``acc``: in chunks of
+    :func:`_chunk_rows`, or as one chunk (``chunked=False``, when the caller already chunked the rows the same
+    way, as :class:`StreamFrames` does, so both sources sum the same frames in the same order)."""
     per_frame = int(np.prod(data.shape[1:])) * 4
-    for piece in _chunk_rows(lengths, np.arange(len(lengths)), per_frame):
-        frames = np.concatenate([data[o : o + n] for o, n in zip(offsets[piece], lengths[piece])])
-        acc.add(torch.from_numpy(frames).float())
+    pieces = _chunk_rows(lengths, np.arange(len(lengths)), per_frame) if chunked else [np.arange(len(lengths))]
+    for piece in pieces:
+        if len(piece) == 0:
+            continue
+        slices = [data[o : o + n] for o, n in zip(offsets[piece], lengths[piece])]
+        acc.add(torch.cat(slices).float() if isinstance(data, torch.Tensor)
+                else torch.from_numpy(np.concatenate(slices)).float())
 
 
 def _squeezed(value: tuple[torch.Tensor, torch.Tensor], squeeze: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,7 +270,9 @@ class MemoryFrames:
 
     mode = "memory"
 
-    def __init__(self, data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, states: Sequence[int]) -> None:
+    def __init__(
+        self, data: np.ndarray | torch.Tensor, offsets: np.ndarray, lengths: np.ndarray, states: Sequence[int]
+    ) -> None:
         self.data = data
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.lengths = np.asarray(lengths, dtype=np.int64)
@@ -230,8 +286,9 @@ class MemoryFrames:
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        gather = gather_padded_torch if isinstance(self.data, torch.Tensor) else gather_padded
         for batch in plan_batches(rows, self.lengths, batch_size, rng):
-            x, mask = gather_padded(self.data, self.offsets[batch], self.lengths[batch], self.squeeze)
+            x, mask = gather(self.data, self.offsets[batch], self.lengths[batch], self.squeeze)
             yield batch, x, mask
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,107 +303,80 @@ class MemoryFrames:
         return value
 
 
-@dataclass(frozen=True)
-class _Block:
-    """Consecutive cache rows ``start:stop`` read in one piece."""
-
-    start: int
-    stop: int
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted distinct cache rows as ``[start, stop)`` runs of consecutive rows (one contiguous read each)."""
+    if rows.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, breaks)]
 
 
 class StreamFrames:
-    """Frames streamed from the HDF5 cache in contiguous blocks of utterances, never all in memory.
+    """Frames read from the HDF5 cache batch by batch, never all in memory.
 
-    Training order: the blocks holding wanted rows are shuffled, taken :data:`STREAM_BUFFER_BLOCKS` at a time
-    into a buffer whose wanted rows are batched like :func:`plan_batches`; the next buffer is read in a
-    background thread meanwhile. Evaluation reads the blocks in file order.
+    The batches are exactly those of :class:`MemoryFrames` (:func:`plan_batches` over the same rows with the same
+    generator): streaming changes how the bytes arrive, never which utterances form a batch or in what order, so a
+    run gives the same predictions whatever the memory budget. Each batch is read as contiguous runs of rows (one
+    read per run and state), :data:`STREAM_PREFETCH` batches ahead in a background thread. Random access costs
+    more than the old block-wise streaming on slow disks; it is only used for caches over the memory budget.
     """
 
     mode = "stream"
 
-    def __init__(
-        self,
-        cache: FeatureCache,
-        states: Sequence[int],
-        block_bytes: int = STREAM_BLOCK_BYTES,
-        buffer_blocks: int = STREAM_BUFFER_BLOCKS,
-    ) -> None:
+    def __init__(self, cache: FeatureCache, states: Sequence[int], prefetch: int = STREAM_PREFETCH) -> None:
         self.cache = cache
         self.states = tuple(states)
         self.lengths = cache.utterances["n_frames"].to_numpy(np.int64)
         self.offsets = cache.utterances["offset"].to_numpy(np.int64)
-        self.buffer_blocks = max(1, buffer_blocks)
-        per_frame = len(self.states) * cache.dim * 2
-        self.blocks = self._make_blocks(max(block_bytes // per_frame, 1))
+        self.prefetch = max(1, int(prefetch))
         self._stats = _StatsMemo()
 
     @property
     def squeeze(self) -> bool:
         return len(self.states) == 1
 
-    def _make_blocks(self, frames_per_block: int) -> list[_Block]:
-        blocks, start, frames = [], 0, 0
-        for row, n in enumerate(self.lengths):
-            frames += int(n)
-            if frames >= frames_per_block:
-                blocks.append(_Block(start, row + 1))
-                start, frames = row + 1, 0
-        if start < len(self.lengths):
-            blocks.append(_Block(start, len(self.lengths)))
-        return blocks
+    def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frames of ``rows`` packed in one array ``(frames, len(states), d)`` and each row's offset in it."""
+        order = np.unique(rows)
+        local = np.zeros(len(order), dtype=np.int64)
+        local[1:] = np.cumsum(self.lengths[order])[:-1]
+        data = np.empty((int(self.lengths[order].sum()), len(self.states), self.cache.dim), dtype=np.float16)
+        at = 0
+        for start, stop in _runs(order):
+            _, count = frame_span(self.offsets, self.lengths, start, stop)
+            read_frames(self.cache, start, stop, self.states, data[at : at + count])
+            at += count
+        return data, local[np.searchsorted(order, rows)]
 
-    def _read(self, blocks: Sequence[_Block], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Read ``blocks`` (each trimmed to its first..last wanted row) into one array: the frames, the wanted
-        rows, and their offsets in the array."""
-        spans, rows, offsets, base = [], [], [], 0
-        for block in blocks:
-            inside = np.flatnonzero(wanted[block.start : block.stop]) + block.start
-            first, last = int(inside[0]), int(inside[-1]) + 1
-            start_frame, count = frame_span(self.offsets, self.lengths, first, last)
-            spans.append((first, last, base, count))
-            rows.append(inside)
-            offsets.append(self.offsets[inside] - start_frame + base)
-            base += count
-        data = np.empty((base, len(self.states), self.cache.dim), dtype=np.float16)
-        for first, last, at, count in spans:
-            read_frames(self.cache, first, last, self.states, data[at : at + count])
-        return data, np.concatenate(rows), np.concatenate(offsets)
-
-    def _buffers(
-        self, rows: np.ndarray, rng: np.random.Generator | None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        wanted = np.zeros(len(self.lengths), dtype=bool)
-        wanted[np.asarray(rows, dtype=np.int64)] = True
-        blocks = [b for b in self.blocks if wanted[b.start : b.stop].any()]
-        if rng is not None:
-            blocks = [blocks[i] for i in rng.permutation(len(blocks))]
-        groups = [blocks[i : i + self.buffer_blocks] for i in range(0, len(blocks), self.buffer_blocks)]
-        if not groups:
+    def _prefetched(self, plan: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(batch, data, offsets)`` for each batch of ``plan``, read ahead in a background thread."""
+        if not plan:
             return
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self._read, groups[0], wanted)
-            for i in range(len(groups)):
-                current = pending.result()
-                if i + 1 < len(groups):
-                    pending = pool.submit(self._read, groups[i + 1], wanted)
-                yield current
+            pending = [pool.submit(self._read, batch) for batch in plan[: self.prefetch]]
+            for i, batch in enumerate(plan):
+                data, offsets = pending.pop(0).result()
+                if i + self.prefetch < len(plan):
+                    pending.append(pool.submit(self._read, plan[i + self.prefetch]))
+                yield batch, data, offsets
 
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        for data, buffer_rows, buffer_offsets in self._buffers(rows, rng):
-            local = np.arange(len(buffer_rows))
-            for batch in plan_batches(local, self.lengths[buffer_rows], batch_size, rng):
-                x, mask = gather_padded(data, buffer_offsets[batch], self.lengths[buffer_rows[batch]], self.squeeze)
-                yield buffer_rows[batch], x, mask
+        plan = plan_batches(rows, self.lengths, batch_size, rng)
+        for batch, data, offsets in self._prefetched(plan):
+            x, mask = gather_padded(data, offsets, self.lengths[batch], self.squeeze)
+            yield batch, x, mask
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         cached = self._stats.get(rows)
         if cached is not None:
             return cached
         acc = _FrameStats()
-        for data, buffer_rows, buffer_offsets in self._buffers(rows, None):
-            _frame_stats(acc, data, buffer_offsets, self.lengths[buffer_rows])
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        per_frame = len(self.states) * self.cache.dim * 4
+        for piece, data, offsets in self._prefetched(_chunk_rows(self.lengths, rows, per_frame)):
+            _frame_stats(acc, data, offsets, self.lengths[piece], chunked=False)
         value = _squeezed(acc.result((len(self.states), self.cache.dim)), self.squeeze)
         self._stats.put(rows, value)
         return value
@@ -359,9 +389,10 @@ class CacheData:
     Call :meth:`prepare` with the needs of all planned runs first, so that one read serves all of them.
     """
 
-    def __init__(self, cache: FeatureCache, memory_budget: int | None = None) -> None:
+    def __init__(self, cache: FeatureCache, memory_budget: int | None = None, device: str = "cpu") -> None:
         self.cache = cache
         self.memory_budget = default_memory_budget() if memory_budget is None else int(memory_budget)
+        self.device = device
         self._pooled: np.ndarray | None = None
         self._frames: dict[bool, FrameSource] = {}
 
@@ -379,9 +410,19 @@ class CacheData:
             self._pooled = self.cache.pooled()
         return self._pooled
 
-    def _load(self, states: list[int]) -> np.ndarray:
-        """Every frame of ``states`` in memory, ``(total_frames, len(states), d)`` float16, read state by state."""
-        data = np.empty((self.cache.total_frames, len(states), self.cache.dim), dtype=np.float16)
+    def _load(self, states: list[int]) -> np.ndarray | torch.Tensor | None:
+        """Every frame of ``states`` ``(total_frames, len(states), d)`` float16, read state by state: on the CUDA
+        device when it fits there (:func:`gpu_budget`), else in RAM when it fits the memory budget, else None."""
+        shape = (self.cache.total_frames, len(states), self.cache.dim)
+        nbytes = self.cache.nbytes(states)
+        if nbytes <= gpu_budget(self.device):
+            held = torch.empty(shape, dtype=torch.float16, device=self.device)
+            for j, state in enumerate(states):
+                held[:, j] = torch.from_numpy(self.cache.layer(state)).to(self.device)
+            return held
+        if nbytes > self.memory_budget:
+            return None
+        data = np.empty(shape, dtype=np.float16)
         for j, state in enumerate(states):
             data[:, j] = self.cache.layer(state)
         return data
@@ -394,18 +435,17 @@ class CacheData:
         last = cache.n_states - 1
         everything = list(range(cache.n_states))
         if frames_all and True not in self._frames:
-            if cache.nbytes(everything) <= self.memory_budget:
-                data = self._load(everything)
+            data = self._load(everything)
+            if data is not None:
                 self._frames[True] = MemoryFrames(data, offsets, lengths, everything)
                 if False not in self._frames:
                     self._frames[False] = MemoryFrames(data[:, last:], offsets, lengths, [last])
             else:
                 self._frames[True] = StreamFrames(cache, everything)
         if frames_last and False not in self._frames:
-            if cache.nbytes([last]) <= self.memory_budget:
-                self._frames[False] = MemoryFrames(self._load([last]), offsets, lengths, [last])
-            else:
-                self._frames[False] = StreamFrames(cache, [last])
+            data = self._load([last])
+            self._frames[False] = (MemoryFrames(data, offsets, lengths, [last]) if data is not None
+                                   else StreamFrames(cache, [last]))
 
     def frames(self, all_states: bool) -> FrameSource:
         """The frame source of every state (``all_states``) or of the last one."""

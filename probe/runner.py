@@ -33,7 +33,7 @@ from probe.records import (
 )
 from probe.presets import preset_of
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
-from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe
+from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe, resolve_device
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
@@ -416,7 +416,7 @@ def _run_cache(
     listener: RunListener,
 ) -> list[RunOutcome]:
     """Read the cache's data once, then train every pending run of it."""
-    data = CacheData(cache, memory_budget)
+    data = CacheData(cache, memory_budget, device=resolve_device(train.device))
     try:
         data.prepare(frames_last=any(PROBES[s.probe].frames and not PROBES[s.probe].all_states for s in todo),
                      frames_all=any(PROBES[s.probe].frames and PROBES[s.probe].all_states for s in todo))

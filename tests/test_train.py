@@ -10,6 +10,7 @@ import torch
 
 from extract.cache import FeatureCache
 from probe.data import CacheData, MemoryFrames, StreamFrames, gather_padded, plan_batches
+from probe.heads import PROBES
 from probe.metrics import classification_metrics
 from probe.train import PooledFeed, TrainConfig, fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
@@ -127,8 +128,7 @@ def test_streaming_gives_the_same_frames_and_statistics(cache: FeatureCache) -> 
     memory.prepare(frames_last=True, frames_all=True)
     in_memory = memory.frames(True)
     assert isinstance(in_memory, MemoryFrames)
-    streamed = StreamFrames(cache, everything, block_bytes=4000, buffer_blocks=2)
-    assert len(streamed.blocks) > 3
+    streamed = StreamFrames(cache, everything, prefetch=2)
 
     def by_row(source: MemoryFrames | StreamFrames, rng: np.random.Generator | None) -> dict[int, torch.Tensor]:
         out = {}
@@ -141,10 +141,43 @@ def test_streaming_gives_the_same_frames_and_statistics(cache: FeatureCache) -> 
     assert sorted(a) == sorted(b) == rows.tolist()
     assert all(torch.equal(a[r], b[r]) for r in rows)
     (mean_a, std_a), (mean_b, std_b) = in_memory.stats(rows), streamed.stats(rows)
-    assert torch.allclose(mean_a, mean_b, atol=1e-5) and torch.allclose(std_a, std_b, atol=1e-5)
+    assert torch.equal(mean_a, mean_b) and torch.equal(std_a, std_b)  # same chunks, same sums: bit-identical
     frames = np.concatenate([cache.frames_block(int(r), int(r) + 1) for r in rows]).astype(np.float64)
     assert np.allclose(in_memory.stats(rows)[0].numpy(), frames.mean(0), atol=1e-4)
     assert np.allclose(in_memory.stats(rows)[1].numpy(), frames.std(0), atol=1e-4)
+
+
+@pytest.mark.parametrize("preset", ["paper", "standardized"])
+@pytest.mark.parametrize("probe", ["nonlinear", "multilayer"])
+def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe: str, preset: str) -> None:
+    """A cache held in memory and the same cache streamed give bit-identical training and predictions."""
+    from probe.presets import make_config
+
+    parts, labels = parts_and_labels(cache)
+    config = make_config(preset, device="cpu", epochs=3, batch_size=5)
+    runs = []
+    for budget in (None, 0):
+        data = CacheData(cache, memory_budget=budget)
+        feed = data.frames(PROBES[probe].all_states)
+        assert feed.mode == ("memory" if budget is None else "stream")
+        runs.append(fit_probe(probe, feed, labels, parts, cache.n_states, cache.dim, 4, config, 7))
+    held, streamed = runs
+    assert held.curves == streamed.curves
+    assert np.array_equal(held.test.logits, streamed.test.logits)
+    assert np.array_equal(held.val.logits, streamed.val.logits)
+
+
+def test_torch_gather_equals_numpy_gather(cache: FeatureCache) -> None:
+    """The gather used for frames held on a GPU gives the NumPy gather's values and mask (checked on CPU)."""
+    from probe.data import gather_padded_torch
+
+    data = CacheData(cache)._load(list(range(cache.n_states)))
+    offsets = cache.utterances["offset"].to_numpy()[[4, 0, 9]]
+    lengths = cache.utterances["n_frames"].to_numpy()[[4, 0, 9]]
+    for squeeze, array in ((False, data), (True, data[:, -1:])):
+        x_np, m_np = gather_padded(array, offsets, lengths, squeeze)
+        x_t, m_t = gather_padded_torch(torch.from_numpy(np.ascontiguousarray(array)), offsets, lengths, squeeze)
+        assert torch.equal(x_np, x_t) and torch.equal(m_np, m_t)
 
 
 def test_last_state_is_shared_with_all_states_and_budget_forces_streaming(cache: FeatureCache) -> None:
