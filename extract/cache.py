@@ -153,11 +153,28 @@ class CacheStatus:
     reason: str = ""
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _damage(path: Path, exc: OSError) -> str:
+    """Why an existing file does not open as HDF5: not HDF5 at all, or a truncated/damaged one."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if head != HDF5_SIGNATURE:
+        return "not an HDF5 file"
+    return f"truncated or damaged HDF5 file ({exc})"
+
+
 def cache_status(path: Path) -> CacheStatus:
     """Inspect ``path`` without raising: a file that cannot be opened, or lacks ``complete``, is incomplete."""
     path = Path(path)
     if not path.exists():
         return CacheStatus(path, False, False, "no such file")
+    if path.stat().st_size == 0:
+        return CacheStatus(path, True, False, "empty file (0 bytes)")
     try:
         with h5py.File(path, "r") as h5:
             if h5.attrs.get("schema") != SCHEMA:
@@ -165,7 +182,7 @@ def cache_status(path: Path) -> CacheStatus:
             if not bool(h5.attrs.get("complete", False)):
                 return CacheStatus(path, True, False, "marked incomplete")
     except OSError as exc:
-        return CacheStatus(path, True, False, f"unreadable HDF5 ({exc})")
+        return CacheStatus(path, True, False, _damage(path, exc))
     return CacheStatus(path, True, True)
 
 
@@ -180,6 +197,34 @@ def find_caches(root: str | Path = "features") -> list[Path]:
     if not root.is_dir():
         return []
     return [p for p in sorted(root.glob("*/*.h5")) if cache_status(p).complete]
+
+
+def scan_caches(root: str | Path = "features") -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every cache under ``<root>/<corpus>/``: the usable ones (complete and valid, :meth:`FeatureCache.validate`)
+    and, for each file or interrupted extraction that is not usable, ``(path, reason)``."""
+    root = Path(root)
+    good: list[Path] = []
+    issues: list[tuple[Path, str]] = []
+    if not root.is_dir():
+        return good, issues
+    for path in sorted(root.glob("*/*.h5")):
+        status = cache_status(path)
+        if not status.complete:
+            issues.append((path, f"not a usable cache: {status.reason}"))
+            continue
+        try:
+            with FeatureCache(path) as cache:
+                cache.validate()
+        except (CacheError, OSError, KeyError, ValueError) as exc:
+            issues.append((path, str(exc).removeprefix(f"{path}: ")))
+            continue
+        good.append(path)
+    for partial in sorted(root.glob("*/*.h5.partial")):
+        final = partial.with_name(partial.name.removesuffix(".partial"))
+        if not final.exists():
+            issues.append((final, f"incomplete: an interrupted extraction left {partial.name}/ (run the same "
+                                  "`probe extract` again to finish it)"))
+    return good, issues
 
 
 class FeatureCache:
@@ -197,10 +242,25 @@ class FeatureCache:
             raise CacheError(f"{self.path}: not a complete feature cache ({status.reason})")
         self._h5 = h5py.File(self.path, "r")
         self.attrs: dict[str, Any] = {k: _decode(v) for k, v in self._h5.attrs.items()}
-        group = self._h5["utterances"]
-        table = {c: [s.decode() if isinstance(s, bytes) else s for s in group[c][()]] for c in TEXT_COLUMNS}
-        table.update({c: group[c][()] for c in NUMERIC_COLUMNS})
-        self.utterances = pd.DataFrame(table)
+        try:
+            for key in ("n_layers", "dim", "total_frames", "corpus", "model"):
+                if key not in self.attrs:
+                    raise CacheError(f"{self.path}: missing root attribute {key!r}")
+            group = self._h5["utterances"]
+            missing = [c for c in (*TEXT_COLUMNS, *NUMERIC_COLUMNS) if c not in group]
+            if missing:
+                raise CacheError(f"{self.path}: missing dataset(s) {', '.join('utterances/' + c for c in missing)}")
+            table = {c: [s.decode() if isinstance(s, bytes) else s for s in group[c][()]] for c in TEXT_COLUMNS}
+            table.update({c: group[c][()] for c in NUMERIC_COLUMNS})
+            if len({len(v) for v in table.values()}) != 1:
+                raise CacheError(f"{self.path}: the utterances/ datasets differ in length "
+                                 f"({', '.join(f'{c} {len(v)}' for c, v in table.items())})")
+            self.utterances = pd.DataFrame(table)
+        except (CacheError, KeyError, OSError) as exc:
+            self._h5.close()
+            if isinstance(exc, CacheError):
+                raise
+            raise CacheError(f"{self.path}: damaged cache ({type(exc).__name__}: {exc})") from None
 
     # -- identity -------------------------------------------------------------------------------------------
     @property
@@ -237,6 +297,47 @@ class FeatureCache:
         group = self._h5["skipped"]
         return pd.DataFrame({c: [s.decode() if isinstance(s, bytes) else s for s in group[c][()]]
                              for c in ("id", "path", "reason")})
+
+    # -- validation -----------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check the contract beyond ``complete``; :class:`CacheError` naming the first problem: no utterances,
+        a missing layer or pooled dataset, shapes or offsets that disagree, NaN/inf in a layer's pooled means."""
+        n, states, dim, total = len(self), self.n_states, self.dim, self.total_frames
+        if n == 0:
+            raise CacheError(f"{self.path}: holds zero utterances")
+        for l in range(states):
+            name = layer_name(l)
+            if name not in self._h5:
+                raise CacheError(f"{self.path}: missing dataset {name} (n_layers is {states})")
+            if self._h5[name].shape != (total, dim):
+                raise CacheError(f"{self.path}: {name} has shape {self._h5[name].shape}, expected {(total, dim)}")
+        if "pooled/mean" not in self._h5:
+            raise CacheError(f"{self.path}: missing dataset pooled/mean")
+        if self._h5["pooled/mean"].shape != (n, states, dim):
+            raise CacheError(f"{self.path}: pooled/mean has shape {self._h5['pooled/mean'].shape}, "
+                             f"expected {(n, states, dim)}")
+        counts = self.utterances["n_frames"].to_numpy(np.int64)
+        offsets = self.utterances["offset"].to_numpy(np.int64)
+        expected = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        bad = np.flatnonzero((offsets != expected) | (counts < 1))
+        if bad.size or int(counts.sum()) != total:
+            row = int(bad[0]) if bad.size else n - 1
+            raise CacheError(f"{self.path}: inconsistent offsets: utterance {row} "
+                             f"({self.utterances['id'].iloc[row]}) has offset {offsets[row]} and {counts[row]} "
+                             f"frames, expected offset {expected[row]} ({total} frames in all)")
+        pooled = self._h5["pooled/mean"][()]
+        for l in range(states):
+            if not np.isfinite(pooled[:, l]).all():
+                raise CacheError(f"{self.path}: layer {l} holds NaN or inf (pooled/mean); the cache cannot be used")
+
+    def check_frames(self, layers: Sequence[int] | None = None, block: int = 1 << 16) -> None:
+        """:class:`CacheError` naming the first layer whose frames hold NaN or inf (read in blocks of frames)."""
+        for l in range(self.n_states) if layers is None else [self._layer_index(l) for l in layers]:
+            data = self._h5[layer_name(l)]
+            for start in range(0, self.total_frames, block):
+                if not np.isfinite(data[start : start + block]).all():
+                    raise CacheError(f"{self.path}: layer {l} holds NaN or inf (frames from row {start}); "
+                                     "the cache cannot be used")
 
     # -- features -------------------------------------------------------------------------------------------
     def _layer_index(self, layer: int) -> int:

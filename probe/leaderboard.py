@@ -12,6 +12,7 @@ weights, Whisper input mode, cache file) are the first record's. Records are tak
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,13 +113,25 @@ def split_warnings(frame: pd.DataFrame) -> list[str]:
 
 
 def write_leaderboard(results: str | Path) -> tuple[Path, pd.DataFrame]:
-    """Rebuild ``<results>/leaderboard.csv`` from every record under ``<results>/runs``."""
+    """Rebuild ``<results>/leaderboard.csv`` from every record under ``<results>/runs``.
+
+    Written to a temporary file, flushed to disk and renamed: when the disk is full (or the write fails otherwise)
+    the temporary file is removed, the previous leaderboard is kept, and :class:`LeaderboardError` says so."""
     frame = build_leaderboard(record for _, record in iter_records(results))
     path = Path(results) / LEADERBOARD_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, lineterminator="\n")
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        kept = "the previous leaderboard is kept" if path.exists() else "no leaderboard was written"
+        raise LeaderboardError(f"could not write {path}: {exc.strerror or exc} ({kept}; the run records are "
+                               "complete: free some space and run `probe leaderboard` to rebuild it)") from None
     return path, frame
 
 

@@ -10,6 +10,7 @@ skipped; the other caches still run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
@@ -21,11 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from extract.cache import CacheError, FeatureCache, find_caches
+from extract.cache import CacheError, FeatureCache, scan_caches
+from extract.locks import exclusive_lock
 from extract.labels import class_set_name, parse_classes
 from probe.baselines import applicable_probes, baseline_config, fit_baseline, is_baseline
 from probe.data import CacheData
 from probe.heads import PROBES, parse_probes
+from probe.labelcheck import label_problem
 from probe.leaderboard import write_leaderboard
 from probe.metrics import classification_metrics, macro_f1
 from probe.records import (
@@ -138,19 +141,34 @@ def select_caches(
     Models match the suite name or the file name (``microsoft/wavlm-base`` or ``microsoft--wavlm-base``).
     Raises :class:`NoCachesError` with where it looked and how to make a cache.
     """
+    return select_caches_checked(features, corpora, models)[0]
+
+
+def select_caches_checked(
+    features: str | Path, corpora: Sequence[str] | None = None, models: Sequence[str] | None = None
+) -> tuple[list[Path], list[CacheIssue]]:
+    """:func:`select_caches`, plus every selected cache that cannot be used and why (truncated, not HDF5,
+    incomplete, other schema, missing dataset, inconsistent offsets, NaN/inf: :func:`extract.cache.scan_caches`).
+    :class:`NoCachesError` names those too when nothing usable is left."""
     features = Path(features)
-    found = find_caches(features)
+    found, bad = scan_caches(features)
     wanted_models = {safe_model_name(m) for m in models or ()}
-    chosen = [p for p in found
-              if (not corpora or p.parent.name in corpora) and (not wanted_models or p.stem in wanted_models)]
+
+    def wanted(p: Path) -> bool:
+        return (not corpora or p.parent.name in corpora) and (not wanted_models or p.stem in wanted_models)
+
+    chosen = [p for p in found if wanted(p)]
+    issues = [CacheIssue(p, reason) for p, reason in bad if wanted(p)]
     if not chosen:
-        what = "no complete feature cache" if not found else "no complete cache matching the selection"
+        what = "no usable feature cache" if not found else "no usable cache matching the selection"
+        unusable = "; ".join(f"{i.path.relative_to(features)}: {i.reason}" for i in issues)
         raise NoCachesError(
             f"{what} under {features.resolve()} (expected <corpus>/<model>.h5"
             + (f"; found {', '.join(str(p.relative_to(features)) for p in found)}" if found else "")
+            + (f"; not usable: {unusable}" if unusable else "")
             + "). Make one with `probe extract --corpus <name> --model <model>`, or `probe demo` for a synthetic one."
         )
-    return chosen
+    return chosen, issues
 
 
 def parse_seeds(spec: str | int | Sequence[int]) -> tuple[int, ...]:
@@ -418,6 +436,8 @@ def _run_cache(
     """Read the cache's data once, then train every pending run of it."""
     data = CacheData(cache, memory_budget, device=resolve_device(train.device))
     try:
+        if any(PROBES[s.probe].frames for s in todo):  # NaN/inf in frames (pooled means are checked at selection)
+            cache.check_frames(None if any(PROBES[s.probe].all_states for s in todo) else [-1])
         data.prepare(frames_last=any(PROBES[s.probe].frames and not PROBES[s.probe].all_states for s in todo),
                      frames_all=any(PROBES[s.probe].frames and PROBES[s.probe].all_states for s in todo))
     except _RUN_ERRORS as exc:
@@ -455,6 +475,7 @@ def run_all(
     force: bool = False,
     listener: RunListener | None = None,
     write_board: bool = True,
+    wait_lock: bool = False,
 ) -> RunSummary:
     """Train ``probes`` (default linear, nonlinear, multilayer; ``"all"`` for every head) with ``seeds`` on every
     complete cache under ``features`` (or the selected corpora/models), write one record per run under
@@ -464,7 +485,9 @@ def run_all(
     the split across seeds (default: each seed draws its own split). ``memory_budget`` bounds the frames held in
     memory (bytes; default 25% of RAM), beyond which they are streamed from the cache. ``threads`` sets torch's
     CPU threads for the duration (default: torch's choice; on a machine shared with other jobs, fewer threads than
-    cores can be several times faster).
+    cores can be several times faster). One ``probe run`` per results folder: a run that writes the leaderboard
+    holds an OS lock on ``<results>/.lock``; another one exits with :class:`extract.locks.LockBusy` naming the
+    holder, or waits for it (``wait_lock``).
     """
     started = time.perf_counter()
     listener = listener or _Silent()
@@ -474,13 +497,15 @@ def run_all(
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     parse_classes(classes)  # fail early on a bad class spec
-    paths = select_caches(features, corpora, models)
+    paths, bad = select_caches_checked(features, corpora, models)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
     try:
-        return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
-                             split_seed, memory_budget, force, listener, started, write_board)
+        with (exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock)
+              if write_board else contextlib.nullcontext()):
+            return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
+                                 split_seed, memory_budget, force, listener, started, write_board, bad)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -489,16 +514,22 @@ def _run_selected(
     paths: Sequence[Path], results: Path, probe_names: Sequence[str], seed_list: Sequence[int], protocol: str,
     folds: int | None, classes: str | Sequence[str] | None, train: TrainConfig, split_seed: int | None,
     memory_budget: int | None, force: bool, listener: RunListener, started: float, write_board: bool = True,
+    found_issues: Sequence[CacheIssue] = (),
 ) -> RunSummary:
     """Plan every selected cache, then train cache by cache (see :func:`run_all`)."""
     splits: dict[tuple[Any, ...], Split] = {}
     plans: list[tuple[FeatureCache, list[RunSpec]]] = []
-    issues: list[CacheIssue] = []
+    issues: list[CacheIssue] = list(found_issues)
     for path in paths:
         try:
             cache = FeatureCache(path)
         except (CacheError, OSError) as exc:
             issues.append(CacheIssue(path, str(exc)))
+            continue
+        problem = label_problem(cache.utterances, classes, protocol)
+        if problem is not None:
+            issues.append(CacheIssue(path, f"{cache.corpus}: {problem}"))
+            cache.close()
             continue
         try:
             plans.append((cache, plan_cache(cache, results, probe_names, seed_list, protocol, folds, classes,

@@ -127,6 +127,8 @@ def run_command(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already recorded.")] = False,
+    wait_lock: Annotated[bool, typer.Option("--wait-lock", help="When another `probe run` is writing the same "
+                                            "--results folder, wait for it instead of exiting at once.")] = False,
     cluster: ClusterRequest | None = None,
 ) -> None:
     """Train probes on the feature caches (cache × probe × seed), one record per run; rebuild the leaderboard.
@@ -134,6 +136,8 @@ def run_command(
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
     from probe.leaderboard import filter_leaderboard, leaderboard_table, split_warnings
+    from extract.locks import LockBusy
+    from probe.leaderboard import LeaderboardError
     from probe.runner import NoCachesError, run_all
     from probe.presets import make_config, preset_label
     from probe.train import resolve_device
@@ -163,10 +167,12 @@ def run_command(
             features, results, corpora=corpora, models=models, probes=probes, seeds=seeds, protocol=protocol,
             folds=folds, classes=classes, config=config, split_seed=split_seed,
             memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads, force=force,
-            listener=listener,
+            listener=listener, wait_lock=wait_lock,
         )
     except NoCachesError as exc:
         _fail(str(exc))
+    except (LockBusy, LeaderboardError) as exc:
+        _fail(str(exc), code=1)
     except ValueError as exc:
         _fail(str(exc))
     finally:
@@ -194,6 +200,8 @@ def run_command(
         console.print(f"[yellow]{len(summary.issues)} cache(s) skipped[/] (see above)", highlight=False)
     if failed:
         raise typer.Exit(1)
+    if trained + skipped + conflicts == 0:
+        _fail("nothing could be trained: every selected cache was skipped (reasons above)", code=1)
 
 
 def leaderboard_command(
