@@ -346,6 +346,21 @@ class LayerwiseLinearHead(Head):
         return torch.einsum("blm,lmk->blk", z, self.w2) + self.b2
 
 
+class BaselineHead(Head):
+    """A baseline (:mod:`probe.baselines`): trained from scratch on log-mel frames, or a classic classifier on
+    hand-crafted features, each with its own recorded training settings. Baselines are run only when named
+    (``all`` means every probe of frozen features) and only on caches they fit."""
+
+    frames = True
+    all_states = False
+
+
+class ReferenceClassifier(BaselineHead):
+    """A scikit-learn classifier on the pooled vectors (the field's classic eGeMAPS reference)."""
+
+    frames = False
+
+
 @dataclass(frozen=True)
 class ProbeSpec:
     """What the runner needs to know of a probe before building it."""
@@ -371,6 +386,11 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec("multilayer", MultiLayerHead, "learned softmax mix of all states, then Non-Linear"),
         ProbeSpec("attention", AttentionHead, "attention pooling over the last state's frames, then an MLP"),
         ProbeSpec("layerwise", LayerwiseLinearHead, "a Linear probe on every state; best chosen on validation"),
+        ProbeSpec("ast", BaselineHead, "baseline: Audio Spectrogram Transformer trained from scratch, 12 × 768"),
+        ProbeSpec("ast-small", BaselineHead, "baseline: a small AST (4 × 192) trained from scratch, for CPUs"),
+        ProbeSpec("cnn", BaselineHead, "baseline: AlexNet-style CNN on log-mel frames, trained from scratch"),
+        ProbeSpec("logreg", ReferenceClassifier, "baseline: scikit-learn logistic regression on pooled vectors"),
+        ProbeSpec("svm", ReferenceClassifier, "baseline: scikit-learn linear SVM on pooled vectors"),
     )
 }
 DEFAULT_PROBES: tuple[str, ...] = ("linear", "nonlinear", "multilayer")
@@ -380,8 +400,8 @@ def parse_probes(spec: str | None) -> tuple[str, ...]:
     """``"linear,nonlinear"`` → names in registry order; ``"all"`` → every probe; empty → the default set."""
     if spec is None or not spec.strip():
         return DEFAULT_PROBES
-    if spec.strip().lower() == "all":
-        return tuple(PROBES)
+    if spec.strip().lower() == "all":  # every probe of frozen features; baselines only when named
+        return tuple(n for n, p in PROBES.items() if not issubclass(p.cls, BaselineHead))
     names = [s.strip().lower() for s in spec.split(",") if s.strip()]
     unknown = [n for n in names if n not in PROBES]
     if unknown:
@@ -398,6 +418,8 @@ def build_head(
     """
     if name not in PROBES:
         raise ValueError(f"unknown probe {name!r}; available: {', '.join(PROBES)}")
+    if issubclass(PROBES[name].cls, BaselineHead):
+        raise ValueError(f"{name} is a baseline with its own settings; build it with probe.baselines")
     if name == "linear":
         return LinearHead(dim, n_classes, hidden)
     if name == "nonlinear":

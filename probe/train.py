@@ -206,6 +206,7 @@ def fit_probe(
     config: TrainConfig,
     seed: int,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    head: Head | None = None,
 ) -> TrainResult:
     """Train head ``probe`` on the ``train`` rows, select on ``val``, predict ``val`` and ``test``.
 
@@ -216,7 +217,8 @@ def fit_probe(
     device = resolve_device(config.device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = build_head(probe, n_states, dim, n_classes, hidden=config.hidden, dropout=config.dropout)
+    if head is None:  # a prebuilt head (the baselines of probe.baselines) brings its own architecture
+        head = build_head(probe, n_states, dim, n_classes, hidden=config.hidden, dropout=config.dropout)
     train_rows, val_rows, test_rows = (np.asarray(parts[p], dtype=np.int64) for p in ("train", "val", "test"))
     standardization: dict[str, Any] = {"applied": False}
     if config.standardize:

@@ -170,12 +170,13 @@ def test_dropout_identity_in_eval_and_unbiased_in_training() -> None:
 
 
 def test_registry_and_probe_sets() -> None:
-    assert set(PROBES) == {"linear", "nonlinear", "multilayer", "attention", "layerwise"}
+    frozen = ("linear", "nonlinear", "multilayer", "attention", "layerwise")
+    assert set(PROBES) == set(frozen) | {"ast", "ast-small", "cnn", "logreg", "svm"}  # + baselines (probe.baselines)
     assert parse_probes(None) == DEFAULT_PROBES == ("linear", "nonlinear", "multilayer")
-    assert parse_probes("all") == tuple(PROBES)
+    assert parse_probes("all") == frozen  # baselines run only when named
     assert parse_probes("multilayer, linear") == ("linear", "multilayer")
     with pytest.raises(ValueError, match="unknown probe"):
         parse_probes("linear,mlp")
-    for name in PROBES:
+    for name in frozen:
         head = build_head(name, L, D, K)
         assert head.name == name
