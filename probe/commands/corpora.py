@@ -171,18 +171,25 @@ def list_corpora(
 # probe corpora check
 
 
-def _read_headers(items: Sequence[Item], console: Console) -> list[tuple[Item, str]]:
-    """Check every item's audio header; the items that fail, with reasons."""
-    from extract.audio import AudioError, check_audio
+def _read_headers(
+    items: Sequence[Item], console: Console, decode: bool = True, notes: list[tuple[Item, str]] | None = None
+) -> list[tuple[Item, str]]:
+    """Check every item's audio as extraction would (header only, or every sample with ``decode``); the items
+    that fail, with reasons. Notes on usable but odd files (truncated) are appended to ``notes``."""
+    from extract.audio import AudioError, inspect_audio
 
     failed: list[tuple[Item, str]] = []
-    columns = (TextColumn("reading headers"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    what = "decoding audio" if decode else "reading headers"
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=len(items) < PROGRESS_MIN_FILES) as progress:
         for item in progress.track(items, total=len(items)):
             try:
-                check_audio(item.path)
+                found = inspect_audio(item.path, decode=decode)
             except AudioError as exc:
                 failed.append((item, exc.reason))
+                continue
+            if notes is not None:
+                notes.extend((item, note) for note in found)
     return failed
 
 
@@ -258,7 +265,11 @@ def check(
     read_audio: bool = typer.Option(
         True,
         "--read-audio/--no-read-audio",
-        help="Open every usable file's audio header (slower, catches broken files).",
+        help="Open every usable file's audio (slower, catches broken files); --no-read-audio checks names only.",
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="Read only the audio headers (rate, length, truncation), not every sample; the "
+        "default decodes each file to find silent, NaN and too-short clips before extraction.",
     ),
     show: int = typer.Option(10, "--show", min=0, help="List at most this many files per problem."),
 ) -> None:
@@ -274,7 +285,8 @@ def check(
     )
     scan = _scan(key, folder)
 
-    unreadable = _read_headers(scan.items, console) if read_audio else []
+    notes: list[tuple[Item, str]] = []
+    unreadable = _read_headers(scan.items, console, decode=not quick, notes=notes) if read_audio else []
     bad_ids = {item.id for item, _ in unreadable}
     usable = [item for item in scan.items if item.id not in bad_ids]
 
@@ -289,6 +301,10 @@ def check(
             console.print(f"  {_relative(item.path, folder)}: {reason}", highlight=False, markup=False, soft_wrap=True)
         if len(unreadable) > show:
             console.print(f"  ... and {len(unreadable) - show} more", highlight=False)
+    if notes:
+        console.print(f"[bold]usable, but note:[/] {len(notes)}", highlight=False)
+        for item, note in notes[:show]:
+            console.print(f"  {_relative(item.path, folder)}: {note}", highlight=False, markup=False, soft_wrap=True)
 
     code, verdict = _verdict(info, usable, unreadable, read_audio)
     console.print(verdict, highlight=False, soft_wrap=True)
