@@ -23,11 +23,14 @@ from rich.table import Table
 
 from probe.presets import preset_label
 from probe.records import iter_records, record_config_id, record_preset
+from probe.uncertainty import METRICS as CI_METRICS
+from probe.uncertainty import UncertaintyError, interval_of_records
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "preset",
     "overrides", "config_id", "n_runs", "seeds", "n_splits", "macro_f1_mean", "macro_f1_std", "uar_mean", "uar_std", "accuracy_mean", "accuracy_std", "weighted_f1_mean",
-    "weighted_f1_std", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
+    "weighted_f1_std", *(f"{m}_ci_{e}" for m in CI_METRICS for e in ("low", "high")), "n_test_speakers",
+    "n_test_clips", "ci_cluster", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
     "cache_file",
 )
 GROUP_KEYS: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "classes", "preset", "config_id")
@@ -49,6 +52,24 @@ def class_set_of(record: dict[str, Any]) -> str:
 
 def _std(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def interval_columns(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``<metric>_ci_low``/``_ci_high`` (95%, speaker-clustered bootstrap of the test predictions pooled over the
+    row's runs, 1000 resamples, seed 0; :func:`probe.uncertainty.interval_of_records`), ``n_test_speakers``,
+    ``n_test_clips`` and ``ci_cluster`` (``speaker``, or ``clip`` for records without speakers); NaN/empty for
+    records without predictions."""
+    row: dict[str, Any] = {"n_test_speakers": "", "n_test_clips": "", "ci_cluster": ""}
+    for metric in CI_METRICS:
+        try:
+            ci = interval_of_records(members, metric)
+        except UncertaintyError:
+            ci = {"ci_low": float("nan"), "ci_high": float("nan")}
+        row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = round(ci["ci_low"], 4), round(ci["ci_high"], 4)
+        if "cluster" in ci:
+            row.update(n_test_speakers=ci["n_test_speakers"] or "", n_test_clips=ci["n_test_clips"],
+                       ci_cluster=ci["cluster"])
+    return row
 
 
 def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -73,6 +94,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             values = [float(m["metrics"]["test"][metric]) for m in members]
             row[f"{metric}_mean"] = round(float(np.mean(values)), 4)
             row[f"{metric}_std"] = round(_std(values), 4)
+        row.update(interval_columns(members))
         for part in ("train", "val", "test"):
             if first.get("protocol") == "kfold":
                 row[f"n_{part}"] = int(round(np.mean([(m.get("split") or {}).get(f"n_{part}", 0) for m in members])))
@@ -162,12 +184,21 @@ def filter_leaderboard(
     return frame[keep].reset_index(drop=True)
 
 
+def _ci_text(low: Any, high: Any) -> str:
+    """``[low, high]``, or ``–`` when the CSV cell is empty or NaN."""
+    try:
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if np.isnan(low) or np.isnan(high) else f"[{low:.1f}, {high:.1f}]"
+
+
 def leaderboard_table(frame: pd.DataFrame, title: str = "Leaderboard (test, percent, mean ± std)") -> Table:
     """A rich table of the main columns."""
     table = Table(title=title, header_style="bold")
     for name, justify in (("corpus", "left"), ("model", "left"), ("probe", "left"), ("protocol", "left"),
                           ("classes", "left"), ("preset", "left"), ("config", "left"), ("runs", "right"),
-                          ("splits", "right"), ("macro-F1", "right"), ("UAR", "right"),
+                          ("splits", "right"), ("macro-F1", "right"), ("95% CI", "right"), ("UAR", "right"),
                           ("accuracy", "right"), ("train/val/test", "right")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in frame.itertuples(index=False):
@@ -175,7 +206,8 @@ def leaderboard_table(frame: pd.DataFrame, title: str = "Leaderboard (test, perc
             str(row.corpus), str(row.model), str(row.probe), str(row.protocol), str(row.classes),
             preset_label(str(row.preset), str(row.overrides)), str(row.config_id), str(row.n_runs),
             str(row.n_splits) if row.n_splits >= row.seeds else f"[yellow]{row.n_splits}[/]",
-            f"{row.macro_f1_mean:.2f} ± {row.macro_f1_std:.2f}", f"{row.uar_mean:.2f} ± {row.uar_std:.2f}",
+            f"{row.macro_f1_mean:.2f} ± {row.macro_f1_std:.2f}", _ci_text(row.macro_f1_ci_low, row.macro_f1_ci_high),
+            f"{row.uar_mean:.2f} ± {row.uar_std:.2f}",
             f"{row.accuracy_mean:.2f} ± {row.accuracy_std:.2f}", f"{row.n_train}/{row.n_val}/{row.n_test}",
         )
     return table
