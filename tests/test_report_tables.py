@@ -7,7 +7,10 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+
+from probe.report.build import write_report
 
 from probe.report.load import NoRecordsError, ReportError, load_runs, runs_frame, select_runs
 from probe.report.reference import load_reference
@@ -76,7 +79,7 @@ def test_probe_by_backbone_averages_corpora_and_reports_both_stds(frame) -> None
 
 
 def test_best_probe_per_cell_and_best_backbone(frame) -> None:
-    table = corpus_by_backbone(frame)
+    table = corpus_by_backbone(frame, best_probe="corpus")
     emodb = _row(table, corpus="emodb", model="wav2vec2-base")
     assert emodb["probe"] == "multilayer" and emodb["macro_f1_mean"] == pytest.approx(70.0)
     assert emodb["macro_f1_std"] == pytest.approx(np.std([65.0, 75.0], ddof=1))
@@ -99,11 +102,21 @@ def test_best_probe_per_backbone_as_in_the_paper(frame) -> None:
 def test_ties_go_to_the_simpler_probe(tmp_path: Path) -> None:
     _write(tmp_path, {("emodb", "whisper-small", "multilayer"): [55.0], ("emodb", "whisper-small", "linear"): [55.0]})
     frame = runs_frame(load_runs(tmp_path).runs)
-    assert corpus_by_backbone(frame).iloc[0]["probe"] == "linear"
+    assert corpus_by_backbone(frame, best_probe="corpus").iloc[0]["probe"] == "linear"
+
+
+def test_table3_defaults_to_one_probe_per_backbone(frame) -> None:
+    """As in the paper: the default picks the probe with the best Table 2 average for each backbone."""
+    default = corpus_by_backbone(frame)
+    assert default.groupby("model")["probe"].nunique().max() == 1
+    pd.testing.assert_frame_equal(default, corpus_by_backbone(frame, best_probe="backbone"))
+    assert "best Table 2 average" in corpus_by_backbone_table(frame).grid.caption
+    assert "selected on test" in corpus_by_backbone_table(frame, best_probe="corpus").grid.caption
+    assert "training preset paper" in corpus_by_backbone_table(frame).grid.caption
 
 
 def test_markdown_and_latex_render_marks_and_groups(frame) -> None:
-    table = corpus_by_backbone_table(frame)
+    table = corpus_by_backbone_table(frame, best_probe="corpus")
     md = to_markdown(table.grid)
     assert "**80.0 ± 0.0**<sup>L</sup>" in md  # best backbone of emodb, its winning probe marked
     assert "70.0 ± 7.1<sup>ML</sup>" in md
@@ -188,8 +201,29 @@ def test_filters_and_skipped_files(tmp_path: Path) -> None:
     assert len(found.runs) == 2 and len(found.skipped) == 1
     chosen = select_runs(found.runs, "holdout", "4")
     assert [r.macro_f1 for r in chosen] == [30.0] and chosen[0].class_set == "4"
-    with pytest.raises(ReportError, match="available: holdout-4, holdout-all"):
+    with pytest.raises(ReportError, match=r"available: holdout-4 \(paper\), holdout-all \(paper\)"):
         select_runs(found.runs, "kfold", "all")
+
+
+def test_presets_and_configurations_are_never_averaged(tmp_path: Path) -> None:
+    _write(tmp_path, {("emodb", "whisper-small", "linear"): [60.0, 62.0]})
+    _write(tmp_path, {("emodb", "whisper-small", "linear"): [90.0, 92.0]}, preset="standardized")
+    other = make_record("emodb", "whisper-small", "linear", 0, macro_f1=10.0)
+    other["config"]["epochs"] = 5
+    other["overrides"] = other["config"]["overrides"] = ["epochs"]
+    other["config_id"] = "0ther1d0"
+    write_record(tmp_path, other)
+    runs = load_runs(tmp_path).runs
+    notes: list[str] = []
+    paper = select_runs(runs, preset="paper", notes=notes)
+    assert sorted(r.macro_f1 for r in paper) == [60.0, 62.0]  # the 2-run configuration; the 1-run one left out
+    assert len(notes) == 1 and "0ther1d0" in notes[0] and "never averaging" in notes[0]
+    assert sorted(r.macro_f1 for r in select_runs(runs, preset="standardized")) == [90.0, 92.0]
+    summary = write_report(tmp_path, tmp_path / "std", "paper", preset="standardized", formats="png",
+                           best_run_figures=False)
+    assert any("only beside runs of the paper preset" in n for n in summary.notes)
+    text = (tmp_path / "std" / "REPORT.md").read_text()
+    assert "training preset **standardized**" in text and "(Table 2)" not in text
 
 
 def test_single_corpus_shows_the_run_to_run_spread(tmp_path: Path) -> None:

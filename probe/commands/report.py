@@ -57,11 +57,15 @@ def report(
     ),
     protocol: str = typer.Option("holdout", "--protocol", help="Records of this protocol: holdout or kfold."),
     classes: str = typer.Option("all", "--classes", help="Records of this class set: all, 4 or a+b+c."),
+    preset: str = typer.Option(
+        "paper", "--preset", help="Records of this training preset: paper (default) or standardized. Tables use "
+        "one configuration per cell and never average unlike runs; --compare paper needs the paper preset.",
+    ),
     formats: str = typer.Option("png,pdf", "--formats", help="Figure formats, comma-separated."),
     best_probe: str = typer.Option(
-        "corpus", "--best-probe",
-        help="Corpus × backbone table: the best probe per cell (`corpus`) or one per backbone as in the paper "
-        "(`backbone`).",
+        "backbone", "--best-probe",
+        help="Corpus × backbone table: one probe per backbone, the best Table 2 average, as in the paper "
+        "(`backbone`), or the best probe per cell (`corpus`; selected on test, labelled so).",
     ),
     run_figures: bool = typer.Option(
         True, "--run-figures/--no-run-figures", help="Figures of the best run of each corpus and backbone."
@@ -84,7 +88,7 @@ def report(
             with console.status("writing the report…") as status:
                 summary = write_report(
                     results, out, compare,
-                    protocol=protocol, classes=classes,
+                    protocol=protocol, classes=classes, preset=preset,
                     formats=formats, best_probe=best_probe, best_run_figures=run_figures,
                     progress=lambda text: status.update(f"report: {escape(text)}"),
                 )

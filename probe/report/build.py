@@ -10,6 +10,7 @@ import pandas as pd
 
 from probe.leaderboard import LEADERBOARD_FILE
 from probe.report.figures import layer_weight_figures, layer_weights, layerwise_figures, layerwise_frame
+from probe.report.baselines import add_baseline_columns, baseline_table, split_baselines
 from probe.report.load import Run, load_runs, read_run, runs_frame, select_runs
 from probe.report.markdown import ReportContent, RunFigures, write_markdown
 from probe.report.plotting import FORMATS, parse_formats
@@ -38,6 +39,20 @@ class ReportSummary:
         return [*self.tables, *self.figures, *([self.report] if self.report else [])]
 
 
+def few_test_speakers(runs: Sequence[Run]) -> list[str]:
+    """A note per corpus whose holdout results rest on one or two test speakers."""
+    counts: dict[str, set[int]] = {}
+    for r in runs:
+        if r.protocol == "holdout":
+            n = (r.data.get("split") or {}).get("speakers_test")
+            if n is not None:
+                counts.setdefault(r.corpus, set()).add(int(n))
+    return [f"{corpus}: each holdout test part holds only {max(n)} speaker(s); such a result says little about "
+            "other speakers. The k-fold protocol (`probe run --protocol kfold`, leave-one-speaker-out for corpora "
+            "of up to 12 speakers) is the honest choice for this corpus."
+            for corpus, n in sorted(counts.items()) if max(n) <= 2]
+
+
 def best_runs(runs: Sequence[Run], winners: pd.DataFrame) -> list[Run]:
     """Per (corpus, model) row of the corpus × backbone table: the winning probe's run with the highest test
     macro-F1 (ties: the lowest seed, then fold)."""
@@ -56,17 +71,19 @@ def write_report(
     *,
     protocol: str | None = "holdout",
     classes: str | None = "all",
+    preset: str | None = "paper",
     formats: Sequence[str] | str = FORMATS,
-    best_probe: str = "corpus",
+    best_probe: str = "backbone",
     best_run_figures: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ReportSummary:
     """Write ``tables/``, ``figures/`` and ``REPORT.md`` under ``out`` (default: ``results``).
 
     * ``compare="paper"``: the published values beside ours where corpus and backbone names match;
-    * ``protocol``, ``classes``: which records (``None`` keeps every value);
-    * ``best_probe``: ``corpus`` (best probe per corpus × backbone cell) or ``backbone`` (one per backbone, as
-      in the paper);
+    * ``protocol``, ``classes``, ``preset``: which records (``None`` keeps every value); one configuration per
+      (corpus, model, probe), never an average of unlike runs (:func:`~probe.report.load.select_runs`);
+    * ``best_probe``: ``backbone`` (one per backbone, the best Table 2 average, as in the paper) or ``corpus``
+      (best probe per corpus × backbone cell, selected on test and labelled so);
     * ``best_run_figures``: also the figures of the best run of each (corpus, backbone);
     * ``progress``: called with one line per step.
 
@@ -78,21 +95,29 @@ def write_report(
     out = Path(out) if out is not None else results
     formats = parse_formats(formats)
     found = load_runs(results)
-    runs = select_runs(found.runs, protocol, classes)
+    selection_notes: list[str] = []
+    runs = select_runs(found.runs, protocol, classes, preset, selection_notes)
     frame = runs_frame(runs)
     summary = ReportSummary(out=out, report=None, n_runs=len(runs), skipped=found.skipped)
+    summary.notes += selection_notes
+    summary.notes += few_test_speakers(runs)
+    if compare and preset != "paper":
+        summary.notes.append(f"--compare {compare}: published numbers are shown only beside runs of the paper "
+                             f"preset; these runs are preset {preset}, so no published numbers are shown.")
+        compare = None
     if found.skipped:
         summary.notes.append(f"{len(found.skipped)} JSON files under {found.root} are not run records and were "
                              f"skipped (first: {found.skipped[0][0]}: {found.skipped[0][1]}).")
     comp = None
     if compare:
         comp = comparison(load_reference(compare), sorted(frame["corpus"].unique()), sorted(frame["model"].unique()))
-    probe_table = probe_by_backbone_table(frame, comp)
-    corpus_table = corpus_by_backbone_table(frame, comp, best_probe)
+    backbones, baselines = split_baselines(frame)  # runs on log-mel / eGeMAPS caches: extra columns, not backbones
+    probe_table = probe_by_backbone_table(backbones, comp)
+    corpus_table = add_baseline_columns(corpus_by_backbone_table(backbones, comp, best_probe), baselines, comp)
     summary.notes += list(dict.fromkeys(probe_table.notes + corpus_table.notes))
     say(f"{len(runs)} run records; writing tables")
-    for table in (probe_table, corpus_table):
-        summary.tables += table.write(out / "tables")
+    for table in (probe_table, corpus_table, baseline_table(baselines)):
+        summary.tables += table.write(out / "tables") if table is not None else []
     figures = out / "figures"
     say("layer-weight heatmaps")
     weight_files = layer_weight_figures(runs, figures, formats)

@@ -1,4 +1,4 @@
-"""Reading run records (``results/runs/**/*.json``, schema ``ser-probe-run/1``) for the report.
+"""Reading run records (``results/runs/**/*.json``, schema ``ser-probe-run/2``, ``/1`` still read) for the report.
 
 The report never re-trains: everything it shows comes from these files and their ``.npz`` sidecars. Files are
 parsed by :func:`probe.records.read_record`; this module adds the typed view :class:`Run`, the protocol and
@@ -14,8 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from probe.presets import preset_label
 from probe.records import RECORD_SCHEMA as SCHEMA
-from probe.records import read_record
+from probe.records import read_record, record_config_id, record_preset
 REQUIRED: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "seed", "classes", "metrics")
 
 
@@ -77,6 +78,21 @@ class Run:
         return "+".join(self.classes)
 
     @property
+    def preset(self) -> str:
+        """The training preset (``legacy`` for records made before presets existed)."""
+        return record_preset(self.data)[0]
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """Settings run differently from the preset."""
+        return record_preset(self.data)[1]
+
+    @property
+    def config_id(self) -> str:
+        """The configuration id: runs that share it are seeds or folds of one configuration."""
+        return record_config_id(self.data)
+
+    @property
     def test(self) -> dict[str, Any]:
         """Test-set metrics (percent)."""
         return self.data["metrics"]["test"]
@@ -121,7 +137,7 @@ class RunSet:
 
 
 def read_run(path: Path) -> Run:
-    """Read one record; :class:`ReportError` if it is not a ``ser-probe-run/1`` record."""
+    """Read one record; :class:`ReportError` if it is not a run record."""
     path = Path(path)
     try:
         data = read_record(path)
@@ -163,25 +179,44 @@ def load_runs(results: Path) -> RunSet:
     return RunSet(root, runs, skipped)
 
 
-def select_runs(runs: Iterable[Run], protocol: str | None = "holdout", classes: str | None = "all") -> list[Run]:
-    """The runs of one protocol and class set (``None`` keeps every value); :class:`ReportError` if none."""
+def select_runs(
+    runs: Iterable[Run], protocol: str | None = "holdout", classes: str | None = "all", preset: str | None = "paper",
+    notes: list[str] | None = None,
+) -> list[Run]:
+    """The runs of one protocol, class set and preset (``None`` keeps every value), one configuration per
+    (corpus, model, probe): tables never average unlike runs. Where a cell has runs of several configurations,
+    the one with the most runs is kept (ties: no overrides, then the lower config id) and a line saying which were
+    left out is appended to ``notes``. :class:`ReportError` if nothing matches."""
     runs = list(runs)
     chosen = [
         r for r in runs
         if (protocol is None or r.protocol == protocol) and (classes is None or r.class_set == classes)
+        and (preset is None or r.preset == preset)
     ]
     if not chosen:
-        available = sorted({f"{r.protocol}-{r.class_set}" for r in runs})
+        available = sorted({f"{r.protocol}-{r.class_set} ({r.preset})" for r in runs})
         raise ReportError(
-            f"none of the {len(runs)} run records has protocol={protocol} and classes={classes}; "
-            f"available: {', '.join(available)} (choose with --protocol and --classes)"
+            f"none of the {len(runs)} run records has protocol={protocol}, classes={classes} and preset={preset}; "
+            f"available: {', '.join(available)} (choose with --protocol, --classes and --preset)"
         )
-    return chosen
+    cells: dict[tuple[str, str, str], dict[str, list[Run]]] = {}
+    for r in chosen:
+        cells.setdefault((r.corpus, r.model, r.probe), {}).setdefault(r.config_id, []).append(r)
+    kept: list[Run] = []
+    for (corpus, model, probe), configs in cells.items():
+        best = min(configs, key=lambda c: (-len(configs[c]), len(configs[c][0].overrides), c))
+        kept += configs[best]
+        if len(configs) > 1 and notes is not None:
+            others = ", ".join(f"{c} ({preset_label(v[0].preset, v[0].overrides)}, {len(v)} runs)"
+                               for c, v in sorted(configs.items()) if c != best)
+            notes.append(f"{corpus}/{model}/{probe}: runs of several configurations; the tables use {best} "
+                         f"({len(configs[best])} runs) and leave out {others}, never averaging them together.")
+    return [r for r in chosen if r in kept]
 
 
 RUN_COLUMNS: tuple[str, ...] = (
-    "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "seed",
-    "fold", "macro_f1", "uar", "accuracy", "weighted_f1", "n_states", "checkpoint", "weights", "path",
+    "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "preset",
+    "config_id", "seed", "fold", "macro_f1", "uar", "accuracy", "weighted_f1", "n_states", "checkpoint", "weights", "path",
 )
 
 
@@ -200,6 +235,8 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
             "probe": r.probe,
             "protocol": r.protocol,
             "classes": r.class_set,
+            "preset": preset_label(r.preset, r.overrides),
+            "config_id": r.config_id,
             "seed": r.seed,
             "fold": r.fold,
             "macro_f1": float(test["macro_f1"]),

@@ -210,6 +210,15 @@ def _layerwise_paragraph(frame: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------------------------- provenance
 
 
+def _preset_line(frame: pd.DataFrame) -> str:
+    """The presets of the shown runs, each with what it means."""
+    from probe.presets import PRESET_DESCRIPTIONS
+
+    names = sorted(frame["preset"].unique())
+    return "; ".join(f"**{n}**" + (f" ({PRESET_DESCRIPTIONS[n.split(' + ')[0]]})"
+                                   if n.split(" + ")[0] in PRESET_DESCRIPTIONS else "") for n in names)
+
+
 def _distinct(values: Any) -> str:
     """The distinct non-empty values, comma-joined (``–`` for none)."""
     unique = sorted({str(v) for v in values if v not in (None, "")})
@@ -223,7 +232,8 @@ def _provenance(content: ReportContent) -> list[str]:
     folds = sorted({r.fold for r in runs if r.protocol == "kfold"})
     lines.append(
         f"{len(runs)} run records under `{content.results.as_posix()}` (protocol {_distinct(frame['protocol'])}, "
-        f"classes {_distinct(frame['classes'])}, seeds {', '.join(map(str, seeds))}"
+        f"classes {_distinct(frame['classes'])}, training preset {_distinct(frame['preset'])}, "
+        f"seeds {', '.join(map(str, seeds))}"
         + (f", folds {', '.join(map(str, folds))}" if folds else "")
         + f"), created {min(str(r.data.get('created', '')) for r in runs)} to "
         f"{max(str(r.data.get('created', '')) for r in runs)}. The report re-reads these files; it trains nothing."
@@ -253,7 +263,8 @@ def _provenance(content: ReportContent) -> list[str]:
         ]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     config = [r.data.get("config") or {} for r in runs]
-    keys = ("optimizer", "lr", "weight_decay", "epochs", "batch_size", "hidden", "selection")
+    keys = ("preset", "optimizer", "lr", "weight_decay", "epochs", "batch_size", "hidden", "dropout", "standardize",
+            "class_weights", "scheduler", "selection")
     settings = ", ".join(f"{k} {_distinct(c.get(k) for c in config)}" for k in keys
                          if any(k in c for c in config))
     if settings:
@@ -307,7 +318,7 @@ def report_markdown(content: ReportContent) -> str:
         f"{_count(len(corpora), 'corpus', 'corpora')} ({', '.join(corpora)}), "
         f"{_count(len(models), 'backbone')} ({', '.join(models)}), probes "
         f"{', '.join(probe_label(p) for p in order_probes(content.frame['probe']))}. All scores are test macro-F1 "
-        "in percent."
+        f"in percent, training preset {_preset_line(content.frame)}."
         + (f" Published values ({content.reference}) are in parentheses where corpus and backbone names match."
            if content.reference else "")
         + (f" Every (corpus, backbone, probe) with all metrics: [leaderboard]({_rel(content.leaderboard, out)})."
@@ -320,7 +331,7 @@ def report_markdown(content: ReportContent) -> str:
     table_files = {p.name: p for p in content.tables}
     for table, heading, paragraph in (
         (content.probe_table, "Probe × backbone (the paper's Table 2)", _probe_paragraph(content.probe_table)),
-        (content.corpus_table, "Corpus × backbone with the best probe (the paper's Table 3)",
+        (content.corpus_table, "Corpus × backbone with one probe per backbone (the paper's Table 3)",
          _corpus_paragraph(content.corpus_table)),
     ):
         files = [table_files[f"{table.name}.{ext}"] for ext in ("csv", "md", "tex") if f"{table.name}.{ext}" in
