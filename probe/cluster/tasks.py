@@ -1,0 +1,139 @@
+"""Task lists: the unit of work of one array task, as a pickled callable that submitit runs on a node.
+
+- :class:`ExtractTask`: one (model, corpus) cache, the ordinary resumable extraction. When SLURM preempts it or it
+  reaches its time limit, submitit calls :meth:`ExtractTask.checkpoint` and requeues it; the finished shards stay
+  on disk, so the requeued task resumes where it stopped (``--force`` is dropped for the requeue, or it would throw
+  its own shards away).
+- :class:`ProbeTask`: the runs of one cache and a group of probes over every seed (and fold). Records are written
+  atomically and runs already recorded with the same configuration hash are skipped, so a requeued or resubmitted
+  task redoes only what is missing and never leaves a partial record. Tasks never write the leaderboard; the
+  submitting process (or ``probe leaderboard``) rebuilds it once at the end.
+
+Both are :class:`submitit.helpers.Checkpointable`; both raise :class:`TaskFailed` when part of their work failed,
+so that the task shows as failed in ``probe status`` with its reason in the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from submitit.helpers import Checkpointable, DelayedSubmission
+
+
+class TaskFailed(RuntimeError):
+    """Part of a task's work failed (the message says which and why)."""
+
+
+@dataclass
+class ExtractTask(Checkpointable):
+    """Cache every layer of ``model`` over one corpus folder into ``<out>/<corpus>/<model>.h5``."""
+
+    model: str
+    corpus: str
+    root: Path
+    out: Path
+    weights: str = "pretrained"
+    device: str = "auto"
+    whisper_input: str = "pad30"
+    precision: str = "fp32"
+    classes: tuple[str, ...] | None = None
+    batch_size: int = 8
+    shard_size: int = 32
+    workers: int = 2
+    force: bool = False
+
+    @property
+    def label(self) -> str:
+        """``corpus × model``."""
+        return f"{self.corpus} × {self.model}"
+
+    def __call__(self) -> dict[str, Any]:
+        from extract.backbones import load_backbone
+        from probe.commands.extract import extract_roots
+
+        backbone = load_backbone(self.model, weights=self.weights, device=self.device,
+                                 whisper_input=self.whisper_input, precision=self.precision)
+        if not extract_roots(backbone, {self.corpus: Path(self.root)}, Path(self.out), classes=self.classes,
+                             batch_size=self.batch_size, shard_size=self.shard_size, workers=self.workers,
+                             force=self.force):
+            raise TaskFailed(f"{self.label}: the corpus at {self.root} could not be read (see the lines above)")
+        from extract.cache import cache_path
+
+        return {"cache": str(cache_path(Path(self.out), self.corpus, backbone.name))}
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
+        """Requeue the same extraction without ``force``: it resumes from the shards already written."""
+        return DelayedSubmission(replace(self, force=False), *args, **kwargs)
+
+
+@dataclass
+class ProbeTask(Checkpointable):
+    """Train ``probes`` × seeds (× folds) on the cache ``<features>/<corpus>/<model>.h5``; records only."""
+
+    features: Path
+    results: Path
+    corpus: str
+    model: str
+    probes: tuple[str, ...]
+    seeds: str
+    protocol: str = "holdout"
+    folds: int | None = None
+    classes: str = "all"
+    config: Any = None  # probe.train.TrainConfig
+    split_seed: int | None = None
+    memory_budget: int | None = None
+    threads: int | None = None
+    force: bool = False
+
+    @property
+    def label(self) -> str:
+        """``corpus/model probes``."""
+        return f"{self.corpus}/{self.model} {','.join(self.probes)}"
+
+    def __call__(self) -> dict[str, Any]:
+        from probe.runner import run_all
+
+        summary = run_all(
+            self.features, self.results, corpora=[self.corpus], models=[self.model], probes=",".join(self.probes),
+            seeds=self.seeds, protocol=self.protocol, folds=self.folds, classes=self.classes, config=self.config,
+            split_seed=self.split_seed, memory_budget=self.memory_budget, threads=self.threads, force=self.force,
+            write_board=False,
+        )
+        for outcome in summary.outcomes:
+            if outcome.status != "skipped":
+                print(f"{outcome.status} {outcome.spec.label}"
+                      + (f": macro-F1 {outcome.macro_f1:.1f}" if outcome.macro_f1 is not None else "")
+                      + (f": {outcome.message}" if outcome.status == "failed" else ""), flush=True)
+        problems = [f"{issue.path}: {issue.reason}" for issue in summary.issues]
+        problems += [f"{o.spec.label}: {o.message}" for o in summary.outcomes if o.status == "failed"]
+        if problems:
+            raise TaskFailed(f"{self.label}: " + "; ".join(problems))
+        return {"trained": summary.count("trained"), "skipped": summary.count("skipped")}
+
+
+def extract_tasks(models: list[str], roots: dict[str, Path], out: Path, **options: Any) -> list[ExtractTask]:
+    """One task per (model, corpus), models outermost."""
+    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), **options)
+            for m in models for c, r in roots.items()]
+
+
+def probe_groups(probes: list[str]) -> list[tuple[str, ...]]:
+    """Probes that read ``pooled/mean`` (seconds each) share one task; each frame-level probe gets its own."""
+    from probe.heads import PROBES
+
+    pooled = tuple(p for p in probes if not PROBES[p].frames)
+    return ([pooled] if pooled else []) + [(p,) for p in probes if PROBES[p].frames]
+
+
+def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
+                probes: str, **options: Any) -> list[ProbeTask]:
+    """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection)."""
+    from probe.heads import parse_probes
+    from probe.runner import select_caches
+
+    groups = probe_groups(list(parse_probes(probes)))
+    paths = select_caches(features, corpora, models)
+    return [ProbeTask(features=Path(features).resolve(), results=Path(results).resolve(), corpus=p.parent.name,
+                      model=p.stem, probes=g, **options) for p in paths for g in groups]

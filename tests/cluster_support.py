@@ -1,0 +1,74 @@
+"""Helpers of the cluster tests: small corpora on disk, in-process reference runs, cache and record comparison,
+and the `probe` command as a subprocess (as a user on a login node runs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from tests.conftest import write_tone
+
+EMODB = ["03a01Fa", "03a01Nc", "08a02Wa", "09b03Ta", "10a04La", "11b01Ea", "13a05Aa", "14b02Fb"]
+RAVDESS = ["Actor_01/03-01-05-01-02-01-01.wav", "Actor_01/03-01-01-01-01-01-01.wav",
+           "Actor_02/03-01-01-01-01-01-02.wav", "Actor_02/03-01-04-02-02-02-02.wav",
+           "Actor_03/03-01-05-01-01-01-03.wav", "Actor_03/03-01-04-01-01-01-03.wav"]
+
+
+def make_corpora(root: Path) -> Path:
+    """``<root>/emodb`` (8 clips) and ``<root>/ravdess`` (6 clips) of short tones in the official layouts."""
+    for i, name in enumerate(EMODB):
+        write_tone(root / "emodb" / "wav" / f"{name}.wav", seconds=0.6 + 0.1 * i, seed=i, freq=150 + 20 * i)
+    for i, name in enumerate(RAVDESS):
+        write_tone(root / "ravdess" / name, seconds=0.5 + 0.1 * i, seed=20 + i, freq=180 + 15 * i)
+    return root
+
+
+def probe_cli(*args: str, cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+    """``probe ARGS`` in a fresh process; output captured; polling every second."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_JOBS_POLL_S": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "probe.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def read_datasets(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset of an HDF5 file by name."""
+    with h5py.File(path, "r") as h5:
+        out: dict[str, np.ndarray] = {}
+        h5.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        return out
+
+
+def assert_same_cache(expected: Path, got: Path) -> None:
+    """Same datasets, bit for bit (attributes such as the creation time may differ)."""
+    ref, new = read_datasets(expected), read_datasets(got)
+    assert ref.keys() == new.keys(), (expected, got)
+    for name in ref:
+        np.testing.assert_array_equal(ref[name], new[name], err_msg=f"{got}: {name}")
+
+
+def records(results: Path) -> dict[str, dict]:
+    """Run records under ``<results>/runs`` by their relative path."""
+    runs = results / "runs"
+    return {str(p.relative_to(runs)): json.loads(p.read_text()) for p in sorted(runs.rglob("*.json"))}
+
+
+def assert_same_records(expected: dict[str, dict], got: dict[str, dict]) -> None:
+    """Same runs with the same split, metrics, predictions and layer weights."""
+    assert sorted(expected) == sorted(got)
+    for name, ref in expected.items():
+        new = got[name]
+        for key in ("split", "metrics", "predictions", "layer_weights", "curves", "seed", "probe"):
+            assert ref[key] == new[key], f"{name}: {key} differs"
+
+
+def submission(jobs: Path) -> dict:
+    """The latest ``submission.json`` under a jobs folder."""
+    found = sorted(jobs.glob("*/submission.json"))
+    assert found, f"no submission under {jobs}"
+    return json.loads(found[-1].read_text())
