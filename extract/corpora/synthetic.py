@@ -50,6 +50,15 @@ def parse(uid: str) -> tuple[str, str, str, str]:
     return lookup(INFO.labels, found["emotion"]), speaker, gender, ""
 
 
+def language_of(uid: str) -> str:
+    """The language (ISO 639-1) of utterance ``uid``: its first path component (``it/it-m3/anger_00_0`` → ``it``).
+    Lets the demo's eight languages be treated as corpora of their own (``probe transfer --group-by language``)."""
+    lang = uid.split("/", 1)[0]
+    if not re.fullmatch(r"[a-z]{2,3}", lang):
+        raise Unusable(f"{uid!r}: no language at {_LAYOUT}")
+    return lang
+
+
 def scan(root: Path) -> Scan:
     """Every clip of a corpus written by :func:`extract.synth.render_corpus` under ``root``."""
     return walk(Path(root), find_audio(root), parse)

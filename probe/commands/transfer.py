@@ -1,0 +1,127 @@
+"""``probe transfer``: train on some corpora (or languages), test on others, as a matrix (:mod:`probe.transfer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from probe.commands.run import GIB, _console, _fail, _split_values
+
+if TYPE_CHECKING:
+    from probe.transfer_run import TransferOutcome
+
+
+class TransferProgress:
+    """A :class:`probe.transfer_run.TransferListener` for the console: notes, the plan, a progress bar over the
+    records to train with the last cell's macro-F1."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]transfer"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False,
+        )
+        self.task = self.progress.add_task("cells", total=None, last="")
+
+    def planned(self, total: int, pending: int, notes: Sequence[str]) -> None:
+        for note in notes:
+            self.console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
+        self.console.print(f"{total} transfer record(s) planned: {pending} to train, {total - pending} already "
+                           "recorded", highlight=False)
+        self.progress.update(self.task, total=(self.progress.tasks[0].total or 0) + pending)
+        if pending:
+            self.progress.start()
+
+    def started(self, label: str) -> None:
+        self.progress.update(self.task, last=f"now {escape(label)}")
+
+    def finished(self, outcome: TransferOutcome) -> None:
+        if outcome.status == "skipped":
+            return
+        if outcome.status == "failed":
+            self.console.print(f"[red]failed[/] {escape(outcome.label)}: {escape(outcome.message)}", soft_wrap=True,
+                               highlight=False)
+            last = f"[red]{escape(outcome.label)} failed"
+        else:
+            last = f"{escape(outcome.label)}: macro-F1 {outcome.macro_f1:.1f}"
+        self.progress.update(self.task, advance=1, last=last)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def transfer_command(
+    model: Annotated[list[str] | None, typer.Option("--model", help="Model whose caches to use (repeat or "
+                                                    "comma-separate); each model is run on its own caches.")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Every model with caches under --features.")] = False,
+    protocol: Annotated[str, typer.Option("--protocol", help="pair (train on A, test on B; A = B is the "
+                                          "in-domain diagonal), leave-one-language-out, multilingual (train on "
+                                          "every domain's training speakers) or sequential (train on A, then on "
+                                          "B; test on B).")] = "pair",
+    train: Annotated[list[str] | None, typer.Option("--train", help="Training domains (corpora, or "
+                                                    "<corpus>-<lang> with --group-by language); default all.")] = None,
+    test: Annotated[list[str] | None, typer.Option("--test", help="Test domains; default all.")] = None,
+    group_by: Annotated[str, typer.Option("--group-by", help="corpus (each cache is a domain) or language (each "
+                                          "language of a cache is one, e.g. the demo corpus's eight).")] = "corpus",
+    features: Annotated[Path, typer.Option("--features", help="Folder of caches <corpus>/<model>.h5.")] = Path("features"),
+    results: Annotated[Path, typer.Option("--results", help="Records go under <results>/transfer/runs.")] = Path("results"),
+    probes: Annotated[str, typer.Option("--probes", help="Comma-separated probes: linear, nonlinear, multilayer, "
+                                        "attention.")] = "linear,nonlinear,multilayer",
+    seeds: Annotated[str, typer.Option("--seeds", help="A count (3 → 0,1,2) or a list (0,1,2).")] = "3",
+    classes: Annotated[str, typer.Option("--classes", help="Wanted classes (4: anger, happiness, neutral, "
+                                         "sadness; all; or a list); each cell uses those its domains share.")] = "4",
+    preset: Annotated[str, typer.Option("--preset", help="Training preset: paper or standardized (as probe run).")] = "paper",
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs [preset: 30].")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [preset: 5e-4].")] = None,
+    memory_gb: Annotated[float | None, typer.Option("--memory-gb", help="GiB of frames to hold in memory "
+                                                    "(default 25% of RAM); larger caches are streamed.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Retrain cells that are already recorded.")] = False,
+) -> None:
+    """Cross-corpus / cross-lingual transfer: train probes on some domains' training speakers, test on other
+    domains' test speakers, over the classes they share; one record per cell under <results>/transfer/runs.
+
+    Cells already recorded with the same configuration hash are skipped (--force redoes them). `probe report`
+    turns the records into matrices.
+    """
+    from probe.presets import make_config
+    from probe.runner import NoCachesError
+    from probe.transfer import TransferError
+    from probe.transfer_run import run_transfer
+
+    models = _split_values(model)
+    if all_models == bool(models):
+        _fail("name the models with --model, or use --all for every model (not both)")
+    try:
+        config = make_config(preset, device=device, epochs=epochs, lr=lr)
+    except ValueError as exc:
+        _fail(str(exc))
+    console = _console()
+    listener = TransferProgress(console)
+    try:
+        summary = run_transfer(features, results, models=models, protocol=protocol, train=_split_values(train),
+                               test=_split_values(test), group_by=group_by, probes=probes, seeds=seeds,
+                               classes=classes, config=config,
+                               memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads,
+                               force=force, listener=listener)
+    except (NoCachesError, TransferError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        listener.close()
+    trained, skipped, failed = (summary.count(s) for s in ("trained", "skipped", "failed"))
+    console.print(f"transfer ({protocol}): trained {trained}, already recorded {skipped}, failed {failed} in "
+                  f"{summary.seconds:.0f} s; records under {results / 'transfer' / 'runs'}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``probe transfer`` to the app."""
+    app.command("transfer")(transfer_command)
