@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from probe.commands import corpora, demo, extract, report, run, synth
+from probe.commands import transfer as transfer_command
 
 app = typer.Typer(
     name="probe",
@@ -27,6 +28,7 @@ def _root() -> None:
 
 for _module in (synth, extract, corpora, run, report, demo):
     _module.register(app)
+transfer_command.register(app)
 
 
 def main() -> None:
