@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -97,3 +98,20 @@ def test_runner_trains_baselines_with_recorded_settings_only_where_they_fit(tmp_
     assert svm["metrics"]["test"]["macro_f1"] > 60  # the planted state is the last one: linear is enough
     alone = run_all(features, results, models=["whisper-tiny"], probes="cnn", seeds="0,", config=config)
     assert not alone.outcomes and "needs a logmel-128 cache" in alone.issues[0].reason
+
+
+def test_report_shows_runner_baselines_as_extra_columns(tmp_path: Path) -> None:
+    from probe.report import write_report
+
+    features, results = tmp_path / "features", tmp_path / "results"
+    _logmel_cache(features / "synth" / "logmel-128.h5")
+    make_cache(features / "synth" / "whisper-tiny.h5", n_states=2, dim=16, planted=(1,))
+    config = make_config("paper", device="cpu", epochs=1)
+    run_all(features, results, probes="linear,logreg", seeds="0,", config=config, threads=1)
+    write_report(results, tmp_path / "report", best_run_figures=False, formats="png")
+    table = (tmp_path / "report" / "tables" / "corpus_by_backbone.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| Corpus"))
+    assert "whisper-tiny" in header and "logmel-128 + LogReg" in header and "logmel-128 + Linear" in header
+    assert "*Trained from scratch*" in table
+    own = pd.read_csv(tmp_path / "report" / "tables" / "baselines.csv")
+    assert set(own["baseline"]) == {"logmel-128 + Linear", "logmel-128 + LogReg"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-PROBES: tuple[str, ...] = ("linear", "nonlinear", "multilayer", "attention", "layerwise")
+PROBES: tuple[str, ...] = ("linear", "nonlinear", "multilayer", "attention", "layerwise",
+                           "ast", "ast-small", "cnn", "logreg", "svm")  # the last five: baselines
 """Probe names as written in run records, in the order tables list them."""
 
 PROBE_LABELS: dict[str, str] = {
@@ -13,6 +14,7 @@ PROBE_LABELS: dict[str, str] = {
     "multilayer": "Multi-Layer",
     "attention": "Attention",
     "layerwise": "Layer-wise Linear",
+    "ast": "AST", "ast-small": "AST-small", "cnn": "CNN", "logreg": "LogReg", "svm": "SVM",
 }
 
 PROBE_CODES: dict[str, str] = {
@@ -21,6 +23,7 @@ PROBE_CODES: dict[str, str] = {
     "multilayer": "ML",
     "attention": "A",
     "layerwise": "LW",
+    "ast": "AST", "ast-small": "ASTs", "cnn": "CNN", "logreg": "LR", "svm": "SVM",
 }
 
 LANGUAGE_GROUPS: dict[str, str] = {"en": "English-only", "multi": "Multilingual"}
