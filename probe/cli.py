@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from probe.commands import compare
 from probe.commands import corpora, demo, extract, report, run, synth
 from probe.commands import transfer as transfer_command
 
@@ -28,6 +29,7 @@ def _root() -> None:
 
 for _module in (synth, extract, corpora, run, report, demo):
     _module.register(app)
+compare.register(app)
 transfer_command.register(app)
 
 
