@@ -451,7 +451,8 @@ def _run_cache(
         try:
             outcome = execute_run(spec, data, train)
         except _RUN_ERRORS as exc:
-            outcome = RunOutcome(spec, "failed", message=f"{type(exc).__name__}: {exc}")
+            outcome = RunOutcome(spec, "failed", message=f"{cache.path} ({spec.probe}, seed {spec.seed}): "
+                                                          f"{type(exc).__name__}: {exc}")
         outcomes.append(outcome)
         listener.finished(outcome)
     return outcomes
