@@ -17,6 +17,7 @@ from probe.report.plotting import FORMATS, parse_formats
 from probe.report.reference import load_reference
 from probe.report.run_plots import run_figures
 from probe.report.tables import comparison, corpus_by_backbone_table, probe_by_backbone_table
+from probe.report.transfer import write_transfer
 
 REPORT_FILE = "REPORT.md"
 
@@ -132,6 +133,11 @@ def write_report(
             if not run.sidecar.is_file():
                 summary.notes.append(f"{run.label}: no embeddings sidecar ({run.sidecar.name}); no embedding map.")
     summary.figures = weight_files + lw_files + [f for item in per_run for f in item.files]
+    say("transfer matrices")
+    transfer = write_transfer(results, out, formats)  # records of `probe transfer`, if any
+    summary.tables += transfer.tables
+    summary.figures += transfer.figures
+    summary.notes += transfer.notes
     board = results / LEADERBOARD_FILE
     content = ReportContent(
         out=out, results=results, runs=runs, frame=frame, probe_table=probe_table, corpus_table=corpus_table,
@@ -141,6 +147,9 @@ def write_report(
         leaderboard=board if board.is_file() else None, notes=summary.notes, skipped=found.skipped,
     )
     summary.report = write_markdown(content, out / REPORT_FILE)
+    if transfer.markdown:
+        with open(summary.report, "a", encoding="utf-8") as handle:
+            handle.write("\n" + transfer.markdown)
     return summary
 
 
