@@ -108,6 +108,10 @@ def test_list_shows_every_corpus_and_survives_a_broken_loader(runner: CliRunner)
     assert next(line for line in lines if line.startswith("│ emodb ")).rstrip("│ ").endswith("-")
     broken_line = next(line for line in lines if line.startswith("│ broken "))
     assert "loader error: AttributeError" in broken_line
+    # few speakers: leave-one-speaker-out is the protocol to report; many: the holdout
+    assert "kfold (LOSO)" in next(line for line in lines if line.startswith("│ emodb "))
+    assert "holdout" in next(line for line in lines if line.startswith("│ demos "))
+    assert "leave-one-speaker-out" in result.output
 
 
 def test_list_data_root_option(runner: CliRunner) -> None:

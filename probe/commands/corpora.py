@@ -132,6 +132,7 @@ def list_corpora(
 ) -> None:
     """Every corpus the suite knows: language, expected files, speakers and classes, access, source, location."""
     from extract.corpora.locate import corpus_roots
+    from probe.splits import LOSO_MAX_SPEAKERS
 
     console = Console()
     problem = ""
@@ -140,7 +141,8 @@ def list_corpora(
     except CorpusError as exc:
         found, problem = {}, str(exc)
     table = Table(title="Corpora", show_lines=False)
-    for column in ("key", "set", "language", "files", "speakers", "classes", "access", "where to get it", "found at"):
+    for column in ("key", "set", "language", "files", "speakers", "classes", "protocol", "access", "where to get it",
+                   "found at"):
         table.add_column(column, overflow="fold")
     for key in corpora.KEYS:
         located = escape(str(found[key])) if key in found else "-"
@@ -148,7 +150,7 @@ def list_corpora(
             info = corpora.info(key)
         except Exception as exc:  # noqa: BLE001 - one broken loader must not hide the others
             error = f"[red]loader error: {type(exc).__name__}: {escape(str(exc))}[/]"
-            table.add_row(key, _group(key), "", "", "", error, "", "", located)
+            table.add_row(key, _group(key), "", "", "", error, "", "", "", located)
             continue
         classes = f"{len(info.classes)}: {', '.join(info.classes)}"
         table.add_row(
@@ -158,13 +160,31 @@ def list_corpora(
             _count(info.expected_files),
             _count(info.expected_speakers),
             classes,
+            _honest_protocol(info.expected_speakers),
             info.access,
             escape(info.url),
             located,
         )
     console.print(table)
+    console.print(
+        f"protocol: the honest default for the corpus. With at most {LOSO_MAX_SPEAKERS} speakers a holdout test part "
+        "holds one or two speakers, so `probe run --protocol kfold` (leave-one-speaker-out) is the protocol to "
+        "report; larger corpora have enough speakers for the 80/10/10 holdout (`--protocol holdout`, the default).",
+        highlight=False, soft_wrap=True,
+    )
     if problem:
         console.print(f"[yellow]could not locate corpora:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+
+
+def _honest_protocol(speakers: int | None) -> str:
+    """``kfold (LOSO)`` for corpora of few speakers, ``holdout`` otherwise (``-`` when unknown)."""
+    from probe.splits import LOSO_MAX_SPEAKERS as few, MIN_SPEAKERS
+
+    if speakers is None:
+        return "-"
+    if speakers < MIN_SPEAKERS:
+        return "none (too few speakers)"
+    return "kfold (LOSO)" if speakers <= few else "holdout"
 
 
 # ---------------------------------------------------------------------------------------------------------------
