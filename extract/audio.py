@@ -179,12 +179,12 @@ def inspect_audio(path: str | Path, decode: bool = True, max_seconds: float = MA
     peak, frames = 0.0, 0
     try:
         with _open(info.path) as handle, sf.SoundFile(handle) as sound:
-            for block in sound.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):
+            while len(block := sound.read(_BLOCK, dtype="float32", always_2d=True)):
                 if not np.all(np.isfinite(block)):
                     raise AudioError(info.path, "audio contains NaN or infinite samples")
                 frames += len(block)
-                peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                peak = max(peak, float(np.max(np.abs(block))))
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
         raise AudioError(info.path, f"unreadable audio ({exc})") from None
     if frames == 0:
         raise AudioError(info.path, "no audio samples")
