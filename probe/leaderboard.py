@@ -24,7 +24,7 @@ from rich.table import Table
 from probe.presets import preset_label
 from probe.records import iter_records, record_config_id, record_preset
 from probe.uncertainty import METRICS as CI_METRICS
-from probe.uncertainty import UncertaintyError, interval_of_records
+from probe.uncertainty import UncertaintyError, intervals_of_records
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "preset",
@@ -60,11 +60,11 @@ def interval_columns(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ``n_test_clips`` and ``ci_cluster`` (``speaker``, or ``clip`` for records without speakers); NaN/empty for
     records without predictions."""
     row: dict[str, Any] = {"n_test_speakers": "", "n_test_clips": "", "ci_cluster": ""}
-    for metric in CI_METRICS:
-        try:
-            ci = interval_of_records(members, metric)
-        except UncertaintyError:
-            ci = {"ci_low": float("nan"), "ci_high": float("nan")}
+    try:
+        found = intervals_of_records(members, CI_METRICS)
+    except UncertaintyError:
+        found = {m: {"ci_low": float("nan"), "ci_high": float("nan")} for m in CI_METRICS}
+    for metric, ci in found.items():
         row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = round(ci["ci_low"], 4), round(ci["ci_high"], 4)
         if "cluster" in ci:
             row.update(n_test_speakers=ci["n_test_speakers"] or "", n_test_clips=ci["n_test_clips"],

@@ -84,13 +84,13 @@ def _check(records: Sequence[Record]) -> list[str]:
 
 
 class _Arm:
-    """One configuration's runs as per-cluster confusion counts ``(S, R, k, k)`` over a given cluster pool."""
+    """One configuration's runs as per-cluster sums ``(S, R, 3, k)``: true positives, true and predicted counts
+    per class (all a macro-F1, UAR or accuracy needs), over a given cluster pool."""
 
     def __init__(self, records: Sequence[Record], pool: Mapping[str, int], cluster: str) -> None:
         classes = _check(records)
-        k = len(classes)
         index = {c: i for i, c in enumerate(classes)}
-        self.counts = np.zeros((len(pool), len(records), k, k))
+        self.sums = np.zeros((len(pool), len(records), 3, len(classes)))
         for r, record in enumerate(records):
             pred = record["predictions"]
             try:
@@ -99,22 +99,23 @@ class _Arm:
             except KeyError as exc:
                 raise UncertaintyError(f"{_name(record)}: label {exc} is not among its classes {classes}") from None
             s = np.array([pool[c] for c in _clusters(record, cluster)])
-            np.add.at(self.counts, (s, r, t, p), 1.0)
+            np.add.at(self.sums, (s[t == p], r, 0, t[t == p]), 1.0)
+            np.add.at(self.sums, (s, r, 1, t), 1.0)
+            np.add.at(self.sums, (s, r, 2, p), 1.0)
 
-    def values(self, weights: np.ndarray, metric: str) -> np.ndarray:
-        """Mean over runs of ``metric`` for each row of cluster multiplicities ``weights`` ``(B, S)`` → ``(B,)``."""
-        conf = np.tensordot(weights, self.counts, axes=(1, 0))  # (B, R, k, k)
-        per_run = metric_from_confusion(conf, metric)
+    def values(self, weights: np.ndarray, metrics: Sequence[str]) -> np.ndarray:
+        """Mean over runs of each metric for each row of cluster multiplicities ``weights`` ``(B, S)`` →
+        ``(metrics, B)``."""
+        sums = np.tensordot(weights, self.sums, axes=(1, 0))  # (B, R, 3, k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no run has clips: NaN
-            return np.nanmean(per_run, axis=-1)
+            return np.stack([np.nanmean(_metric(sums[..., 0, :], sums[..., 1, :], sums[..., 2, :], m), axis=-1)
+                             for m in metrics])
 
 
-def metric_from_confusion(conf: np.ndarray, metric: str) -> np.ndarray:
-    """``metric`` in percent from confusion matrices ``(..., k, k)`` (rows true); NaN where a matrix is empty."""
-    conf = np.asarray(conf, dtype=float)
-    tp = np.diagonal(conf, axis1=-2, axis2=-1)
-    truth, predicted = conf.sum(axis=-1), conf.sum(axis=-2)
+def _metric(tp: np.ndarray, truth: np.ndarray, predicted: np.ndarray, metric: str) -> np.ndarray:
+    """``metric`` in percent from per-class true positives, true and predicted counts ``(..., k)``; NaN where
+    there are no clips."""
     total = truth.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         if metric == "accuracy":
@@ -130,6 +131,12 @@ def metric_from_confusion(conf: np.ndarray, metric: str) -> np.ndarray:
         else:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     return np.where(total > 0, 100.0 * value, np.nan)
+
+
+def metric_from_confusion(conf: np.ndarray, metric: str) -> np.ndarray:
+    """``metric`` in percent from confusion matrices ``(..., k, k)`` (rows true); NaN where a matrix is empty."""
+    conf = np.asarray(conf, dtype=float)
+    return _metric(np.diagonal(conf, axis1=-2, axis2=-1), conf.sum(axis=-1), conf.sum(axis=-2), metric)
 
 
 def _n_clips(records: Sequence[Record]) -> int:
@@ -158,16 +165,18 @@ def _cluster_mode(groups: Sequence[Sequence[Record]], cluster: str) -> str:
 def _bootstrap(
     strata: Sequence[Sequence[Sequence[Record]]],
     combine: Callable[[np.ndarray], np.ndarray],
-    metric: str,
+    metrics: Sequence[str],
     n_resamples: int,
     seed: int,
     level: float,
     cluster: str,
-) -> dict[str, Any]:
-    """The core: ``strata[c][j]`` are arm ``j``'s records in stratum (corpus) ``c``; arms of a stratum share its
-    cluster pool and resamples; ``combine`` maps values ``(arms, strata, B)`` to the statistic ``(B,)``."""
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+) -> list[dict[str, Any]]:
+    """The core, one result per metric (all on the same resamples): ``strata[c][j]`` are arm ``j``'s records in
+    stratum (corpus) ``c``; arms of a stratum share its cluster pool and resamples; ``combine`` maps values
+    ``(arms, strata, metrics, B)`` to the statistic ``(metrics, B)``."""
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not metrics or any(m not in METRICS for m in metrics):
+        raise ValueError(f"metric must be one of {METRICS}, got {metrics!r}")
     mode = _cluster_mode([g for stratum in strata for g in stratum], cluster)
     pools, arms = [], []
     for stratum in strata:
@@ -179,40 +188,41 @@ def _bootstrap(
         arms.append([_Arm(g, pool, mode) for g in stratum])
 
     def statistic(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        values = [[a.values(_multiplicities(i, len(p)), metric) for a in stratum_arms]
+        values = [[a.values(_multiplicities(i, len(p)), metrics) for a in stratum_arms]
                   for i, p, stratum_arms in zip(idx, pools, arms)]
-        out = combine(np.asarray(values).transpose(1, 0, 2))
-        return out.reshape(np.shape(idx[0])[:-1])
+        out = combine(np.asarray(values).transpose(1, 0, 2, 3))
+        return out.reshape((len(metrics), *np.shape(idx[0])[:-1]))
 
-    observed = np.asarray([[a.values(np.ones((1, len(p))), metric) for a in sa]
-                           for p, sa in zip(pools, arms)]).transpose(1, 0, 2)  # (arms, strata, 1)
-    estimate = float(combine(observed)[0])
-    clips = sum(_n_clips(stratum[0]) for stratum in strata)
-    result: dict[str, Any] = {
-        "metric": metric, "estimate": estimate, "ci_low": float("nan"), "ci_high": float("nan"), "level": level,
-        "n_resamples": n_resamples, "seed": seed, "cluster": mode, "n_test_speakers": sum(len(p) for p in pools),
-        "n_test_clips": clips, "note": "", "distribution": np.empty(0),
-        "arm_means": [float(v) for v in observed[:, :, 0].mean(axis=1)],
+    observed = np.asarray([[a.values(np.ones((1, len(p))), metrics) for a in sa]
+                           for p, sa in zip(pools, arms)]).transpose(1, 0, 2, 3)  # (arms, strata, metrics, 1)
+    estimates = combine(observed)[:, 0]
+    base: dict[str, Any] = {
+        "ci_low": float("nan"), "ci_high": float("nan"), "level": level, "n_resamples": n_resamples, "seed": seed,
+        "cluster": mode, "n_test_speakers": sum(len(p) for p in pools),
+        "n_test_clips": sum(_n_clips(stratum[0]) for stratum in strata), "note": "", "distribution": np.empty(0),
     }
     if mode == "clip" and cluster == "speaker":
-        result["note"] = "records lack predictions.speaker: each clip is its own cluster (intervals too narrow)"
-        result["n_test_speakers"] = None
-    small = [i for i, p in enumerate(pools) if len(p) < 2]
-    if small:
-        result["note"] = (f"{min(len(p) for p in pools)} test {mode} in a stratum: no {mode}-level interval "
-                          "can be estimated")
-        return result
+        base["note"] = "records lack predictions.speaker: each clip is its own cluster (intervals too narrow)"
+        base["n_test_speakers"] = None
+    results = [dict(base, metric=m, estimate=float(estimates[i]),
+                    arm_means=[float(v) for v in observed[:, :, i, 0].mean(axis=1)]) for i, m in enumerate(metrics)]
+    if min(len(p) for p in pools) < 2:
+        for result in results:
+            result["note"] = (f"{min(len(p) for p in pools)} test {mode} in a stratum: no {mode}-level interval "
+                              "can be estimated")
+        return results
     res = bootstrap(tuple(np.arange(len(p)) for p in pools), statistic, n_resamples=n_resamples,
                     vectorized=True, paired=False, confidence_level=level, method="percentile",
                     random_state=np.random.default_rng(seed))
-    dist = np.asarray(res.bootstrap_distribution, dtype=float)
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if np.isnan(dist).any():  # a resample in which one side had no clips: drop it from the percentiles
-        kept = dist[~np.isnan(dist)]
-        low, high = (float(np.percentile(kept, 50 * (1 - level))), float(np.percentile(kept, 50 * (1 + level))))
-        result["note"] = f"{int(np.isnan(dist).sum())} resamples without clips on one side were left out"
-    result.update(ci_low=low, ci_high=high, distribution=dist)
-    return result
+    for i, result in enumerate(results):
+        dist = np.asarray(res.bootstrap_distribution, dtype=float)[i]
+        low, high = float(res.confidence_interval.low[i]), float(res.confidence_interval.high[i])
+        if np.isnan(dist).any():  # a resample in which one side had no clips: drop it from the percentiles
+            kept = dist[~np.isnan(dist)]
+            low, high = float(np.percentile(kept, 50 * (1 - level))), float(np.percentile(kept, 50 * (1 + level)))
+            result["note"] = f"{int(np.isnan(dist).sum())} resamples without clips on one side were left out"
+        result.update(ci_low=low, ci_high=high, distribution=dist)
+    return results
 
 
 FIRST_KEYS: tuple[str, ...] = ("metric", "mean", "difference", "mean_a", "mean_b", "ci_low", "ci_high", "half_width",
@@ -227,83 +237,91 @@ def _public(result: dict[str, Any], keep_distribution: bool) -> dict[str, Any]:
     return {**first, **{k: v for k, v in result.items() if k not in first}}
 
 
-def interval_over_corpora(
-    groups: Mapping[str, Sequence[Record]],
-    metric: str = "macro_f1",
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-    level: float = LEVEL,
-    cluster: str = "speaker",
-    keep_distribution: bool = False,
-) -> dict[str, Any]:
-    """CI of the mean over corpora of a configuration's per-corpus means (``groups``: corpus → its records),
-    resampling speakers within each corpus independently. Keys as :func:`interval_of_records`."""
+Groups = Mapping[str, Sequence[Record]]
+"""Records per corpus: corpus → the runs of one configuration on it."""
+
+
+def intervals_over_corpora(groups: Groups, metrics: Sequence[str] = METRICS, n_resamples: int = N_RESAMPLES,
+                           seed: int = 0, level: float = LEVEL, cluster: str = "speaker",
+                           keep_distribution: bool = False) -> dict[str, dict[str, Any]]:
+    """:func:`interval_over_corpora` for several metrics at once, on the same resamples: metric → result."""
     strata = [[list(records)] for records in groups.values()]
-    result = _bootstrap(strata, lambda v: v[0].mean(axis=0), metric, n_resamples, seed, level, cluster)
-    result["mean"] = result.pop("estimate")
-    result.pop("arm_means")
-    result["n_corpora"] = len(strata)
-    return _public(result, keep_distribution)
+    out = {}
+    for result in _bootstrap(strata, lambda v: v[0].mean(axis=0), metrics, n_resamples, seed, level, cluster):
+        result["mean"] = result.pop("estimate")
+        result.pop("arm_means")
+        result["n_corpora"] = len(strata)
+        out[result["metric"]] = _public(result, keep_distribution)
+    return out
 
 
-def interval_of_records(
-    records: Sequence[Record],
-    metric: str = "macro_f1",
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-    level: float = LEVEL,
-    cluster: str = "speaker",
-    keep_distribution: bool = False,
-) -> dict[str, Any]:
+def interval_over_corpora(groups: Groups, metric: str = "macro_f1", n_resamples: int = N_RESAMPLES, seed: int = 0,
+                          level: float = LEVEL, cluster: str = "speaker",
+                          keep_distribution: bool = False) -> dict[str, Any]:
+    """CI of the mean over corpora of a configuration's per-corpus means (``groups``: corpus → its records),
+    resampling speakers within each corpus independently. Keys as :func:`interval_of_records`, and
+    ``n_corpora``."""
+    return intervals_over_corpora(groups, (metric,), n_resamples, seed, level, cluster, keep_distribution)[metric]
+
+
+def intervals_of_records(records: Sequence[Record], metrics: Sequence[str] = METRICS,
+                         n_resamples: int = N_RESAMPLES, seed: int = 0, level: float = LEVEL,
+                         cluster: str = "speaker", keep_distribution: bool = False) -> dict[str, dict[str, Any]]:
+    """:func:`interval_of_records` for several metrics at once, on the same resamples: metric → result."""
+    out = intervals_over_corpora({"": records}, metrics, n_resamples, seed, level, cluster, keep_distribution)
+    for result in out.values():
+        result.pop("n_corpora")
+    return out
+
+
+def interval_of_records(records: Sequence[Record], metric: str = "macro_f1", n_resamples: int = N_RESAMPLES,
+                        seed: int = 0, level: float = LEVEL, cluster: str = "speaker",
+                        keep_distribution: bool = False) -> dict[str, Any]:
     """Speaker-clustered bootstrap CI of ``metric`` (percent) pooled over the runs (seeds/folds) of one
     configuration: a dict with ``mean`` (mean over runs, recomputed from the predictions), ``ci_low``,
     ``ci_high``, ``n_test_speakers`` (clusters in the pool), ``n_test_clips`` (distinct test clips), ``cluster``
     (``speaker``, or ``clip`` for records without speakers or when asked), ``note``, ``level``, ``n_resamples``,
     ``seed`` (and ``distribution`` when ``keep_distribution``)."""
-    result = interval_over_corpora({"": records}, metric, n_resamples, seed, level, cluster, keep_distribution)
-    result.pop("n_corpora")
-    return result
+    return intervals_of_records(records, (metric,), n_resamples, seed, level, cluster, keep_distribution)[metric]
 
 
-def compare_over_corpora(
-    groups_a: Mapping[str, Sequence[Record]],
-    groups_b: Mapping[str, Sequence[Record]],
-    metric: str = "macro_f1",
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-    level: float = LEVEL,
-    cluster: str = "speaker",
-    keep_distribution: bool = False,
-) -> dict[str, Any]:
-    """Paired bootstrap of (mean over corpora of A) − (same of B) on the corpora both have, resampling speakers
-    within each corpus independently and the same speakers for A and B. Keys as :func:`compare_records`."""
+def comparisons_over_corpora(groups_a: Groups, groups_b: Groups, metrics: Sequence[str] = METRICS,
+                             n_resamples: int = N_RESAMPLES, seed: int = 0, level: float = LEVEL,
+                             cluster: str = "speaker", keep_distribution: bool = False) -> dict[str, dict[str, Any]]:
+    """:func:`compare_over_corpora` for several metrics at once, on the same resamples: metric → result."""
     shared = [c for c in groups_a if c in groups_b]
     if not shared:
         raise UncertaintyError(f"A ({', '.join(groups_a)}) and B ({', '.join(groups_b)}) share no corpus")
     strata = [[list(groups_a[c]), list(groups_b[c])] for c in shared]
-    result = _bootstrap(strata, lambda v: (v[0] - v[1]).mean(axis=0), metric, n_resamples, seed, level, cluster)
-    result["difference"] = result.pop("estimate")
-    mean_a, mean_b = result.pop("arm_means")
-    result.update(mean_a=mean_a, mean_b=mean_b, n_corpora=len(shared), p_value=float("nan"))
-    dist = result["distribution"]
-    dist = dist[~np.isnan(dist)]
-    if dist.size:
-        below, above = (np.sum(dist <= 0) + 1) / (dist.size + 1), (np.sum(dist >= 0) + 1) / (dist.size + 1)
-        result["p_value"] = float(min(1.0, 2 * min(below, above)))
-    result["half_width"] = (result["ci_high"] - result["ci_low"]) / 2
-    return _public(result, keep_distribution)
+    out = {}
+    for result in _bootstrap(strata, lambda v: (v[0] - v[1]).mean(axis=0), metrics, n_resamples, seed, level,
+                             cluster):
+        result["difference"] = result.pop("estimate")
+        mean_a, mean_b = result.pop("arm_means")
+        result.update(mean_a=mean_a, mean_b=mean_b, n_corpora=len(shared), p_value=float("nan"))
+        dist = result["distribution"]
+        dist = dist[~np.isnan(dist)]
+        if dist.size:
+            below, above = (np.sum(dist <= 0) + 1) / (dist.size + 1), (np.sum(dist >= 0) + 1) / (dist.size + 1)
+            result["p_value"] = float(min(1.0, 2 * min(below, above)))
+        result["half_width"] = (result["ci_high"] - result["ci_low"]) / 2
+        out[result["metric"]] = _public(result, keep_distribution)
+    return out
 
 
-def compare_records(
-    records_a: Sequence[Record],
-    records_b: Sequence[Record],
-    metric: str = "macro_f1",
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-    level: float = LEVEL,
-    cluster: str = "speaker",
-    keep_distribution: bool = False,
-) -> dict[str, Any]:
+def compare_over_corpora(groups_a: Groups, groups_b: Groups, metric: str = "macro_f1",
+                         n_resamples: int = N_RESAMPLES, seed: int = 0, level: float = LEVEL,
+                         cluster: str = "speaker", keep_distribution: bool = False) -> dict[str, Any]:
+    """Paired bootstrap of (mean over corpora of A) − (same of B) on the corpora both have, resampling speakers
+    within each corpus independently and the same speakers for A and B. Keys as :func:`compare_records`, and
+    ``n_corpora``."""
+    return comparisons_over_corpora(groups_a, groups_b, (metric,), n_resamples, seed, level, cluster,
+                                    keep_distribution)[metric]
+
+
+def compare_records(records_a: Sequence[Record], records_b: Sequence[Record], metric: str = "macro_f1",
+                    n_resamples: int = N_RESAMPLES, seed: int = 0, level: float = LEVEL, cluster: str = "speaker",
+                    keep_distribution: bool = False) -> dict[str, Any]:
     """Paired speaker-clustered bootstrap of A − B on the same test speakers: a dict with ``difference``
     (``mean_a − mean_b``), ``mean_a``, ``mean_b``, ``ci_low``, ``ci_high`` (of the difference), ``half_width``,
     ``p_value`` (two-sided), ``n_test_speakers``, ``n_test_clips``, ``cluster``, ``note``, ``level``,

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from probe.leaderboard import class_set_of
 from probe.records import iter_records, record_config_id, record_preset
-from probe.uncertainty import METRICS, compare_over_corpora, interval_over_corpora
+from probe.uncertainty import METRICS, comparisons_over_corpora, intervals_over_corpora
 
 NOT_DISTINGUISHABLE = "not distinguishable on this data"
 
@@ -116,9 +116,10 @@ def compare(
     summary = None
     notes: set[str] = set()
     options = dict(n_resamples=resamples, seed=seed, level=level)
+    all_a, all_b = intervals_over_corpora(side_a, **options), intervals_over_corpora(side_b, **options)
+    all_diff = comparisons_over_corpora(side_a, side_b, **options)
     for metric in METRICS:
-        ia, ib = interval_over_corpora(side_a, metric, **options), interval_over_corpora(side_b, metric, **options)
-        diff = compare_over_corpora(side_a, side_b, metric, **options)
+        ia, ib, diff = all_a[metric], all_b[metric], all_diff[metric]
         notes |= {n for n in (ia["note"], ib["note"], diff["note"]) if n}
         table.add_row(metric, f"{ia['mean']:.1f} {_ci(ia['ci_low'], ia['ci_high'])}",
                       f"{ib['mean']:.1f} {_ci(ib['ci_low'], ib['ci_high'])}",
