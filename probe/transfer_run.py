@@ -290,13 +290,14 @@ def _run_task(model: str, task: Task, seed: int, probe: str, stages: list[dict[s
 
 def run_transfer(
     features: str | Path = "features", results: str | Path = "results", *, models: Sequence[str] | None = None,
-    protocol: str = "pair", train: Sequence[str] | None = None, test: Sequence[str] | None = None,
+    corpora: Sequence[str] | None = None, protocol: str = "pair", train: Sequence[str] | None = None, test: Sequence[str] | None = None,
     group_by: str = "corpus", probes: str | Sequence[str] | None = None,
     seeds: str | int | Sequence[int] = DEFAULT_SEEDS, classes: str | Sequence[str] | None = "4",
     config: TrainConfig | None = None, memory_budget: int | None = None, threads: int | None = None,
     force: bool = False, listener: TransferListener | None = None,
 ) -> TransferSummary:
-    """Run ``protocol`` for each model (default: every model with a cache under ``features``); records go under
+    """Run ``protocol`` for each model (default: every model with a cache under ``features``; ``corpora``: only
+    those corpora's caches); records go under
     ``<results>/transfer/runs``. ``train``/``test`` name domains (corpora, or ``<corpus>-<lang>`` with
     ``group_by="language"``); default all. Recorded cells with the same configuration hash are skipped."""
     started = time.perf_counter()
@@ -312,10 +313,11 @@ def run_transfer(
     wanted = {safe_model_name(m) for m in models or ()}
     by_model: dict[str, list[Path]] = {}
     for path in found:
-        if not wanted or path.stem in wanted:
+        if (not wanted or path.stem in wanted) and (not corpora or path.parent.name in corpora):
             by_model.setdefault(path.stem, []).append(path)
     if not by_model:
-        raise NoCachesError(f"no complete cache of {sorted(wanted) or 'any model'} under {Path(features).resolve()}"
+        raise NoCachesError(f"no complete cache of {sorted(wanted) or 'any model'}"
+                            f"{' for ' + ', '.join(corpora) if corpora else ''} under {Path(features).resolve()}"
                             " (expected <corpus>/<model>.h5); make them with `probe extract`")
     summary = TransferSummary()
     previous = torch.get_num_threads()

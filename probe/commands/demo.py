@@ -37,6 +37,8 @@ def demo_command(
     seeds: Annotated[str, typer.Option(help="Training seeds: a count (3) or a list (0,1,2).")] = "3",
     probes: Annotated[str, typer.Option(help="Probes to train: all, or a comma list.")] = "all",
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    transfer_probes: Annotated[str, typer.Option(help="Probes of the language × language transfer matrix of "
+                                                 "Whisper tiny.en (probe transfer --group-by language), or none.")] = "linear",
 ) -> None:
     """Synthesise the demo corpus, extract it with real Whisper tiny.en and a Wav2Vec 2.0 model, train every
     probe, and write the leaderboard, tables, figures and REPORT.md.
@@ -74,6 +76,9 @@ def demo_command(
     finally:
         listener.close()
 
+    from probe.commands.demo_transfer import run_demo_transfer
+
+    run_demo_transfer(features, out, whisper.name, seeds, transfer_probes, console)
     console.rule("[bold]4/4 report")
     report = write_report(out, out, compare="paper", progress=lambda line: console.print(f"  {line}"))
     Console(width=160).print(leaderboard_table(load_leaderboard(out, rebuild=False)))

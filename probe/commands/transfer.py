@@ -69,6 +69,8 @@ def transfer_command(
     test: Annotated[list[str] | None, typer.Option("--test", help="Test domains; default all.")] = None,
     group_by: Annotated[str, typer.Option("--group-by", help="corpus (each cache is a domain) or language (each "
                                           "language of a cache is one, e.g. the demo corpus's eight).")] = "corpus",
+    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Only these corpora's caches (repeat or "
+                                                     "comma-separate); default every corpus of the model.")] = None,
     features: Annotated[Path, typer.Option("--features", help="Folder of caches <corpus>/<model>.h5.")] = Path("features"),
     results: Annotated[Path, typer.Option("--results", help="Records go under <results>/transfer/runs.")] = Path("results"),
     probes: Annotated[str, typer.Option("--probes", help="Comma-separated probes: linear, nonlinear, multilayer, "
@@ -106,7 +108,7 @@ def transfer_command(
     console = _console()
     listener = TransferProgress(console)
     try:
-        summary = run_transfer(features, results, models=models, protocol=protocol, train=_split_values(train),
+        summary = run_transfer(features, results, models=models, corpora=_split_values(corpus), protocol=protocol, train=_split_values(train),
                                test=_split_values(test), group_by=group_by, probes=probes, seeds=seeds,
                                classes=classes, config=config,
                                memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads,

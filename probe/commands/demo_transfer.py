@@ -1,0 +1,29 @@
+"""The demo's transfer step: the synthetic corpus's eight languages as domains, a language × language matrix of
+Whisper tiny.en features (``probe transfer --group-by language`` on the demo cache)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from probe.commands.transfer import TransferProgress
+
+
+def run_demo_transfer(features: Path, out: Path, model: str, seeds: str, probes: str, console: Console) -> int:
+    """Train ``probes`` on each language of the demo cache of ``model`` and test on every language (pair
+    protocol, 4 classes); returns the number of cells trained (0 when ``probes`` is ``none``)."""
+    from probe.transfer_run import run_transfer
+
+    if probes.strip().lower() == "none":
+        return 0
+    console.rule(f"[bold]3/4 transfer: train on one language, test on each ({model}, {probes})")
+    listener = TransferProgress(Console(stderr=True))
+    try:
+        summary = run_transfer(features, out, models=[model], corpora=["synthetic"], protocol="pair",
+                               group_by="language", probes=probes, seeds=seeds, listener=listener)
+    finally:
+        listener.close()
+    console.print(f"  transfer: {summary.count('trained')} cells trained, {summary.count('skipped')} already "
+                  f"recorded in {summary.seconds:.0f} s")
+    return summary.count("trained")
