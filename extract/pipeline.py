@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections import deque
@@ -28,21 +27,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from extract.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, Clip, read_clip
 from extract.backbones.base import Backbone
-from extract.cache import SCHEMA, cache_path, cache_status, finalise, write_cache
+from extract.cache import SCHEMA, cache_path, cache_status
 from extract.guards import (
-    ExtractError, CacheMismatchError, disk_full_error, human_bytes, is_disk_full, mismatch_message, require_space,
+    CacheMismatchError, disk_full_error, is_disk_full, mismatch_message, require_space,
     settings_differences, state_problem,
 )
 from extract.locks import exclusive_lock
+from extract.shards import merge_in_child, shard_name, write_shard
 from extract.versions import library_versions
 
-SHARD_SCHEMA = "ser-probe-shard/1"
 
 
 @dataclass
@@ -76,10 +74,6 @@ def manifest_hash(manifest: pd.DataFrame) -> str:
     """Identity of a manifest's content (ids, labels, speakers, genders; not machine-specific paths)."""
     text = manifest[["id", "label", "speaker", "gender"]].astype(str).to_csv(index=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _shard_name(index: int) -> str:
-    return f"shard-{index:05d}.h5"
 
 
 def _batches(waves: list[tuple[int, np.ndarray]], backbone: Backbone, batch_size: int) -> Iterator[list[int]]:
@@ -120,39 +114,6 @@ class _Prefetcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _write_shard(path: Path, rows: list[int], states: list[np.ndarray], durations: list[float],
-                 skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]]) -> int:
-    """Write one shard under a temporary name and rename it; returns its size in bytes. On failure (a full
-    disk) the temporary file is removed and the error re-raised."""
-    tmp = path.with_suffix(".h5.tmp")
-    try:
-        _write_shard_file(tmp, rows, states, durations, skipped, n_states, dim, notes)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    size = tmp.stat().st_size
-    tmp.replace(path)
-    return size
-
-
-def _write_shard_file(tmp: Path, rows: list[int], states: list[np.ndarray], durations: list[float],
-                      skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]]) -> None:
-    with h5py.File(tmp, "w") as h5:
-        h5.attrs["schema"] = SHARD_SCHEMA
-        h5.create_dataset("rows", data=np.asarray(rows, dtype=np.int64))
-        h5.create_dataset("n_frames", data=np.asarray([s.shape[1] for s in states], dtype=np.int64))
-        h5.create_dataset("duration", data=np.asarray(durations, dtype=np.float32))
-        pooled = np.stack([s.mean(axis=1) for s in states]) if states else np.empty((0, n_states, dim))
-        h5.create_dataset("pooled", data=pooled.astype(np.float32))
-        for layer in range(n_states):
-            frames = np.concatenate([s[layer] for s in states]) if states else np.empty((0, dim))
-            h5.create_dataset(f"layers/{layer:02d}", data=frames.astype(np.float16))
-        h5.create_dataset("skipped_rows", data=np.asarray([r for r, _ in skipped], dtype=np.int64))
-        h5.create_dataset("skipped_reason", data=[m for _, m in skipped], dtype=h5py.string_dtype("utf-8"))
-        h5.create_dataset("note_rows", data=np.asarray([r for r, _ in notes], dtype=np.int64))
-        h5.create_dataset("note_text", data=[m for _, m in notes], dtype=h5py.string_dtype("utf-8"))
 
 
 def _prepare_partial(partial: Path, meta: dict[str, Any], log: Callable[[str], None]) -> None:
@@ -241,7 +202,7 @@ def _extract_locked(
     _prepare_partial(partial, meta, log)
 
     n_shards = -(-len(manifest) // shard_size)
-    todo = [s for s in range(n_shards) if not (partial / _shard_name(s)).exists()]
+    todo = [s for s in range(n_shards) if not (partial / shard_name(s)).exists()]
     finished = sorted(set(range(n_shards)) - set(todo))
     summary.n_resumed = sum(min(shard_size, len(manifest) - s * shard_size) for s in finished)
     if summary.n_resumed:
@@ -300,7 +261,7 @@ def _extract_locked(
             summary.write_s += time.perf_counter() - t0
             shard_need = sum(states[p].size for p in used) * 2 + sum(states[p][:, 0].size for p in used) * 4
             pending = writer.submit(
-                _write_shard, partial / _shard_name(shard), [waves[p][0] for p in used], [states[p] for p in used],
+                write_shard, partial / shard_name(shard), [waves[p][0] for p in used], [states[p] for p in used],
                 [len(waves[p][1]) / SAMPLE_RATE for p in used], skipped, backbone.n_states, backbone.dim, notes,
             )
             summary.n_done += len(used)
@@ -327,14 +288,14 @@ def _extract_locked(
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    shard_bytes = sum((partial / _shard_name(s)).stat().st_size for s in range(n_shards))
+    shard_bytes = sum((partial / shard_name(s)).stat().st_size for s in range(n_shards))
     require_space(path.parent, shard_bytes, f"merging the shards into {path.name}", kept)
     try:
-        summary.skipped, summary.notes = _merge(partial, path, manifest, attrs, backbone.n_states, backbone.dim,
+        summary.skipped, summary.notes = merge_in_child(partial, path, manifest, attrs, backbone.n_states, backbone.dim,
                                                 n_shards, rejected)
     except OSError as exc:
         path.with_suffix(".h5.tmp").unlink(missing_ok=True)
-        if is_disk_full(exc):
+        if is_disk_full(exc) or shutil.disk_usage(path.parent).free < shard_bytes:
             raise disk_full_error(path.parent, f"the merged cache {path.name}", shard_bytes, kept) from None
         raise
     summary.merge_s = time.perf_counter() - t0
@@ -342,49 +303,3 @@ def _extract_locked(
     shutil.rmtree(partial, ignore_errors=True)
     summary.wall_s = time.perf_counter() - start
     return summary
-
-
-def _strings(values: np.ndarray) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-
-
-def _merge(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[str, Any], n_states: int, dim: int,
-           n_shards: int, rejected: list[tuple[str, str, str]]) -> tuple[list[tuple[str, str, str]],
-                                                                         list[tuple[str, str, str]]]:
-    """Merge the shards into the final cache (written to ``.tmp`` and renamed); returns the skipped files (the
-    scan's rejections first, then the clips that failed here) and the notes on used clips. Refuses (with
-    :class:`extract.guards.ExtractError`) to write a cache without a single usable clip."""
-    shards = [h5py.File(partial / _shard_name(s), "r") for s in range(n_shards)]
-    try:
-        rows = np.concatenate([f["rows"][()] for f in shards]) if shards else np.empty(0, dtype=np.int64)
-        skipped_rows = [int(r) for f in shards for r in f["skipped_rows"][()]]
-        reasons = [r for f in shards for r in _strings(f["skipped_reason"][()])]
-        skipped = pd.DataFrame({
-            "id": [str(i) for i, _, _ in rejected] + [manifest.at[r, "id"] for r in skipped_rows],
-            "path": [str(p) for _, p, _ in rejected] + [str(manifest.at[r, "path"]) for r in skipped_rows],
-            "reason": [str(m) for _, _, m in rejected] + reasons,
-        })
-        note_rows = [int(r) for f in shards if "note_rows" in f for r in f["note_rows"][()]]
-        notes = pd.DataFrame({
-            "id": [manifest.at[r, "id"] for r in note_rows],
-            "path": [str(manifest.at[r, "path"]) for r in note_rows],
-            "reason": [t for f in shards if "note_text" in f for t in _strings(f["note_text"][()])],
-        })
-        if len(rows) == 0:
-            raise ExtractError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, listed "
-                               f"above); no cache written to {path}")
-        table = manifest.loc[rows, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
-        table["duration"] = np.concatenate([f["duration"][()] for f in shards])
-        table["n_frames"] = np.concatenate([f["n_frames"][()] for f in shards])
-        pooled = np.concatenate([f["pooled"][()] for f in shards])
-        blocks = ((l, f[f"layers/{l:02d}"][()]) for l in range(n_states) for f in shards)
-        tmp = path.with_suffix(".h5.tmp")
-        write_cache(tmp, {**attrs, "n_skipped": len(skipped)}, table, blocks, pooled, skipped,
-                    n_states=n_states, dim=dim, notes=notes)
-        with open(tmp, "rb+") as handle:  # the data must be on disk before the rename makes the file visible
-            os.fsync(handle.fileno())
-        finalise(tmp, path)
-    finally:
-        for f in shards:
-            f.close()
-    return (list(skipped.itertuples(index=False, name=None)), list(notes.itertuples(index=False, name=None)))
