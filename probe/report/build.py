@@ -10,6 +10,7 @@ import pandas as pd
 
 from probe.leaderboard import LEADERBOARD_FILE
 from probe.report.figures import layer_weight_figures, layer_weights, layerwise_figures, layerwise_frame
+from probe.report.intervals import apply_intervals
 from probe.report.baselines import add_baseline_columns, baseline_table, split_baselines
 from probe.report.load import Run, load_runs, read_run, runs_frame, select_runs
 from probe.report.markdown import ReportContent, RunFigures, write_markdown
@@ -116,6 +117,8 @@ def write_report(
     probe_table = probe_by_backbone_table(backbones, comp)
     corpus_table = add_baseline_columns(corpus_by_backbone_table(backbones, comp, best_probe), baselines, comp)
     summary.notes += list(dict.fromkeys(probe_table.notes + corpus_table.notes))
+    say("speaker-clustered bootstrap of every table cell and comparison")
+    uncertainty = apply_intervals(runs, probe_table, corpus_table)
     say(f"{len(runs)} run records; writing tables")
     for table in (probe_table, corpus_table, baseline_table(baselines)):
         summary.tables += table.write(out / "tables") if table is not None else []
@@ -145,6 +148,7 @@ def write_report(
         layerwise=lw_frame, layerwise_files=lw_files, run_figures=per_run,
         reference=comp.reference.short if comp is not None and comp.shared_corpora else None,
         leaderboard=board if board.is_file() else None, notes=summary.notes, skipped=found.skipped,
+        uncertainty=uncertainty.markdown(),
     )
     summary.report = write_markdown(content, out / REPORT_FILE)
     if transfer.markdown:

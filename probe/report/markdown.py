@@ -55,6 +55,8 @@ class ReportContent:
     leaderboard: Path | None = None
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    uncertainty: str = ""
+    """The "Which differences are real" section (:mod:`probe.report.intervals`), after the tables."""
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -91,6 +93,7 @@ def _probe_paragraph(table: Table) -> str:
     d = table.data
     top = d.loc[d["macro_f1_mean"].idxmax()]
     parts = [
+        d.attrs.get("best_sentence") or
         f"Averaged over corpora, the best combination is **{top['model']}** with the **{probe_label(top['probe'])}** "
         f"probe ({top['macro_f1_mean']:.1f}% macro-F1)."
     ]
@@ -98,7 +101,7 @@ def _probe_paragraph(table: Table) -> str:
     for probe, rows in d.groupby("probe", sort=False):
         best = rows.loc[rows["macro_f1_mean"].idxmax()]
         per_probe.append(f"{probe_label(probe)}: {best['model']} ({best['macro_f1_mean']:.1f})")
-    parts.append("Best backbone per probe: " + "; ".join(per_probe) + ".")
+    parts.append(d.attrs.get("winners_sentence") or "Best backbone per probe: " + "; ".join(per_probe) + ".")
     best_of = d.loc[d.groupby("model", sort=False)["macro_f1_mean"].idxmax()]
     for languages, rows in best_of.groupby("languages", sort=False):
         b = rows.loc[rows["macro_f1_mean"].idxmax()]
@@ -142,7 +145,7 @@ def _corpus_paragraph(table: Table) -> str:
     probe_text = ", ".join(f"{probe_label(p)} {c}×" for p, c in probes.items())
     best = d.groupby("corpus")["macro_f1_mean"].max().sort_values()
     parts = [
-        f"Best backbone per corpus: {lead}.",
+        d.attrs.get("winners_sentence") or f"Best backbone per corpus: {lead}.",
         f"Winning probes over all (corpus, backbone) cells: {probe_text}.",
     ]
     if len(best) > 1:
@@ -338,6 +341,7 @@ def report_markdown(content: ReportContent) -> str:
                  table_files]
         lines += [f"### {heading}", "", paragraph, "", to_markdown(table.grid),
                   "Files: " + ", ".join(f"[{f.suffix[1:].upper()}]({_rel(f, out)})" for f in files), ""]
+    lines += [content.uncertainty, ""] if content.uncertainty else []
     lines += ["## Figures", ""]
     if content.layer_weights is not None:
         groups = _stems(content.layer_weight_files)

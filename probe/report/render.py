@@ -19,6 +19,7 @@ _LATEX_SPECIAL = {
     "±": r"$\pm$",
     "×": r"$\times$",
     "–": "--",
+    "†": r"$^\dagger$",
 }
 
 
@@ -41,6 +42,10 @@ class Cell:
     mark: str = ""
     bold: bool = False
     digits: int = 1
+    ci: tuple[float, float] | None = None
+    """A confidence interval: shown as ``mean [low, high]`` instead of ``mean ± std`` (when finite)."""
+    tied: bool = False
+    """Not distinguishable from the best of its row or column: marked †."""
 
     @property
     def empty(self) -> bool:
@@ -50,6 +55,8 @@ class Cell:
         if self.empty:
             return "–"
         text = _number(self.mean, self.digits)
+        if self.ci is not None and all(math.isfinite(v) for v in self.ci):
+            return f"{text} [{_number(self.ci[0], self.digits)}, {_number(self.ci[1], self.digits)}]"
         return text if self.std is None else f"{text} ± {_number(self.std, self.digits)}"
 
     def _paper(self) -> str:
@@ -59,6 +66,7 @@ class Cell:
         core = self._core()
         if self.bold and not self.empty:
             core = f"**{core}**"
+        core += "†" if self.tied and not self.empty else ""
         mark = f"<sup>{self.mark}</sup>" if self.mark and not self.empty else ""
         return f"{core}{mark}{self._paper()}"
 
@@ -66,6 +74,7 @@ class Cell:
         core = latex_escape(self._core())
         if self.bold and not self.empty:
             core = rf"\textbf{{{core}}}"
+        core += r"$^\dagger$" if self.tied and not self.empty else ""
         mark = rf"\textsuperscript{{{latex_escape(self.mark)}}}" if self.mark and not self.empty else ""
         return f"{core}{mark}{latex_escape(self._paper())}"
 
