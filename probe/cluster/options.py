@@ -98,6 +98,8 @@ class ClusterRequest:
             tasks = make_tasks()
             if not tasks:
                 console.print("nothing to submit")
+                if on_end is not None:
+                    on_end([])
                 return True
             if source is not None:
                 console.print(f"site defaults from {source}", highlight=False)
@@ -140,10 +142,15 @@ class ClusterRequest:
 
         def make() -> list[Any]:
             try:
-                return probe_tasks(features, results, corpora=corpora, models=models, probes=probes, **options)
+                tasks, recorded = probe_tasks(features, results, corpora=corpora, models=models, probes=probes,
+                                              **options)
             except (NoCachesError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(2) from None
+            if recorded:
+                Console(stderr=True).print(f"{recorded} task(s) already recorded in full: not submitted",
+                                           highlight=False)
+            return tasks
 
         return self._submit("run", make, None, {"results": str(Path(results).resolve())},
                             on_end=lambda states: rebuild_leaderboard(Path(results)))

@@ -127,13 +127,36 @@ def probe_groups(probes: list[str]) -> list[tuple[str, ...]]:
     return ([pooled] if pooled else []) + [(p,) for p in probes if PROBES[p].frames]
 
 
+def recorded(task: ProbeTask) -> bool:
+    """Whether every run of ``task`` is already recorded with its configuration hash (then there is nothing to
+    submit). A cache or split that cannot be planned here counts as not recorded: the task reports why."""
+    from extract.cache import CacheError, FeatureCache
+    from probe.records import is_done
+    from probe.runner import parse_seeds, plan_cache
+    from probe.splits import SplitError
+    from probe.train import TrainConfig
+
+    if task.force:
+        return False
+    try:
+        with FeatureCache(Path(task.features) / task.corpus / f"{task.model}.h5") as cache:
+            specs = plan_cache(cache, task.results, list(task.probes), parse_seeds(task.seeds), task.protocol,
+                               task.folds, task.classes, task.config or TrainConfig(), task.split_seed)
+    except (CacheError, OSError, SplitError, ValueError):
+        return False
+    return bool(specs) and all(is_done(s.path, s.config_hash) for s in specs)
+
+
 def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
-                probes: str, **options: Any) -> list[ProbeTask]:
-    """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection)."""
+                probes: str, **options: Any) -> tuple[list[ProbeTask], int]:
+    """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection), less the
+    tasks whose runs are all recorded already; and how many of those were left out."""
     from probe.heads import parse_probes
     from probe.runner import select_caches
 
     groups = probe_groups(list(parse_probes(probes)))
     paths = select_caches(features, corpora, models)
-    return [ProbeTask(features=Path(features).resolve(), results=Path(results).resolve(), corpus=p.parent.name,
-                      model=p.stem, probes=g, **options) for p in paths for g in groups]
+    tasks = [ProbeTask(features=Path(features).resolve(), results=Path(results).resolve(), corpus=p.parent.name,
+                       model=p.stem, probes=g, **options) for p in paths for g in groups]
+    todo = [t for t in tasks if not recorded(t)]
+    return todo, len(tasks) - len(todo)
