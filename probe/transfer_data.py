@@ -102,6 +102,7 @@ class TransferData:
         self.table = pd.concat([c.utterances.assign(source=i) for i, c in enumerate(caches)], ignore_index=True)
         self._pooled: np.ndarray | None = None
         self._frames: dict[bool, FrameSource] = {}
+        self.feeds: dict[str, object] = {}  # pooled feeds built once per model (probe.transfer_run)
 
     @property
     def n_states(self) -> int:

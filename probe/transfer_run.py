@@ -146,7 +146,7 @@ def _record(cell: _Cell, task: Task, probe: str, seed: int, result: TrainResult,
         "metrics": {"test": classification_metrics(y_test, test_pred, classes),
                     "val": classification_metrics(y_val, result.val.pred()[:, g], classes),
                     "best_epoch": int(result.best_epoch[g])},
-        "curves": result.curves if result.val.logits.shape[1] == 1 else {},
+        "curves": result.curves,
         "predictions": {"id": ids[test.rows].tolist(), "speaker": speakers[test.rows].tolist(),
                         "true": [classes[i] for i in y_test], "pred": [classes[i] for i in test_pred],
                         "proba": np.round(test.proba()[:, g].astype(np.float64), 6).tolist()},
@@ -264,7 +264,7 @@ def _run_task(model: str, task: Task, seed: int, probe: str, stages: list[dict[s
     test_rows = np.concatenate([tests[c.test] for c in cells])
     keys = speaker_keys(data.table)
     try:
-        result = _train(probe, data, labels, stages, test_rows, len(task.classes), train, seed, {})
+        result = _train(probe, data, labels, stages, test_rows, len(task.classes), train, seed, data.feeds)
     except (CacheError, OSError, MemoryError, ValueError, RuntimeError) as exc:
         for cell in cells:
             outcome = TransferOutcome(f"{task.train_label} → {cell.test} {probe} seed {seed}", "failed",
