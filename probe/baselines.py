@@ -6,7 +6,7 @@ records, tables): models trained from scratch on ``logmel-128`` caches, and clas
 probe         cache             what and how (every setting is recorded in the run's ``config``)
 ============  ================  =================================================================================
 ast           logmel-128        AST (12 × 768) trained from scratch, the paper's Table 3 baseline
-ast-small     logmel-128        the same with 4 blocks × 192 (named as such everywhere): a CPU-sized AST
+ast-small     logmel-128        the same with 2 blocks × 64 (named as such everywhere): a CPU-sized AST
 cnn           logmel-128        AlexNet-style CNN (5 conv + 3 FC, ReLU), the seed comparison's spectrogram CNN
 logreg        any (pooled)      logistic regression on train-standardised pooled vectors, C chosen on validation
 svm           any (pooled)      linear SVM, the same way

@@ -387,7 +387,7 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec("attention", AttentionHead, "attention pooling over the last state's frames, then an MLP"),
         ProbeSpec("layerwise", LayerwiseLinearHead, "a Linear probe on every state; best chosen on validation"),
         ProbeSpec("ast", BaselineHead, "baseline: Audio Spectrogram Transformer trained from scratch, 12 × 768"),
-        ProbeSpec("ast-small", BaselineHead, "baseline: a small AST (4 × 192) trained from scratch, for CPUs"),
+        ProbeSpec("ast-small", BaselineHead, "baseline: a CPU-sized AST (2 blocks × 64) trained from scratch"),
         ProbeSpec("cnn", BaselineHead, "baseline: AlexNet-style CNN on log-mel frames, trained from scratch"),
         ProbeSpec("logreg", ReferenceClassifier, "baseline: scikit-learn logistic regression on pooled vectors"),
         ProbeSpec("svm", ReferenceClassifier, "baseline: scikit-learn linear SVM on pooled vectors"),

@@ -37,7 +37,7 @@ class ASTSize:
 
 AST_SIZES: dict[str, ASTSize] = {
     "ast": ASTSize(),  # the AST paper's (DeiT-base) size, 12 × 768
-    "ast-small": ASTSize(layers=4, hidden=192, heads=3, intermediate=768),  # for CPUs: DeiT-tiny width, 4 blocks
+    "ast-small": ASTSize(layers=2, hidden=64, heads=4, intermediate=256),  # CPU-sized: the same input handling
 }
 
 

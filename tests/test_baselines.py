@@ -90,7 +90,7 @@ def test_runner_trains_baselines_with_recorded_settings_only_where_they_fit(tmp_
     assert cfg["baseline"] == "trained from scratch" and cfg["epochs"] == 2  # the user's explicit epochs win
     assert (cfg["lr"], cfg["batch_size"], cfg["betas"], cfg["weight_decay"]) == (2.5e-4, 128, [0.95, 0.999], 5e-7)
     assert cfg["input_handling"]["freqm"] == 24 and cfg["input_handling"]["timem"] == 96
-    assert cfg["model"]["num_hidden_layers"] == 4 and cfg["model"]["hidden_size"] == 192
+    assert cfg["model"]["num_hidden_layers"] == 2 and cfg["model"]["hidden_size"] == 64
     assert cfg["model"]["patch_size"] == 16 and cfg["model"]["time_stride"] == 10
     assert cfg["input"]["target_frames"] == cfg["model"]["max_length"]
     svm = json.loads(done[("whisper-tiny", "svm")].spec.path.read_text())

@@ -96,7 +96,7 @@ def add_baseline_columns(table: Table, baselines: pd.DataFrame, comp: Comparison
         grid.column_groups = grid.column_groups + groups
     grid.caption += (
         " Baselines (extra columns, mean ± standard deviation over runs): models trained from scratch on 128-bin "
-        "log-mel frames (AST: Audio Spectrogram Transformer; AST-small: a CPU-sized AST, 4 blocks × 192; CNN: "
+        "log-mel frames (AST: Audio Spectrogram Transformer; AST-small: a CPU-sized AST, 2 blocks × 64; CNN: "
         "AlexNet-style) and hand-crafted eGeMAPSv02 functionals (opensmile) with a Linear probe or scikit-learn "
         "classifiers. They are not in the bold comparison of backbones."
     )
