@@ -357,6 +357,7 @@ def build_record(
             "val_macro_f1": [macro_f1(y_val, val_pred[:, l]) for l in per_layer],
             "test_macro_f1": [macro_f1(y_test, test_pred[:, l]) for l in per_layer],
             "test_uar": [classification_metrics(y_test, test_pred[:, l], classes)["uar"] for l in per_layer],
+            "test_pred": [test_pred[:, l].astype(int).tolist() for l in per_layer],  # for per-layer bootstrap CIs
             "best_layer": g,
         }
         curves = {"epoch": curves["epoch"], **{k: [v[g] for v in curves[k]]

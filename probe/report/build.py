@@ -136,6 +136,10 @@ def write_report(
             if not run.sidecar.is_file():
                 summary.notes.append(f"{run.label}: no embeddings sidecar ({run.sidecar.name}); no embedding map.")
     summary.figures = weight_files + lw_files + [f for item in per_run for f in item.files]
+    say("bootstrap bands, error bars and layer-weight spread")
+    extra = uncertainty.write_figures(runs, corpus_table, out, formats)
+    summary.figures += [f for f in extra if f.suffix != ".csv"]
+    summary.tables += [f for f in extra if f.suffix == ".csv"]
     say("transfer matrices")
     transfer = write_transfer(results, out, formats)  # records of `probe transfer`, if any
     summary.tables += transfer.tables
@@ -148,7 +152,7 @@ def write_report(
         layerwise=lw_frame, layerwise_files=lw_files, run_figures=per_run,
         reference=comp.reference.short if comp is not None and comp.shared_corpora else None,
         leaderboard=board if board.is_file() else None, notes=summary.notes, skipped=found.skipped,
-        uncertainty=uncertainty.markdown(),
+        uncertainty=uncertainty.markdown(out),
     )
     summary.report = write_markdown(content, out / REPORT_FILE)
     if transfer.markdown:

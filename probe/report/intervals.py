@@ -13,13 +13,16 @@ corpus, the smallest resolvable difference is the median half-width of the paire
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from probe.report.interval_figures import write_interval_figures
 from probe.report.load import Run
 from probe.report.naming import probe_label
 from probe.report.tables import Table
@@ -190,6 +193,14 @@ class Uncertainty:
     seed: int
     notes: list[str] = field(default_factory=list)
     """Cells whose records' stated macro-F1 disagrees with their predictions."""
+    files: list[Path] = field(default_factory=list)
+    layers: pd.DataFrame | None = None
+
+    def write_figures(self, runs: Sequence[Run], corpus_table: Table, out: Path, formats: Sequence[str]) -> list[Path]:
+        """Bands on the layer-wise curves, per-corpus bars with error bars, the layer-weight spread heatmap."""
+        self.files, self.layers = write_interval_figures(runs, corpus_table.data, out, formats, self.n_resamples,
+                                                         self.seed)
+        return self.files
 
     def resolution(self) -> pd.DataFrame:
         """Per corpus: test speakers and clips, and the smallest resolvable macro-F1 difference (median half-width
@@ -204,8 +215,8 @@ class Uncertainty:
                          "resolvable": float(np.median(widths)) if widths else float("nan")})
         return pd.DataFrame(rows, columns=["corpus", "n_test_speakers", "n_test_clips", "cluster", "resolvable"])
 
-    def markdown(self) -> str:
-        """The "Which differences are real" section."""
+    def markdown(self, out: Path | None = None) -> str:
+        """The "Which differences are real" section (figures linked relative to ``out``)."""
         lines = ["## Which differences are real", "",
                  f"Intervals and tests come from a speaker-clustered bootstrap of the test predictions "
                  f"({self.n_resamples} resamples, seed {self.seed}): test speakers are drawn with replacement, each "
@@ -230,7 +241,41 @@ class Uncertainty:
         if verdicts:
             lines += ["Averaged over corpora (probe × backbone table), best backbone per probe: "
                       + "; ".join(verdicts) + ".", ""]
-        return "\n".join(lines)
+        return "\n".join(lines + self._figures(out))
+
+    def _figures(self, out: Path | None) -> list[str]:
+        lines: list[str] = []
+        link = (lambda f: Path(os.path.relpath(f, out)).as_posix()) if out is not None else (lambda f: f.as_posix())
+        captions = {
+            "corpus_bars": "Per corpus, each backbone with its probe; error bars: 95% CI.",
+            "layerwise_intervals": "Layer-wise Linear probe with 95% bootstrap bands (pooled over seeds); filled "
+                                   "markers: layers whose macro-F1 differs significantly from the final layer's "
+                                   "(paired, Holm).",
+            "layer_weight_spread": "Seed-to-seed standard deviation of the Multi-Layer weights (companion of the "
+                                   "mean heatmap): large values mean the learned weighting is not stable.",
+        }
+        for stem, caption in captions.items():
+            png = [f for f in self.files if f.stem == stem and f.suffix == ".png"]
+            rest = [f for f in self.files if f.stem == stem]
+            if rest:
+                lines += [f"**{stem.replace('_', ' ').capitalize()}.** {caption}", ""]
+                lines += [f"![{stem}]({link(png[0])})", ""] if png else []
+                lines += ["Files: " + ", ".join(f"[{f.suffix[1:].upper()}]({link(f)})" for f in rest), ""]
+        if self.layers is not None and not self.layers.empty and self.layers["p_vs_final"].isna().all():
+            lines += ["The layer-wise records carry no per-layer test predictions (`layerwise.test_pred`, written by "
+                      "newer `probe run`), so their bands are ± std over seeds and no layer is tested against the "
+                      "final one.", ""]
+        elif self.layers is not None and not self.layers.empty:
+            better = self.layers[(self.layers["p_holm"] < ALPHA) & (self.layers["diff_vs_final"] > 0)]
+            cells = self.layers.groupby(["model", "corpus"]).ngroups
+            found = better.groupby(["model", "corpus"]).ngroups
+            lines += [f"A layer beats the final layer significantly (paired bootstrap, Holm over "
+                      f"{int(self.layers['p_vs_final'].notna().sum())} layer comparisons) in {found} of {cells} "
+                      "(backbone, corpus) curves" + (": " + "; ".join(
+                          f"{m} on {c}: layer {int(g.loc[g['diff_vs_final'].idxmax(), 'layer'])} "
+                          f"(+{g['diff_vs_final'].max():.1f})" for (m, c), g in better.groupby(["model", "corpus"]))
+                          if found else "") + ".", ""]
+        return lines
 
 
 def _verdict(tests: TableTests, group: str) -> str:
