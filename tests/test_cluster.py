@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from extract import corpora as corpus_registry
+from extract.backbones import load_backbone
+from extract.pipeline import extract_corpus
 from probe.cluster.sanity import NodeShape, RequestError, _gpus, check_request
 from probe.cluster.settings import SettingsError, SlurmSettings, parse_mem, parse_time, site_defaults
 from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_tasks
@@ -114,7 +118,9 @@ def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_threa
     assert done.returncode == 0, done.stderr
     assert "4 of 4 task(s) done, 0 failed" in done.stderr and "leaderboard:" in done.stderr
     assert_same_records(records(tmp_path / "inline"), records(tmp_path / "results"))
-    assert (tmp_path / "results" / "leaderboard.csv").read_text().count("whisper-tiny") == 4
+    board = pd.read_csv(tmp_path / "results" / "leaderboard.csv")
+    assert sorted(zip(board["corpus"], board["probe"])) == [("alpha", "linear"), ("alpha", "multilayer"),
+                                                             ("beta", "linear"), ("beta", "multilayer")]
     record = submission(tmp_path / "jobs")
     assert record["executor"] == "local" and {t["state"] for t in record["tasks"]} == {"done"}
     status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
@@ -125,15 +131,16 @@ def test_local_executor_extraction_matches_an_inline_run(tmp_path: Path) -> None
     data = make_corpora(tmp_path / "data")
     common = ("--model", "whisper-tiny.en", "--corpus", "emodb,ravdess", "--data-root", str(data), "--weights",
               "random", "--device", "cpu", "--whisper-input", "trim", "--shard-size", "3", "--workers", "1")
-    inline = probe_cli("extract", *common, "--out", str(tmp_path / "inline"), cwd=tmp_path)
-    assert inline.returncode == 0, inline.stderr
     local = probe_cli("extract", *common, "--out", str(tmp_path / "local"), "--executor", "local",
                       "--array-parallelism", "2", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
     assert local.returncode == 0, local.stderr
     assert "2 of 2 task(s) done, 0 failed" in local.stderr
+    backbone = load_backbone("whisper-tiny.en", weights="random", device="cpu", whisper_input="trim")
     for corpus in ("emodb", "ravdess"):
-        name = f"{corpus}/whisper-tiny.en-random.h5"
-        assert_same_cache(tmp_path / "inline" / name, tmp_path / "local" / name)
+        reference = extract_corpus(corpus_registry.load(corpus, data / corpus), backbone, tmp_path / "inline",
+                                   corpus=corpus, language=corpus_registry.info(corpus).language, shard_size=3,
+                                   workers=1, log=lambda m: None).path
+        assert_same_cache(reference, tmp_path / "local" / corpus / "whisper-tiny.en-random.h5")
 
 
 def test_unknown_executor_is_a_usage_error(tmp_path: Path) -> None:
