@@ -147,8 +147,10 @@ def heatmap(cellframe: pd.DataFrame, stem: Path, title: str, row: str = "train",
             if name in grid.columns:
                 j = list(grid.columns).index(name)
                 ax.add_patch(Rectangle((j, i), 1, 1, fill=False, edgecolor="white", lw=2))
-        ax.set_xlabel(f"test {col.replace('_', ' ')}")
-        ax.set_ylabel(f"train {row.replace('_', ' ')}")
+        kind = "language" if row.endswith("language") else "domain"
+        ax.set_xlabel(f"test {kind} (held-out speakers)")
+        ax.set_ylabel(f"train {kind}")
+        ax.tick_params(axis="y", labelrotation=0)
         ax.set_title(title)
         return save_figure(fig, stem, formats)
 
@@ -174,35 +176,26 @@ def write_transfer(results: Path, out: Path, formats: Sequence[str] = FORMATS, i
     if interval_of_records is None and intervals:
         report.notes.append("probe.uncertainty is not available: transfer cells have no intervals")
     summary = []
-    pair_all = frame[frame["protocol"] == "pair"]
-    for key, group in pair_all.groupby(KEYS, sort=False):
+    for key, group in frame.groupby(KEYS, sort=False):
         model, probe, preset, cid = key
         name = file_safe(f"{model}_{probe}_{preset}-{cid}")
-        pair = cells(group, records, intervals=intervals)
-        report.tables += _write_matrix(pair, tables / f"matrix_{name}", "train", "test")
         title = f"{model}, {probe_label(probe)} ({preset})"
-        drawn = heatmap(pair, figures / f"matrix_{name}", title, formats=formats)
-        report.figures += drawn
-        lang = cells(group, records, "train_language", "test_language", intervals=intervals)
-        report.tables += _write_matrix(lang, tables / f"languages_{name}", "train_language", "test_language")
-        drop = relative_drop(pair)
-        drop_path = tables / f"drop_{name}.csv"
-        drop.to_csv(drop_path, index=False, float_format="%.2f")
-        report.tables.append(drop_path)
-        lines += [f"### {title}", "", _matrix_text(pair, "train", "test", False),
-                  f"![transfer matrix]({_shown(drawn).relative_to(out).as_posix()})", ""]
-        if not drop.empty:
-            lines += [f"Mean relative drop from in-domain: {drop['drop_pct'].mean():.1f}% "
-                      f"(off-diagonal cells: {len(drop)}).", ""]
-        summary.append({"model": model, "languages": group["languages"].iloc[0], "probe": probe, "preset": preset,
-                        "config_id": cid, "in_domain": pair.loc[pair["train"] == pair["test"], "macro_f1_mean"].mean(),
-                        "off_diagonal": drop["macro_f1_mean"].mean() if not drop.empty else np.nan,
-                        "drop_pct": drop["drop_pct"].mean() if not drop.empty else np.nan})
-        others = _protocols(frame, key, pair)
+        lines += [f"### {title}", ""]
+        pair = cells(group[group["protocol"] == "pair"], records, intervals=intervals)
+        if not pair.empty:
+            summary.append(_pair_outputs(pair, group, records, report, tables, figures, name, title, formats, out,
+                                         lines, intervals))
+        others = _protocols(group, pair)
         if not others.empty:
             path = tables / f"protocols_{name}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
             others.to_csv(path, index=False, float_format="%.2f")
             report.tables.append(path)
+            lines += ["Other protocols (test macro-F1, mean over seeds) beside the in-domain score:", "",
+                      "| " + " | ".join(others.columns) + " |", "|:---|" + "---:|" * (len(others.columns) - 1)]
+            lines += ["| " + " | ".join([str(r[0])] + [f"{v:.1f}" for v in r[1:]]) + " |"
+                      for r in others.itertuples(index=False)]
+            lines.append("")
     if summary:
         table = pd.DataFrame(summary)
         order = order_models(dict(zip(table["model"], table["languages"])))
@@ -221,13 +214,47 @@ def write_transfer(results: Path, out: Path, formats: Sequence[str] = FORMATS, i
     return report
 
 
-def _protocols(frame: pd.DataFrame, key: tuple[str, ...], pair: pd.DataFrame) -> pd.DataFrame:
-    """Per test domain: in-domain, mean pair transfer into it, and the other protocols' mean F1."""
-    mask = np.logical_and.reduce([frame[k] == v for k, v in zip(KEYS, key)])
-    sel = frame[mask & (frame["protocol"] != "pair")]
+def _pair_outputs(pair: pd.DataFrame, group: pd.DataFrame, records: dict[int, dict[str, Any]],
+                  report: TransferReport, tables: Path, figures: Path, name: str, title: str,
+                  formats: Sequence[str], out: Path, lines: list[str], intervals: bool) -> dict[str, Any]:
+    """The pair matrix's files and Markdown; its row of the backbone comparison."""
+    report.tables += _write_matrix(pair, tables / f"matrix_{name}", "train", "test")
+    drawn = heatmap(pair, figures / f"matrix_{name}", title, formats=formats)
+    report.figures += drawn
+    lines += [_matrix_text(pair, "train", "test", False), f"![transfer matrix]({_shown(drawn).relative_to(out).as_posix()})", ""]
+    lang = cells(group[group["protocol"] == "pair"], records, "train_language", "test_language", intervals=intervals)
+    report.tables += _write_matrix(lang, tables / f"languages_{name}", "train_language", "test_language")
+    if len(lang) != len(pair):  # corpora of one language merged: its own heatmap
+        report.figures += heatmap(lang, figures / f"languages_{name}", f"{title}, by language", "train_language",
+                                  "test_language", formats)
+        lines += ["By language (corpora of one language merged):", "",
+                  _matrix_text(lang, "train_language", "test_language", False)]
+    drop = relative_drop(pair)
+    drop_path = tables / f"drop_{name}.csv"
+    drop.to_csv(drop_path, index=False, float_format="%.2f")
+    report.tables.append(drop_path)
+    if not drop.empty:
+        lines += [f"Mean relative drop from in-domain: {drop['drop_pct'].mean():.1f}% over {len(drop)} off-diagonal "
+                  f"cells (mean off-diagonal macro-F1 {drop['macro_f1_mean'].mean():.1f}, in-domain "
+                  f"{pair.loc[pair['train'] == pair['test'], 'macro_f1_mean'].mean():.1f}).", ""]
+    model, probe, preset, cid = (group[k].iloc[0] for k in KEYS)
+    return {"model": model, "languages": group["languages"].iloc[0], "probe": probe, "preset": preset,
+            "config_id": cid, "in_domain": pair.loc[pair["train"] == pair["test"], "macro_f1_mean"].mean(),
+            "off_diagonal": drop["macro_f1_mean"].mean() if not drop.empty else np.nan,
+            "drop_pct": drop["drop_pct"].mean() if not drop.empty else np.nan}
+
+
+def _protocols(group: pd.DataFrame, pair: pd.DataFrame) -> pd.DataFrame:
+    """Per test domain: in-domain (pair diagonal), mean pair transfer into it from the other domains, and the
+    other protocols' mean macro-F1 (one column each)."""
+    sel = group[group["protocol"] != "pair"]
     if sel.empty:
         return pd.DataFrame()
     out = sel.groupby(["test", "protocol"])["macro_f1"].mean().unstack("protocol").reset_index()
-    diag = {r.test: r.macro_f1_mean for r in pair.itertuples() if r.train == r.test}
-    out.insert(1, "in_domain", out["test"].map(diag))
+    out.columns.name = None
+    if not pair.empty:
+        diag = {r.test: r.macro_f1_mean for r in pair.itertuples() if r.train == r.test}
+        into = pair[pair["train"] != pair["test"]].groupby("test")["macro_f1_mean"].mean()
+        out.insert(1, "in_domain", out["test"].map(diag))
+        out.insert(2, "pair_from_others", out["test"].map(into))
     return out
