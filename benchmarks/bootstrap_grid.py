@@ -62,6 +62,17 @@ def grid(rng: np.random.Generator) -> dict[tuple[str, str, str], list[dict]]:
     return out
 
 
+def _cpu() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what :mod:`platform` knows."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _now() -> float:
     """Wall time, in seconds."""
     return time.perf_counter()
@@ -107,7 +118,7 @@ def main() -> None:
         print(f"  {name}: {count} bootstraps in {seconds:.2f} s ({1000 * seconds / count:.1f} ms each)")
     print(f"total: {total:.2f} s wall, {cpu:.2f} s CPU time of this process (wall > CPU: other work shares the "
           "machine)")
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    print(f"machine: {platform.platform()}, {_cpu()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, NumPy {np.__version__}")
 
 
