@@ -21,8 +21,8 @@ import h5py
 import numpy as np
 
 FP16_MAX = float(np.finfo(np.float16).max)  # 65504
-SPACE_MARGIN = 1.05  # the merged cache is about the size of its shards; keep 5% (and 16 MiB) in hand
-SPACE_SLACK = 16 * 2**20
+SPACE_MARGIN = 1.05  # the merged cache is about the size of its shards; keep 5% (and 1 MiB) in hand
+SPACE_SLACK = 2**20
 COMPARED: tuple[str, ...] = ("checkpoint", "weights", "whisper_input", "precision", "n_layers", "dim", "classes")
 
 
