@@ -64,6 +64,17 @@ def test_pair_matrix_transfers_shared_signal_only(features: Path, tmp_path: Path
     # skip-if-recorded: the same call trains nothing
     again = run_transfer(features, tmp_path, protocol="pair", probes="linear,multilayer", seeds="0,1", config=FAST)
     assert again.count("trained") == 0 and again.count("skipped") == len(records)
+    # the report puts the other protocols beside the in-domain diagonal; LaTeX marks the diagonal
+    run_transfer(features, tmp_path, protocol="multilingual", probes="linear", seeds="0,1", config=FAST)
+    report = write_transfer(tmp_path, tmp_path / "out", formats=("png",))
+    protocols = next(p for p in report.tables if p.name.startswith("protocols_whisper-tiny_linear"))
+    import pandas as pd
+
+    table = pd.read_csv(protocols).set_index("test")
+    assert list(table.columns) == ["in_domain", "pair_from_others", "multilingual"]
+    assert table.loc["alpha", "in_domain"] >= 90 and table.loc["gamma", "pair_from_others"] <= CHANCE
+    tex = next(p for p in report.tables if p.name.startswith("matrix_whisper-tiny_linear") and p.suffix == ".tex")
+    assert tex.read_text().count("\\textbf{") == 3
 
 
 @pytest.mark.parametrize("protocol", ["pair", "leave-one-language-out", "multilingual", "sequential"])
