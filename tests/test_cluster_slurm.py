@@ -140,9 +140,14 @@ def test_preempted_extraction_requeues_and_resumes_to_the_same_cache(slurm, tmp_
     assert followed.returncode == 0, followed.stdout + followed.stderr
     log = next(jobs.glob("extract-*/")).joinpath(f"{job_id}_0_log.err").read_text()
     assert "Caught signal SIGUSR2" in log and "resuming:" in log
-    accounting = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id], capture_output=True,
-                                text=True, timeout=30).stdout.split()
-    assert "REQUEUED" in accounting and accounting[-1] == "COMPLETED"
+    deadline = time.time() + 60  # the result is written a moment before SLURM marks the job completed
+    while True:
+        accounting = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id],
+                                    capture_output=True, text=True, timeout=30).stdout.split()
+        if accounting[-1:] == ["COMPLETED"] or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert accounting == ["REQUEUED", "COMPLETED"]  # one attempt preempted, the requeued one completed
     reference = _inline_cache(data, tmp_path / "inline", "emodb", "whisper-tiny.en", batch_size=2, shard_size=1,
                               workers=1)
     assert_same_cache(reference, out / "emodb" / "whisper-tiny.en-random.h5")
