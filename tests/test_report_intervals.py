@@ -79,3 +79,20 @@ def test_cell_falls_back_to_std_without_a_finite_interval() -> None:
     assert Cell(50.0, 2.0, ci=(float("nan"), float("nan"))).markdown() == "50.0 ± 2.0"
     assert Cell(50.0, 2.0, ci=(45.0, 55.5), tied=True).markdown() == "50.0 [45.0, 55.5]†"
     assert Cell(50.0, 2.0, ci=(45.0, 55.5), bold=True).latex() == r"\textbf{50.0 [45.0, 55.5]}"
+
+
+def test_probe_choice_per_backbone(tmp_path: Path) -> None:
+    for corpus in ("cafe", "aesdd"):
+        for probe, skill in (("linear", 0.9), ("nonlinear", 0.3), ("multilayer", 0.9)):
+            write_record(tmp_path, make_record(corpus, "whisper-small", probe, 0, skill=skill, n_test=96,
+                                               n_speakers=12), embeddings=False)
+    runs = select_runs(load_runs(tmp_path).runs)
+    frame = runs_frame(runs)
+    probe_table, corpus_table = probe_by_backbone_table(frame), corpus_by_backbone_table(frame)
+    found = apply_intervals(runs, probe_table, corpus_table, n_resamples=400)
+    choice = found.probes
+    assert set(choice.tied["whisper-small"]) == {"linear", "multilayer"} and choice.winner["whisper-small"] is None
+    nonlinear = next(t for t in choice.tests if t["other"] == "nonlinear")
+    assert nonlinear["p_holm"] < 0.05 and nonlinear["difference"] > 30
+    line = next(x for x in found.markdown().splitlines() if x.startswith("Best probe per backbone"))
+    assert NOT_DISTINGUISHABLE in line and "Linear" in line and "Multi-Layer" in line and "Non-Linear" not in line

@@ -95,4 +95,6 @@ def apply_intervals(runs: Sequence[Run], probe_table: Table, corpus_table: Table
     corpus_table.data.attrs["winners_sentence"] = winners_sentence(table3, "corpus")
     probe_table.data.attrs["winners_sentence"] = winners_sentence(table2, "probe", probe_label)
     probe_table.data.attrs["best_sentence"] = overall_sentence(runs, probe_table.data, table2, n_resamples, seed)
-    return Uncertainty(table2, table3, n_resamples, seed, notes)
+    found = Uncertainty(table2, table3, n_resamples, seed, notes)
+    found.probes = probe_tests(runs, probe_table.data, n_resamples, seed, by="model")
+    return found

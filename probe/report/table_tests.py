@@ -98,25 +98,28 @@ def corpus_tests(runs: Sequence[Run], data: pd.DataFrame, n_resamples: int = N_R
 
 
 def probe_tests(runs: Sequence[Run], data: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = 0,
-                level: float = LEVEL) -> TableTests:
-    """Table 2: per (probe, backbone) the CI of the mean over corpora; per probe the best vs every other."""
+                level: float = LEVEL, by: str = "probe") -> TableTests:
+    """Table 2: per (probe, backbone) the CI of the mean over corpora; per probe the best backbone vs every
+    other (``by="probe"``), or per backbone the best probe vs every other (``by="model"``; keys stay
+    (group, item))."""
+    item = "model" if by == "probe" else "probe"
     records, out = records_by_cell(runs), TableTests()
     options = dict(n_resamples=n_resamples, seed=seed, level=level)
-    for probe, rows in data.groupby("probe", sort=False):
-        groups = {m: {c: recs for (c, mm, p), recs in records.items() if mm == m and p == probe}
-                  for m in rows["model"]}
-        for model, by_corpus in groups.items():
+    for group, rows in data.groupby(by, sort=False):
+        groups = {x: {c: recs for (c, m, p), recs in records.items() if {"model": m, "probe": p}[by] == group
+                      and {"model": m, "probe": p}[item] == x} for x in rows[item]}
+        for name, by_corpus in groups.items():
             found = safe(interval_over_corpora, by_corpus, **options) if by_corpus else None
             if found is not None:
-                out.intervals[(probe, model)] = found
-        ranked = rows.sort_values("macro_f1_mean", ascending=False, kind="stable")["model"].tolist()
-        ranked = [m for m in ranked if (probe, m) in out.intervals]
+                out.intervals[(group, name)] = found
+        ranked = rows.sort_values("macro_f1_mean", ascending=False, kind="stable")[item].tolist()
+        ranked = [x for x in ranked if (group, x) in out.intervals]
         if not ranked:
             continue
-        out.best[probe] = ranked[0]
+        out.best[group] = ranked[0]
         for other in ranked[1:]:
             result = safe(compare_over_corpora, groups[ranked[0]], groups[other], **options)
             if result is not None:
-                out.tests.append(dict(result, group=probe, best=ranked[0], other=other))
+                out.tests.append(dict(result, group=group, best=ranked[0], other=other))
     out.correct()
     return out

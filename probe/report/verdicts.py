@@ -31,6 +31,8 @@ class Uncertainty:
     """Cells whose records' stated macro-F1 disagrees with their predictions."""
     files: list[Path] = field(default_factory=list)
     layers: pd.DataFrame | None = None
+    probes: TableTests = field(default_factory=TableTests)
+    """Per backbone, the best probe against every other (averaged over corpora)."""
 
     def write_figures(self, runs: Sequence[Run], corpus_table: Table, out: Path, formats: Sequence[str]) -> list[Path]:
         """Bands on the layer-wise curves, per-corpus bars with error bars, the layer-weight spread heatmap."""
@@ -77,6 +79,10 @@ class Uncertainty:
         if verdicts:
             lines += ["Averaged over corpora (probe × backbone table), best backbone per probe: "
                       + "; ".join(verdicts) + ".", ""]
+        choices = [f"{m}: {_verdict(self.probes, m, probe_label)}" for m in self.probes.best]
+        if choices:
+            lines += [f"Best probe per backbone, averaged over corpora (Holm over {len(self.probes.tests)} probe "
+                      "comparisons): " + "; ".join(choices) + ".", ""]
         return "\n".join(lines + self._figures(out))
 
     def _figures(self, out: Path | None) -> list[str]:
@@ -114,7 +120,7 @@ class Uncertainty:
         return lines
 
 
-def _verdict(tests: TableTests, group: str) -> str:
+def _verdict(tests: TableTests, group: str, name: Any = str) -> str:
     best = tests.best.get(group)
     if best is None:
         return "–"
@@ -122,11 +128,11 @@ def _verdict(tests: TableTests, group: str) -> str:
     if not mine:
         return f"{best} (the only backbone)"
     runner = mine[0]
-    detail = (f"{runner['difference']:+.1f} [{runner['ci_low']:.1f}, {runner['ci_high']:.1f}] vs {runner['other']}, "
-              f"Holm p = {runner['p_holm']:.3f}")
+    detail = (f"{runner['difference']:+.1f} [{runner['ci_low']:.1f}, {runner['ci_high']:.1f}] vs "
+              f"{name(runner['other'])}, Holm p = {runner['p_holm']:.3f}")
     if tests.winner.get(group) == best:
-        return f"**{best}** ({detail})"
-    return f"{', '.join(tests.tied.get(group, [best]))}: {NOT_DISTINGUISHABLE} ({detail})"
+        return f"**{name(best)}** ({detail})"
+    return f"{', '.join(map(name, tests.tied.get(group, [best])))}: {NOT_DISTINGUISHABLE} ({detail})"
 
 
 def winners_sentence(tests: TableTests, what: str, label: Any = str) -> str:
