@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from probe.commands import compare
-from probe.commands import corpora, demo, extract, report, run, synth
+from probe.commands import corpora, demo, extract, report, run, status, synth
 from probe.commands import transfer as transfer_command
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ def _root() -> None:
     """Keep `probe` a command group whatever the number of sub-commands."""
 
 
-for _module in (synth, extract, corpora, run, report, demo):
+for _module in (synth, extract, corpora, run, report, demo, status):
     _module.register(app)
 compare.register(app)
 transfer_command.register(app)
