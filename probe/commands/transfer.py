@@ -81,6 +81,20 @@ def transfer_command(
     preset: Annotated[str, typer.Option("--preset", help="Training preset: paper or standardized (as probe run).")] = "paper",
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs [preset: 30].")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [preset: 5e-4].")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Utterances per batch "
+                                                   "[preset: 32].")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.95, help="Dropout of the "
+                                                  "Non-Linear and Multi-Layer heads [paper 0.1, standardized "
+                                                  "0.2].")] = None,
+    standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize", help="Standardise inputs "
+                                                     "with the training corpora's training-row statistics (never "
+                                                     "the test corpus's) [paper: no, standardized: yes].",
+                                                     show_default=False)] = None,
+    class_weights: Annotated[bool | None, typer.Option("--class-weights/--no-class-weights", help="Weight the "
+                                                       "loss by inverse class frequency of the training rows "
+                                                       "[paper: yes, standardized: no].", show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="plateau or none [paper: plateau, "
+                                                  "standardized: none].")] = None,
     memory_gb: Annotated[float | None, typer.Option("--memory-gb", help="GiB of frames to hold in memory "
                                                     "(default 25% of RAM); larger caches are streamed.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
@@ -102,7 +116,8 @@ def transfer_command(
     if all_models == bool(models):
         _fail("name the models with --model, or use --all for every model (not both)")
     try:
-        config = make_config(preset, device=device, epochs=epochs, lr=lr)
+        config = make_config(preset, device=device, epochs=epochs, lr=lr, batch_size=batch_size, dropout=dropout,
+                             standardize=standardize, class_weights=class_weights, scheduler=scheduler)
     except ValueError as exc:
         _fail(str(exc))
     console = _console()
