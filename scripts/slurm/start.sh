@@ -97,7 +97,9 @@ SlurmdLogFile=$LOG_DIR/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
+# memory is scheduled too; a job without --mem gets 1 GB per CPU, not the whole node
 SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1024
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=2
 AccountingStorageType=accounting_storage/slurmdbd
