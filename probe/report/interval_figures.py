@@ -4,7 +4,7 @@ the final layer), CI error bars on per-corpus bars, and the seed-to-seed spread 
 * ``layerwise_bands``: per backbone, one line per corpus, the band is the 95% speaker-clustered bootstrap CI of
   each layer's test macro-F1 pooled over seeds (records need ``layerwise.test_pred``; older ones fall back to the
   ± std band over seeds and say so); a filled marker is a layer whose paired difference from the final layer is
-  significant after Holm correction over the figure's comparisons.
+  significant after Holm correction over the layers of its curve.
 * ``corpus_bars``: per corpus, each backbone's Table 3 cell with its CI as an error bar.
 * ``layer_weight_spread``: models × layers (or relative depth), the standard deviation over seeds of each learned
   layer weight, averaged over corpora: the companion of the mean heatmap.
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from probe.report.figures import relative_depth
 from probe.report.load import Run
@@ -44,7 +45,7 @@ def _layer_records(runs: Sequence[Run], layer: int) -> list[dict[str, Any]]:
 def layerwise_intervals(runs: Sequence[Run], n_resamples: int = N_RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """One row per (model, corpus, layer): mean, CI (``band`` ``bootstrap``) or ± std over seeds (``std``, for
     records without ``layerwise.test_pred``), and the paired difference from the final layer with its p-values
-    (Holm over every layer comparison of the frame)."""
+    (Holm over the layers of each curve)."""
     cells: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         if run.probe == "layerwise" and run.data.get("layerwise"):
@@ -76,7 +77,9 @@ def layerwise_intervals(runs: Sequence[Run], n_resamples: int = N_RESAMPLES, see
                     pass
             rows.append(row)
     frame = pd.DataFrame(rows, columns=LAYER_COLUMNS[:-1])
-    frame["p_holm"] = holm(frame["p_vs_final"].to_numpy()) if len(frame) else []
+    frame["p_holm"] = np.nan
+    for _, curve in frame.groupby(["model", "corpus"]):  # one family per curve: its layers against its final layer
+        frame.loc[curve.index, "p_holm"] = holm(curve["p_vs_final"].to_numpy())
     return frame
 
 
@@ -107,6 +110,7 @@ def plot_layerwise_bands(frame: pd.DataFrame, stem: Path, formats: Sequence[str]
                 ax.scatter(x[significant], c["mean"][significant], s=22, marker=marker, color=colours[i], zorder=3)
             ax.set_title(f"{model} ({group_label(part['languages'].iloc[0])})", loc="left", fontsize="medium")
             ax.set_xlabel(f"layer (0 = input, {int(part['layer'].max())} = final state)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=7))
         for ax in axes.flat[len(models):]:
             ax.set_visible(False)
         for ax in axes[:, 0]:
@@ -115,7 +119,7 @@ def plot_layerwise_bands(frame: pd.DataFrame, stem: Path, formats: Sequence[str]
         fig.legend(handles, labels, title="corpus", loc="outside right upper")
         band = ("95% speaker-clustered bootstrap CI" if (frame["band"] == "bootstrap").all()
                 else "95% bootstrap CI, or ± std over seeds for records without per-layer predictions")
-        fig.suptitle(f"Layer-wise Linear probe: band = {band}; filled marker = differs from the final layer "
+        fig.suptitle(f"Layer-wise Linear probe: band = {band}\nfilled marker = differs from the final layer "
                      "(paired bootstrap, Holm)", x=0.01, ha="left", fontweight="bold", fontsize="medium")
         return save_figure(fig, stem, formats)
 

@@ -111,8 +111,8 @@ class Uncertainty:
             better = self.layers[(self.layers["p_holm"] < ALPHA) & (self.layers["diff_vs_final"] > 0)]
             cells = self.layers.groupby(["model", "corpus"]).ngroups
             found = better.groupby(["model", "corpus"]).ngroups
-            lines += [f"A layer beats the final layer significantly (paired bootstrap, Holm over "
-                      f"{int(self.layers['p_vs_final'].notna().sum())} layer comparisons) in {found} of {cells} "
+            lines += [f"A layer beats the final layer significantly (paired bootstrap, Holm over the layers of each "
+                      f"curve; {int(self.layers['p_vs_final'].notna().sum())} layer comparisons) in {found} of {cells} "
                       "(backbone, corpus) curves" + (": " + "; ".join(
                           f"{m} on {c}: layer {int(g.loc[g['diff_vs_final'].idxmax(), 'layer'])} "
                           f"(+{g['diff_vs_final'].max():.1f})" for (m, c), g in better.groupby(["model", "corpus"]))
