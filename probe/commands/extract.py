@@ -82,7 +82,7 @@ def extract_command(
     classes: Annotated[str, typer.Option(help="Class set to extract: all, 4 (anger, happiness, neutral, sadness) or a comma list.")] = "all",
     shard_size: Annotated[int, typer.Option(min=1, help="Clips per resumable shard.")] = 32,
     workers: Annotated[int, typer.Option(min=1, help="Threads decoding and resampling audio ahead of the model.")] = 2,
-    force: Annotated[bool, typer.Option("--force", help="Redo caches that are already complete (also needed when a cache was made with other settings or from an older state of the corpus).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Redo caches that are already complete (also needed when a cache was made with other settings or from an older state of the corpus), and start even when the planned cache does not fit on the disk (see probe plan).")] = False,
     max_duration: Annotated[float, typer.Option("--max-duration", min=1.0, help="Longest clip accepted, in seconds (default 3600 = 1 hour); a header claiming more, or a sample rate outside 1-384 kHz, is reported as corrupt and skipped before decoding.")] = 3600.0,
     wait_lock: Annotated[bool, typer.Option("--wait-lock", help="When another process is writing the same cache, wait for it instead of exiting at once.")] = False,
     cluster: ClusterRequest | None = None,
@@ -140,6 +140,7 @@ def extract_roots(
     from extract.guards import ExtractError
     from extract.locks import LockBusy
     from extract.pipeline import extract_corpus
+    from extract.plan import extraction_refusal
 
     console.print(f"[bold]{backbone.name}[/] ({backbone.checkpoint}) on {backbone.device}: "
                   f"{backbone.n_states} states × {backbone.dim}")
@@ -158,6 +159,11 @@ def extract_roots(
             what = "no usable audio" if full.empty else f"no clip of the classes {', '.join(classes or ())}"
             console.print(f"[red]{key}:[/] {what} found under {escape(str(root))}; no cache written")
             _print_files("skipped", rejected)
+            ok = False
+            continue
+        refusal = None if force else extraction_refusal(backbone, key, manifest, out, max_seconds)
+        if refusal:  # sizes from the clips' headers (extract.plan); --force starts anyway
+            console.print(f"[red]{key}: not started:[/] {escape(refusal)}")
             ok = False
             continue
         info = corpus_registry.info(key)
