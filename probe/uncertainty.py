@@ -11,18 +11,19 @@ speech classification), not the clip. For one configuration (the seeds or folds 
 * the interval is the percentile interval of 1000 resamples by default, seeded.
 
 Paired comparisons (:func:`compare_records`) score A and B on the **same** resamples of the union of their
-speakers; the difference's percentile interval and a two-sided p-value follow. ``p_value`` is the normal approximation
-from the bootstrap standard error (``2·Φ(−|d|/se*)``), so that it is not floored at 2/(B+1) and can survive a Holm
-correction over many comparisons; ``p_percentile`` (twice the smaller tail of the bootstrap distribution beyond 0,
-with the +1 correction) is reported beside it. Averages over corpora (:func:`interval_over_corpora`,
+speakers; the difference's percentile interval and a two-sided p-value follow. ``p_value`` is the normal
+approximation from the bootstrap standard error (``2·Φ(−|d|/se*)``), so that it is not floored at 2/(B+1) and can
+survive a Holm correction over many comparisons; ``p_percentile`` (twice the smaller tail of the bootstrap
+distribution beyond 0, with the +1 correction) is reported beside it. Averages over corpora (:func:`interval_over_corpora`,
 :func:`compare_over_corpora`) resample speakers within each corpus independently. :func:`holm` corrects a table's
 p-values.
 
 The resampling is :func:`scipy.stats.bootstrap` with the speakers' indices as its observations (one sample per
 corpus, ``vectorized=True``): the thin layer here turns a batch of drawn indices into per-speaker multiplicities,
-and multiplies them with per-speaker confusion counts, so a resample costs one matrix product per configuration
-and every metric is computed exactly from its resampled confusion matrix (macro-F1 over the classes in the truth
-or predictions and UAR over the classes in the truth, as :mod:`probe.metrics` does).
+and multiplies them with per-speaker class counts (true positives, true and predicted labels per class), so a
+resample costs one matrix product per configuration and every metric is computed exactly from its resampled counts
+(macro-F1 over the classes in the truth or predictions and UAR over the classes in the truth, as
+:mod:`probe.metrics` does). All metrics asked for are computed on the same resamples.
 
 Records without ``predictions.speaker`` (schema ``/1``): each clip is its own cluster, and the result says so
 (``cluster: "clip"``). Intervals from one speaker cannot be estimated: they are NaN, with a note.
@@ -329,8 +330,8 @@ def compare_records(records_a: Sequence[Record], records_b: Sequence[Record], me
                     keep_distribution: bool = False) -> dict[str, Any]:
     """Paired speaker-clustered bootstrap of A − B on the same test speakers: a dict with ``difference``
     (``mean_a − mean_b``), ``mean_a``, ``mean_b``, ``ci_low``, ``ci_high`` (of the difference), ``half_width``,
-    ``p_value`` (two-sided, from the bootstrap standard error), ``p_percentile``, ``n_test_speakers``, ``n_test_clips``, ``cluster``, ``note``, ``level``,
-    ``n_resamples``, ``seed``."""
+    ``p_value`` (two-sided, from the bootstrap standard error), ``p_percentile``, ``n_test_speakers``,
+    ``n_test_clips``, ``cluster``, ``note``, ``level``, ``n_resamples``, ``seed``."""
     result = compare_over_corpora({"": records_a}, {"": records_b}, metric, n_resamples, seed, level, cluster,
                                   keep_distribution)
     result.pop("n_corpora")

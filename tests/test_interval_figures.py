@@ -31,7 +31,8 @@ def test_layerwise_runs_record_per_layer_predictions_and_get_bands(tmp_path: Pat
     assert len(runs) == 4
     for run in runs:
         lw, classes = run.data["layerwise"], run.data["classes"]
-        assert len(lw["test_pred"]) == 3 and all(len(p) == len(run.data["predictions"]["true"]) for p in lw["test_pred"])
+        n_test = len(run.data["predictions"]["true"])
+        assert len(lw["test_pred"]) == 3 and all(len(p) == n_test for p in lw["test_pred"])
         assert [classes[i] for i in lw["test_pred"][lw["best_layer"]]] == run.data["predictions"]["pred"]
     frame = layerwise_intervals(runs, n_resamples=300)
     assert (frame["band"] == "bootstrap").all() and len(frame) == 3
