@@ -77,3 +77,12 @@ def test_gpu_extract_on_cpu(smoke_corpus: Path) -> None:
     ratio = _number(r"ratio (\d+\.\d+)\)", done.stdout)
     # torch counts every matrix product on CUDA; on the CPU its attention kernel is not counted (formula ≈ 1.6×)
     assert 0.98 < ratio < (1.02 if torch.cuda.is_available() else 1.7)
+
+
+def test_extract_overhead_smoke(smoke_corpus: Path) -> None:
+    done = _run("extract_overhead.py", "--smoke", "--corpus-dir", str(smoke_corpus))
+    assert done.returncode == 0, done.stderr
+    assert "3 done, 0 skipped" in done.stdout
+    forward = _number(r"forward pass\s+[\d.]+ s\s+\(\s*([\d.]+)%\)", done.stdout)
+    outside = _number(r"outside forward\s+([\d.]+)%", done.stdout)
+    assert abs(forward + outside - 100.0) < 0.2  # the split adds up
