@@ -88,6 +88,7 @@ class ClusterRequest:
         from probe.cluster.sanity import RequestError, check_request
         from probe.cluster.settings import SettingsError, site_defaults
         from probe.cluster.submit import run_local, submit_slurm, wait
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
 
         console = Console(stderr=True, soft_wrap=True)
         try:
@@ -116,6 +117,9 @@ class ClusterRequest:
         except (SettingsError, RequestError) as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
+        except (FailedJobError, FailedSubmissionError) as exc:  # sbatch said no (account, qos, ...)
+            console.print(f"[bold red]error:[/] submission refused: {escape(str(exc).strip())}", highlight=False)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         states = jobs.task_states(folder)
@@ -131,6 +135,14 @@ class ClusterRequest:
         from probe.cluster.tasks import extract_tasks
 
         models = [m.strip() for m in model.split(",") if m.strip()]
+        if self.executor != "inline":
+            from extract.backbones import get_spec
+
+            for name in (m for m in models if "/" not in m):  # hub ids are resolved on the nodes
+                try:
+                    get_spec(name)
+                except KeyError as exc:
+                    raise typer.BadParameter(str(exc).strip("'\""), param_hint="--model") from None
         return self._submit("extract", lambda: extract_tasks(models, roots, out, **options), data_config,
                             {"out": str(Path(out).resolve())})
 
