@@ -38,7 +38,7 @@ from extract.guards import (
     settings_differences, state_problem,
 )
 from extract.locks import exclusive_lock
-from extract.shards import merge_in_child, shard_name, write_shard
+from extract.shards import MergeDied, merge_in_child, shard_name, write_shard
 from extract.versions import library_versions
 
 
@@ -293,7 +293,7 @@ def _extract_locked(
     try:
         summary.skipped, summary.notes = merge_in_child(partial, path, manifest, attrs, backbone.n_states, backbone.dim,
                                                 n_shards, rejected)
-    except OSError as exc:
+    except (OSError, MergeDied) as exc:
         path.with_suffix(".h5.tmp").unlink(missing_ok=True)
         if is_disk_full(exc) or shutil.disk_usage(path.parent).free < shard_bytes:
             raise disk_full_error(path.parent, f"the merged cache {path.name}", shard_bytes, kept) from None

@@ -31,6 +31,10 @@ SHARD_SCHEMA = "ser-probe-shard/1"
 Rows = list[tuple[str, str, str]]
 
 
+class MergeDied(ExtractError):
+    """The merge process ended without a result (killed, or crashed inside HDF5)."""
+
+
 def shard_name(index: int) -> str:
     """``shard-00007.h5``."""
     return f"shard-{index:05d}.h5"
@@ -124,7 +128,7 @@ def merge_shards(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[
 def merge_in_child(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[str, Any], n_states: int,
                    dim: int, n_shards: int, rejected: Rows) -> tuple[Rows, Rows]:
     """:func:`merge_shards` in a fresh child process; its errors are re-raised here. A child that dies (killed, or
-    crashed by HDF5 after a failed write) raises ``OSError`` naming its exit; the temporary file is removed."""
+    crashed by HDF5 after a failed write) raises :class:`MergeDied`; the temporary file is removed."""
     context = multiprocessing.get_context("spawn")
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_die_with_parent,
@@ -133,7 +137,8 @@ def merge_in_child(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dic
                                rejected).result()
     except BrokenProcessPool:
         path.with_suffix(".h5.tmp").unlink(missing_ok=True)
-        raise OSError(f"the process merging the shards into {path} died") from None
+        raise MergeDied(f"the process merging the shards into {path} died (killed, or crashed by a full disk); "
+                        f"the shards are kept in {partial}: rerun the same command to merge them") from None
 
 
 def _die_with_parent(parent: int) -> None:

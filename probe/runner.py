@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -504,7 +505,8 @@ def run_all(
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
     try:
-        with (exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock)
+        with (exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
+                             log=logging.getLogger(__name__).warning)
               if write_board else contextlib.nullcontext()):
             return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
                                  split_seed, memory_budget, force, listener, started, write_board, bad)
