@@ -24,14 +24,15 @@ class ModelSpec:
     """What the suite knows about a named model before loading it."""
 
     name: str
-    family: str  # "whisper" or "wav2vec2" (Wav2Vec 2.0, HuBERT, WavLM, ... through transformers)
+    family: str  # "whisper", "wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat", "wav2vec2-conformer", ...
     checkpoint: str  # hub id or openai-whisper model name
-    pretraining: str  # "self-supervised" or "weakly supervised"
+    pretraining: str  # "self-supervised", "weakly supervised" or "supervised"
     languages: str  # "en" (English-only) or "multi"
     n_states: int
     dim: int
     notes: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # full-size config, for random-weight controls offline
+    model_type: str = ""  # transformers' model_type ("hubert", "whisper", ...); "" = openai-whisper
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -50,6 +51,7 @@ class Backbone(ABC):
     device: torch.device
     precision: str
     frame_rate: float = 50.0
+    params: int = 0  # parameters of the network that computes the states (Whisper: the encoder only)
 
     @property
     def name(self) -> str:
@@ -112,6 +114,7 @@ class Backbone(ABC):
             "weights": self.weights,
             "n_layers": self.n_states,
             "dim": self.dim,
+            "params": self.params,
             "frame_rate": self.frame_rate,
             "precision": self.precision,
             "device": str(self.device),

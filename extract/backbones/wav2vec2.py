@@ -1,23 +1,41 @@
-"""Wav2Vec 2.0, XLS-R, HuBERT and WavLM encoders through transformers.
+"""Self-supervised speech encoders through transformers: Wav2Vec 2.0, XLS-R, MMS, HuBERT, WavLM, data2vec-audio,
+UniSpeech-SAT, Wav2Vec2-Conformer and w2v-BERT 2.0.
 
 The states are captured with hooks on the encoder's blocks rather than taken from ``hidden_states``:
 transformers 5 changed what ``hidden_states[-1]`` holds for stable-layer-norm models. State 0 is the input of
 the first block, state l the output of block l, and the last state is the model's own ``last_hidden_state``
-(after the final LayerNorm where the architecture has one).
+(after the final LayerNorm where the architecture has one). Layer drop and SpecAugment masking are switched
+off in the config and the model is kept in eval mode, so every forward yields the same number of states.
 
-Checkpoints whose feature extractor uses group norm (wav2vec2-base, the original large) change their output
-when a clip is zero-padded, so they are only ever batched with clips of equal length.
+Checkpoints whose feature extractor uses group norm (wav2vec2-base, the original large, HuBERT/WavLM base),
+data2vec-audio and Wav2Vec2-Conformer change their output when a clip is zero-padded, so they are only ever
+batched with clips of equal length.
+w2v-BERT 2.0 takes 160-dim stacked log-mel filterbanks (its own ``SeamlessM4TFeatureExtractor``), not samples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel, Wav2Vec2FeatureExtractor
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    PretrainedConfig,
+    PreTrainedModel,
+    SeamlessM4TFeatureExtractor,
+    Wav2Vec2FeatureExtractor,
+)
 
 from extract.backbones.base import Backbone, ModelSpec, resolve_device
+
+W2V_BERT = "wav2vec2-bert"  # transformers' model_type of w2v-BERT 2.0
+# Families whose features do not change when a clip is zero-padded in a batch (with an attention mask), as long
+# as the front end uses layer norm; measured and tested. data2vec-audio's convolutional positional embedding and
+# the Conformer's convolution module see the padding, so those batch equal lengths only.
+PADDING_SAFE: frozenset[str] = frozenset({"wav2vec2", "hubert", "wavlm", "unispeech-sat", W2V_BERT})
 
 # Full-size configurations of the named checkpoints, for random-weight controls built offline.
 BASE_CONFIG: dict[str, object] = {
@@ -40,30 +58,52 @@ LARGE_CONFIG: dict[str, object] = {
 }
 
 
+def random_transformers(model_type: str, overrides: dict[str, object], seed: int = 0) -> PreTrainedModel:
+    """A transformers encoder (``model_type`` such as "hubert") of the real architecture, seeded random weights."""
+    torch.manual_seed(seed)
+    return AutoModel.from_config(AutoConfig.for_model(model_type, **overrides)).eval()
+
+
 def random_wav2vec2(overrides: dict[str, object], seed: int = 0) -> PreTrainedModel:
     """A Wav2Vec 2.0 model of the real architecture with seeded random weights."""
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    torch.manual_seed(seed)
-    return Wav2Vec2Model(Wav2Vec2Config(**overrides)).eval()
+    return random_transformers("wav2vec2", overrides, seed)
 
 
-def download_wav2vec2(checkpoint: str) -> tuple[PreTrainedModel, Wav2Vec2FeatureExtractor | None]:
+def download_wav2vec2(checkpoint: str) -> tuple[PreTrainedModel, Any]:
     """A pre-trained model from the Hugging Face hub (or its local cache) and its feature extractor."""
     model = AutoModel.from_pretrained(checkpoint).eval()
+    loader = SeamlessM4TFeatureExtractor if model.config.model_type == W2V_BERT else Wav2Vec2FeatureExtractor
     try:
-        extractor = Wav2Vec2FeatureExtractor.from_pretrained(checkpoint)
+        extractor = loader.from_pretrained(checkpoint)
     except (OSError, ValueError):
         extractor = None
     return model, extractor
 
 
-def default_extractor(config: PretrainedConfig) -> Wav2Vec2FeatureExtractor:
-    """The input normaliser a checkpoint of this config ships with (zero mean, unit variance per clip)."""
-    layer_norm = getattr(config, "feat_extract_norm", "group") == "layer"
+def group_norm(config: PretrainedConfig) -> bool:
+    """Whether the convolutional front end uses group norm (then padding changes a clip's features)."""
+    return getattr(config, "feat_extract_norm", "layer") == "group"
+
+
+def default_extractor(config: PretrainedConfig) -> Any:
+    """The input processing a checkpoint of this config ships with: per-clip zero mean and unit variance of the
+    samples, or (w2v-BERT 2.0) 80 log-mel filterbanks stacked in pairs to 160 dims, normalised per bin."""
+    if config.model_type == W2V_BERT:
+        return SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=16000, stride=2)
     return Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=layer_norm
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+        return_attention_mask=not group_norm(config),
     )
+
+
+def no_training_randomness(model: PreTrainedModel) -> PreTrainedModel:
+    """Eval mode, layer drop 0 and no SpecAugment masking, so a forward is deterministic and keeps every block."""
+    for key in ("layerdrop", "encoder_layerdrop"):
+        if hasattr(model.config, key):
+            setattr(model.config, key, 0.0)
+    if hasattr(model.config, "apply_spec_augment"):
+        model.config.apply_spec_augment = False
+    return model.eval()
 
 
 def hub_config(checkpoint: str) -> PretrainedConfig:
@@ -72,7 +112,8 @@ def hub_config(checkpoint: str) -> PretrainedConfig:
 
 
 class Wav2Vec2Backbone(Backbone):
-    """All L+1 encoder states of a transformers speech encoder of the Wav2Vec 2.0 family."""
+    """All L+1 encoder states of a transformers speech encoder of the Wav2Vec 2.0 lineage (any model whose base
+    model has ``encoder.layers``: Wav2Vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech-SAT, Conformer, w2v-BERT)."""
 
     def __init__(
         self,
@@ -81,20 +122,26 @@ class Wav2Vec2Backbone(Backbone):
         *,
         checkpoint: str,
         weights: str,
-        extractor: Wav2Vec2FeatureExtractor | None = None,
+        extractor: Any = None,
         device: str | torch.device | None = None,
         precision: str = "fp32",
     ) -> None:
+        if getattr(model.config, "add_adapter", False):
+            raise ValueError(f"{spec.name}: this checkpoint has a downsampling adapter after the encoder (add_adapter="
+                             "True), so its final state has fewer frames than its blocks; load the base checkpoint")
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.model = model.to(self.device).eval()
+        self.model = no_training_randomness(model).to(self.device)
         self.config = model.config
+        self.features = self.config.model_type == W2V_BERT  # filterbank input instead of samples
         self.extractor = extractor or default_extractor(self.config)
         self.spec = spec
         self.checkpoint = checkpoint
         self.weights = weights
         self.precision = precision
         self.layers = self.model.encoder.layers
-        self.group_norm = getattr(self.config, "feat_extract_norm", "group") == "group"
+        self.group_norm = group_norm(self.config)
+        self.padding_safe = not self.group_norm and self.config.model_type in PADDING_SAFE
+        self.params = sum(p.numel() for p in self.model.parameters())
 
     @property
     def n_states(self) -> int:
@@ -105,15 +152,18 @@ class Wav2Vec2Backbone(Backbone):
         return int(self.config.hidden_size)
 
     def n_frames(self, n_samples: int) -> int:
+        if self.features:  # 25 ms windows every 10 ms (no centring), then pairs of windows: 20 ms frames
+            return max(0, (n_samples - 400) // 160 + 1) // 2
         return int(self.model._get_feat_extract_output_lengths(n_samples))
 
     def group_key(self, n_samples: int) -> Hashable:
-        return n_samples if self.group_norm else "padded"
+        return "padded" if self.padding_safe else n_samples
 
     def attrs(self) -> dict[str, object]:
-        return {**super().attrs(), "feat_extract_norm": "group" if self.group_norm else "layer"}
+        norm = "fbank" if self.features else "group" if self.group_norm else "layer"
+        return {**super().attrs(), "feat_extract_norm": norm, "model_type": self.config.model_type}
 
-    def _forward(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    def _inputs(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
         inputs = self.extractor(
             [np.asarray(w, dtype=np.float32) for w in waves],
             sampling_rate=16000,
@@ -121,8 +171,14 @@ class Wav2Vec2Backbone(Backbone):
             return_attention_mask=True,
             return_tensors="pt",
         )
-        values = inputs["input_values"].to(self.device)
+        values = inputs["input_features" if self.features else "input_values"].to(self.device)
         mask = inputs["attention_mask"].to(self.device) if not self.group_norm else None
+        return values, mask
+
+    def _forward(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        values, mask = self._inputs(waves)
+        if self.model.training:  # someone switched it back: dropout and layer drop must stay off
+            self.model.eval()
         captured: list[torch.Tensor] = []
 
         def grab_input(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
@@ -139,7 +195,8 @@ class Wav2Vec2Backbone(Backbone):
             for handle in handles:
                 handle.remove()
         if len(captured) != self.n_states:
-            raise RuntimeError(f"{self.name}: captured {len(captured)} states, expected {self.n_states}")
+            raise RuntimeError(f"{self.name}: captured {len(captured)} states, expected {self.n_states} "
+                               "(layer drop or a skipped block)")
         captured[-1] = out.last_hidden_state
         states = torch.stack(captured)  # (n_states, batch, frames, dim)
         return [states[:, i, : self.n_frames(len(w))] for i, w in enumerate(waves)]

@@ -101,6 +101,7 @@ class WhisperBackbone(Backbone):
         self.precision = precision
         self.batch_windows = batch_windows
         self.n_mels = self.model.dims.n_mels
+        self.params = sum(p.numel() for p in self.encoder.parameters())
 
     @property
     def n_states(self) -> int:
