@@ -6,6 +6,7 @@ import typer
 
 from probe.commands import compare
 from probe.commands import corpora, demo, extract, report, run, status, synth
+from probe.commands import models as models_command
 from probe.commands import transfer as transfer_command
 from probe.commands import plan as plan_command
 
@@ -33,6 +34,7 @@ for _module in (synth, extract, corpora, run, report, demo, status):
 compare.register(app)
 transfer_command.register(app)
 plan_command.register(app)
+models_command.register(app)
 
 
 def main() -> None:

