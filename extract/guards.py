@@ -38,6 +38,10 @@ class DiskFullError(ExtractError):
     """No space left where the cache is written; the finished shards are kept for a rerun."""
 
 
+class NoUsableClipsError(ExtractError):
+    """Every clip of a corpus failed: no cache (and no work folder) is left behind."""
+
+
 class StateRangeError(ExtractError):
     """A clip's states exceed float16's range: storing them would turn them into inf."""
 

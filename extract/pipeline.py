@@ -34,7 +34,7 @@ from extract.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, Clip, read_clip
 from extract.backbones.base import Backbone
 from extract.cache import SCHEMA, cache_path, cache_status
 from extract.guards import (
-    CacheMismatchError, disk_full_error, is_disk_full, mismatch_message, require_space,
+    CacheMismatchError, NoUsableClipsError, disk_full_error, is_disk_full, mismatch_message, require_space,
     settings_differences, state_problem,
 )
 from extract.locks import exclusive_lock
@@ -293,6 +293,9 @@ def _extract_locked(
     try:
         summary.skipped, summary.notes = merge_in_child(partial, path, manifest, attrs, backbone.n_states, backbone.dim,
                                                 n_shards, rejected)
+    except NoUsableClipsError:
+        shutil.rmtree(partial, ignore_errors=True)  # nothing worth resuming: every clip failed
+        raise
     except (OSError, MergeDied) as exc:
         path.with_suffix(".h5.tmp").unlink(missing_ok=True)
         if is_disk_full(exc) or shutil.disk_usage(path.parent).free < shard_bytes:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from extract.cache import finalise, write_cache
-from extract.guards import ExtractError
+from extract.guards import ExtractError, NoUsableClipsError
 
 SHARD_SCHEMA = "ser-probe-shard/1"
 Rows = list[tuple[str, str, str]]
@@ -105,7 +105,7 @@ def merge_shards(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[
             "reason": [t for f in shards if "note_text" in f for t in _strings(f["note_text"][()])],
         })
         if len(rows) == 0:
-            raise ExtractError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, listed "
+            raise NoUsableClipsError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, listed "
                                f"above); no cache written to {path}")
         table = manifest.loc[rows, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
         table["duration"] = np.concatenate([f["duration"][()] for f in shards])

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from extract.audio import AudioError, check_audio, load_audio
+import struct
+import time
+
+from extract.audio import AudioError, check_audio, inspect_audio, load_audio, read_clip, truncation
 
 
 @pytest.mark.parametrize(
@@ -71,3 +74,58 @@ def test_undecodable_file_names_are_readable(tmp_path: Path, write_wav) -> None:
     folder = tmp_path / b"Col\x8are".decode("utf-8", "surrogateescape")
     path = write_wav(folder / "01-C-1-1.wav", seconds=0.3)
     assert load_audio(path).size == 4800
+
+
+def _pcm16(path: Path, seconds: float, rate: int = 16000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate, subtype="PCM_16")
+    return path
+
+
+def test_truncated_wav_is_read_as_far_as_it_goes_and_noted(tmp_path: Path) -> None:
+    path = _pcm16(tmp_path / "t.wav", 1.0)
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + 16000])  # half of the 32000 data bytes the header declares
+    clip = read_clip(path)
+    assert clip.wave.shape == (8000,)
+    assert clip.notes == ["truncated: the header declares 32000 bytes of audio, the file holds 16000; read as far "
+                          "as it goes (0.50 s)"]
+    assert truncation(_pcm16(tmp_path / "whole.wav", 1.0)) is None
+    assert inspect_audio(path, decode=False)[0].startswith("truncated")
+
+
+def test_absurd_header_is_refused_before_decoding(tmp_path: Path) -> None:
+    path = _pcm16(tmp_path / "r.wav", 1.0)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<II", data, 24, 1, 2)  # 1 Hz: 16000 samples claim 4.4 hours
+    path.write_bytes(bytes(data))
+    started = time.perf_counter()
+    with pytest.raises(AudioError, match="implausible sample rate 1 Hz"):
+        load_audio(path)
+    assert time.perf_counter() - started < 1.0
+    with pytest.raises(AudioError, match=r"too long: the header claims 3 s, above the 2 s limit \(--max-duration\)"):
+        check_audio(_pcm16(tmp_path / "long.wav", 3.0, rate=1000), max_seconds=2.0)
+
+
+def test_inspect_decodes_every_sample_without_resampling(tmp_path: Path) -> None:
+    silent = tmp_path / "s.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    assert inspect_audio(silent, decode=False) == []  # the header is fine
+    with pytest.raises(AudioError, match="silent"):
+        inspect_audio(silent)
+    nan = tmp_path / "n.wav"
+    wave = np.full(16000, 0.1, np.float32)
+    wave[9000] = np.nan
+    sf.write(nan, wave, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN"):
+        inspect_audio(nan)
+    assert inspect_audio(_pcm16(tmp_path / "ok.wav", 0.5)) == []
+
+
+def test_directory_and_dangling_link_are_named(tmp_path: Path) -> None:
+    (tmp_path / "d.wav").mkdir()
+    (tmp_path / "l.wav").symlink_to(tmp_path / "missing.wav")
+    with pytest.raises(AudioError, match="a directory, not an audio file"):
+        check_audio(tmp_path / "d.wav")
+    with pytest.raises(AudioError, match="dangling symbolic link"):
+        check_audio(tmp_path / "l.wav")

@@ -125,3 +125,34 @@ def test_corpora_check_decodes_by_default_and_quick_reads_headers(tmp_path: Path
     assert full.exit_code == 0 and quick.exit_code == 0, full.output
     assert "10a05Na.wav: silent" in full.stdout and "3 usable files" in full.stdout
     assert "silent" not in quick.stdout and "4 usable files" in quick.stdout
+
+
+def test_a_corpus_that_is_all_bad_gives_a_clear_message_and_no_cache(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from probe.cli import app
+
+    wav = tmp_path / "data" / "emodb" / "wav"
+    wav.mkdir(parents=True)
+    (wav / "03a01Fa.wav").write_bytes(b"")
+    (wav / "08a02Wa.wav").write_bytes(b"not audio" * 50)
+    sf.write(wav / "09a04Ta.wav", np.zeros(8000, np.float32), 16000)
+    (wav / "readme.wav").write_bytes(b"x" * 10)
+    args = ["extract", "--model", "whisper-tiny.en", "--weights", "random", "--corpus", "emodb", "--data-root",
+            str(tmp_path / "data"), "--out", str(tmp_path / "features"), "--whisper-input", "trim", "--device", "cpu"]
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app, args)
+    text = result.output.replace("\n", " ")
+    assert result.exit_code == 1, result.output
+    assert "no clip of emodb could be used (4 files skipped, listed above); no cache written" in text
+    for name, reason in [("03a01Fa.wav", "empty file"), ("08a02Wa.wav", "unreadable audio"),
+                         ("09a04Ta.wav", "silent"), ("readme.wav", "unrecognised file name")]:
+        assert f"{name}: {reason}" in text, name
+    left = [p.name for p in (tmp_path / "features" / "emodb").iterdir()]
+    assert left == ["whisper-tiny.en-random.h5.lock"]  # no cache, no work folder that looks resumable
+    for path in wav.glob("0*.wav"):
+        path.unlink()
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app, args)
+    assert result.exit_code == 1 and "no usable audio found under" in result.output.replace("\n", " ")
+    assert "readme.wav: unrecognised file name" in result.output.replace("\n", " ")
