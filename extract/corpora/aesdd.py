@@ -40,4 +40,4 @@ def parse(uid: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every AESDD recording under ``root``; the emotion folders are not used."""
-    return scan_files(root, INFO, parse, broken=BROKEN)
+    return scan_files(root, INFO, parse, broken=BROKEN, unique_names=True)

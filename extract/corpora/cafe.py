@@ -64,4 +64,4 @@ def parse(uid: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every CaFE recording under ``root``, either version; damaged folder names do not matter."""
-    return scan_files(root, INFO, parse)
+    return scan_files(root, INFO, parse, unique_names=True)

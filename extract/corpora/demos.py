@@ -59,4 +59,4 @@ def parse(uid: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every DEMoS recording under ``root`` (DEMOS/ and NEU/ alike; folders are not used)."""
-    return scan_files(root, INFO, parse)
+    return scan_files(root, INFO, parse, unique_names=True)

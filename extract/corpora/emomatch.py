@@ -60,4 +60,4 @@ def parse(uid: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every EmoMatchSpanishDB recording under ``root``; unknown names are listed in ``skipped``."""
-    return scan_files(root, INFO, parse)
+    return scan_files(root, INFO, parse, unique_names=True)

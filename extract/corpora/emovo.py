@@ -47,4 +47,4 @@ def parse(uid: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every EMOVO recording under ``root``."""
-    return scan_files(root, INFO, parse)
+    return scan_files(root, INFO, parse, unique_names=True)

@@ -40,4 +40,4 @@ def parse(uid: str) -> Fields:
 
 def scan(root: Path) -> Scan:
     """Every EYASE recording under ``root``, at whatever folder depth."""
-    return scan_files(root, INFO, parse)
+    return scan_files(root, INFO, parse, unique_names=True)
