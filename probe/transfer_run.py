@@ -126,7 +126,7 @@ def _slice(out: Outputs, rows: np.ndarray) -> Outputs:
 
 def _record(cell: _Cell, task: Task, probe: str, seed: int, result: TrainResult, test: Outputs, data: TransferData,
             labels: np.ndarray, domains: dict[str, Domain], parts: list[dict[str, np.ndarray]], model: str,
-            block: dict[str, Any]) -> tuple[dict[str, Any], list[str], np.ndarray]:
+            block: dict[str, Any], val_metrics: dict[str, Any]) -> tuple[dict[str, Any], list[str], np.ndarray]:
     classes = list(task.classes)
     ids = data.table["id"].astype(str).to_numpy()
     speakers = data.table["speaker"].astype(str).to_numpy()
@@ -144,7 +144,7 @@ def _record(cell: _Cell, task: Task, probe: str, seed: int, result: TrainResult,
         "config_id": cell.config_id, "config": cell.config, "config_hash": cell.config_hash, "split": block,
         "cache": cache.identity(),
         "metrics": {"test": classification_metrics(y_test, test_pred, classes),
-                    "val": classification_metrics(y_val, result.val.pred()[:, g], classes),
+                    "val": val_metrics,
                     "best_epoch": int(result.best_epoch[g])},
         "curves": result.curves,
         "predictions": {"id": ids[test.rows].tolist(), "speaker": speakers[test.rows].tolist(),
@@ -272,14 +272,16 @@ def _run_task(model: str, task: Task, seed: int, probe: str, stages: list[dict[s
             summary.outcomes.append(outcome)
             listener.finished(outcome)
         return
-    for cell in cells:
+    y_val = labels[result.val.rows]
+    val_metrics = classification_metrics(y_val, result.val.pred()[:, _pick_group(result, y_val)], list(task.classes))
+    for cell in cells:  # one training, scored on each test domain
         rows = tests[cell.test]
         seen = {p: np.concatenate([s[p] for s in stages]) for p in ("train", "val")} | {"test": rows}
         block = {"hash": split_hash, **{f"n_{p}": int(len(r)) for p, r in seen.items()},
                  **{f"speakers_{p}": int(len(set(keys[r]))) for p, r in seen.items()},
                  "partition": {p: sorted(set(keys[r])) for p, r in seen.items()}}
         record, ids, emb = _record(cell, task, probe, seed, result, _slice(result.test, rows), data, labels,
-                                   domains, stages, model, block)
+                                   domains, stages, model, block, val_metrics)
         write_record(cell.path, record, ids, emb)
         summary.records.append(cell.path)
         outcome = TransferOutcome(f"{task.train_label} → {cell.test} {probe} seed {seed}", "trained",
