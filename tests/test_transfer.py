@@ -157,6 +157,7 @@ def test_language_groups_of_one_cache_and_report(tmp_path: Path, one_thread: Non
     assert "9 transfer record(s) planned: 9 to train" in result.output
     report = write_transfer(tmp_path / "r", tmp_path / "out", formats=("png",))
     csv = next(p for p in report.tables if p.name.startswith("matrix_") and p.suffix == ".csv")
+    assert csv.name.startswith("matrix_whisper-tiny.en_linear_paper-")  # a model name's dot is kept
     import pandas as pd
 
     matrix = pd.read_csv(csv)

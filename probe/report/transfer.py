@@ -126,7 +126,7 @@ def _matrix_text(cellframe: pd.DataFrame, row: str, col: str, latex: bool) -> st
 
 def _write_matrix(cellframe: pd.DataFrame, stem: Path, row: str, col: str) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in ("csv", "md", "tex")]  # names may hold dots
     cellframe.assign(diagonal=cellframe[row] == cellframe[col]).to_csv(paths[0], index=False, float_format="%.2f")
     paths[1].write_text(_matrix_text(cellframe, row, col, False), encoding="utf-8")
     paths[2].write_text(_matrix_text(cellframe, row, col, True), encoding="utf-8")
