@@ -81,7 +81,9 @@ class Scan:
             {"id": it.id, "path": str(it.path), "label": it.label, "speaker": it.speaker, "gender": it.gender}
             for it in self.items
         ]
-        frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype(str)
+        # object dtype, not pandas' str: with pyarrow installed (e.g. by the opensmile extra) pandas 3 backs str
+        # columns with Arrow, which rejects the surrogates that damaged file names hold in `path`
+        frame = pd.DataFrame({c: pd.Series([str(r[c]) for r in rows], dtype=object) for c in MANIFEST_COLUMNS})
         return frame.sort_values("id", kind="stable").reset_index(drop=True)
 
 
