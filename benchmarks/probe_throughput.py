@@ -58,6 +58,9 @@ def linear_side_by_side(cache: FeatureCache, epochs: int, device: str) -> dict[s
     head = build_head("linear", cache.n_states, cache.dim, k)
     a = predict(copy.deepcopy(head), pooled, rows, 32, "cpu").logits
     b = predict(copy.deepcopy(head), frames, rows, 32, "cpu").logits
+    for feed in (pooled, frames):  # warm-up: first-call imports and allocations stay out of the timing
+        fit_probe("linear", feed, labels, parts, cache.n_states, cache.dim, k, TrainConfig(epochs=1, device=device), 0,
+                  head=copy.deepcopy(head))
     config = TrainConfig(epochs=epochs, device=device)
     fits = [fit_probe("linear", feed, labels, parts, cache.n_states, cache.dim, k, config, 0, head=copy.deepcopy(head))
             for feed in (pooled, frames)]
@@ -161,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the training device).")
     parser.add_argument("--run-args", default="--seeds 3",
                         help="Extra arguments of the end-to-end `probe run --all` (one string).")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).")
     parser.add_argument("--no-run", action="store_true", help="Skip the end-to-end `probe run --all`.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the report to this file.")
     parser.add_argument("--corpus-dir", type=Path, default=None,
@@ -169,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.epochs, args.run_args = 1, "--seeds 1 --epochs 1 --probes linear,multilayer"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        args.run_args += f" --threads {args.threads}"
 
     report = Report("probe_throughput: pooled vs frame-wise Linear, Multi-Layer in memory vs streamed, probe run")
     with tempfile.TemporaryDirectory() as scratch_dir:
