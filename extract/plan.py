@@ -38,7 +38,8 @@ W2V_CONV: tuple[tuple[int, ...], tuple[int, ...]] = ((10, 3, 3, 3, 3, 2, 2), (5,
 def frames_for(spec: ModelSpec, n_samples: int) -> int:
     """Frames a clip of ``n_samples`` 16 kHz samples yields in a cache of ``spec`` (as the backbone computes)."""
     if spec.family == "whisper":
-        return sum(math.ceil(min(WINDOW_SAMPLES, n_samples - s) / 320) for s in range(0, max(n_samples, 1), WINDOW_SAMPLES))
+        starts = range(0, max(n_samples, 1), WINDOW_SAMPLES)
+        return sum(math.ceil(min(WINDOW_SAMPLES, n_samples - s) / 320) for s in starts)
     if spec.name.startswith("logmel"):
         return max(n_samples, 400) // 160
     if spec.name.startswith("egemaps"):
