@@ -209,7 +209,7 @@ def run_model(
         domains = {d.name: d for d in make_domains(caches, group_by)}
         labels_of = {n: domain_labels(d, caches[d.source]) for n, d in domains.items()}
         tasks, notes = plan_tasks(protocol, list(domains.values()), labels_of, train_names, test_names, classes)
-        summary.notes += [f"{model}: {n}" for n in notes]
+        notes = [f"{model}: {n}" for n in notes]
         speakers = speaker_keys(data.table)
         identity = _model_identity(caches[0])
         splits: dict[tuple[str, tuple[str, ...], int], tuple[str, dict[str, np.ndarray]]] = {}
@@ -226,7 +226,7 @@ def run_model(
                     parts_of = {n: splits[(n, task.classes, seed)][1] for n in involved}
                     stages, tests = task_parts(task, domains, parts_of, speakers, data.bases)
                 except (SplitError, TransferError) as exc:
-                    summary.notes.append(f"{model} {task.train_label} → {','.join(task.tests)} seed {seed}: {exc}")
+                    notes.append(f"{model} {task.train_label} → {','.join(task.tests)} seed {seed}: {exc}")
                     continue
                 split_hash = _digest({n: splits[(n, task.classes, seed)][0] for n in involved})
                 cache_ids = {n: {k: v for k, v in caches[domains[n].source].identity().items() if k != "file"}
@@ -237,7 +237,8 @@ def run_model(
                     plan.append((task, seed, probe, stages, tests, cells, split_hash))
         total = sum(len(item[5]) for item in plan)
         pending = [[force or not is_done(c.path, c.config_hash) for c in item[5]] for item in plan]
-        listener.planned(total, sum(map(sum, pending)), summary.notes)
+        summary.notes += notes
+        listener.planned(total, sum(map(sum, pending)), notes)
         for (task, seed, probe, stages, tests, cells, split_hash), flags in zip(plan, pending):
             for cell, flag in zip(cells, flags):
                 if not flag:
