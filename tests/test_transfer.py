@@ -191,3 +191,24 @@ def test_chained_frames_match_one_cache(features: Path) -> None:
     finally:
         for cache in caches:
             cache.close()
+
+
+def test_all_models_each_on_its_own_caches(tmp_path: Path, one_thread: None) -> None:
+    feats = tmp_path / "features"
+    for model, dim in (("whisper-tiny", 8), ("wav2vec2-base", 6)):
+        transfer_cache(feats / "alpha" / f"{model}.h5", "alpha", seed=1, model=model, dim=dim)
+        transfer_cache(feats / "beta" / f"{model}.h5", "beta", seed=2, model=model, dim=dim)
+    result = CliRunner().invoke(app, ["transfer", "--all", "--features", str(feats), "--results", str(tmp_path / "r"),
+                                      "--probes", "linear", "--seeds", "1", "--epochs", "4"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(p.read_text()) for p in (tmp_path / "r" / "transfer" / "runs").rglob("*.json")]
+    assert sorted({r["model"] for r in records}) == ["wav2vec2-base", "whisper-tiny"] and len(records) == 8
+    for rec in records:  # never a cache of another backbone
+        assert rec["cache"]["model"] == rec["model"] and rec["cache"]["dim"] == (8 if "whisper" in rec["model"] else 6)
+    mixed = [FeatureCache(feats / "alpha" / "whisper-tiny.h5"), FeatureCache(feats / "beta" / "wav2vec2-base.h5")]
+    try:
+        with pytest.raises(ValueError, match="never mixes backbones"):
+            TransferData(mixed)
+    finally:
+        for cache in mixed:
+            cache.close()
