@@ -1,23 +1,30 @@
-"""Helpers of the cluster tests: small corpora on disk, in-process reference runs, cache and record comparison,
-and the `probe` command as a subprocess (as a user on a login node runs it)."""
+"""Helpers of the cluster tests: small corpora on disk, cache and record comparison, and the `probe` command."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
+from typer.testing import CliRunner
 
+from probe.cli import app
 from tests.conftest import write_tone
 
 EMODB = ["03a01Fa", "03a01Nc", "08a02Wa", "09b03Ta", "10a04La", "11b01Ea", "13a05Aa", "14b02Fb"]
 RAVDESS = ["Actor_01/03-01-05-01-02-01-01.wav", "Actor_01/03-01-01-01-01-01-01.wav",
            "Actor_02/03-01-01-01-01-01-02.wav", "Actor_02/03-01-04-02-02-02-02.wav",
            "Actor_03/03-01-05-01-01-01-03.wav", "Actor_03/03-01-04-01-01-01-03.wav"]
+
+
+class CliOutcome(NamedTuple):
+    """Exit code and output of one `probe` command."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 def make_corpora(root: Path) -> Path:
@@ -29,11 +36,12 @@ def make_corpora(root: Path) -> Path:
     return root
 
 
-def probe_cli(*args: str, cwd: Path, timeout: float = 420) -> subprocess.CompletedProcess[str]:
-    """``probe ARGS`` in a fresh process; output captured; polling every second."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_JOBS_POLL_S": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "probe.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def probe_cli(*args: str) -> CliOutcome:
+    """``probe ARGS`` in this process, as the console script runs it (the tasks still run in their own processes
+    or jobs); output captured, polling every second."""
+    result = CliRunner().invoke(app, list(args), env={"PROBE_JOBS_POLL_S": "1", "COLUMNS": "200"},
+                                catch_exceptions=False)
+    return CliOutcome(result.exit_code, result.stdout, result.stderr)
 
 
 def read_datasets(path: Path) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@ task lists, and `--executor local` (submitit's LocalExecutor) producing what an 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -114,7 +115,7 @@ def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_threa
     done = probe_cli("run", "--features", str(tmp_path / "features"), "--results", str(tmp_path / "results"),
                      "--probes", "linear,multilayer", "--seeds", "0,1", "--epochs", "2", "--threads", "1",
                      "--device", "cpu", "--executor", "local", "--array-parallelism", "2", "--jobs-dir",
-                     str(tmp_path / "jobs"), cwd=tmp_path)
+                     str(tmp_path / "jobs"))
     assert done.returncode == 0, done.stderr
     assert "4 of 4 task(s) done, 0 failed" in done.stderr and "leaderboard:" in done.stderr
     assert_same_records(records(tmp_path / "inline"), records(tmp_path / "results"))
@@ -123,7 +124,7 @@ def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_threa
                                                              ("beta", "linear"), ("beta", "multilayer")]
     record = submission(tmp_path / "jobs")
     assert record["executor"] == "local" and {t["state"] for t in record["tasks"]} == {"done"}
-    status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+    status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"))
     assert status.returncode == 0 and status.stdout.count(" done ") == 4, status.stdout
 
 
@@ -132,7 +133,7 @@ def test_local_executor_extraction_matches_an_inline_run(tmp_path: Path) -> None
     common = ("--model", "whisper-tiny.en", "--corpus", "emodb,ravdess", "--data-root", str(data), "--weights",
               "random", "--device", "cpu", "--whisper-input", "trim", "--shard-size", "3", "--workers", "1")
     local = probe_cli("extract", *common, "--out", str(tmp_path / "local"), "--executor", "local",
-                      "--array-parallelism", "2", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+                      "--array-parallelism", "2", "--jobs-dir", str(tmp_path / "jobs"))
     assert local.returncode == 0, local.stderr
     assert "2 of 2 task(s) done, 0 failed" in local.stderr
     backbone = load_backbone("whisper-tiny.en", weights="random", device="cpu", whisper_input="trim")
@@ -145,5 +146,27 @@ def test_local_executor_extraction_matches_an_inline_run(tmp_path: Path) -> None
 
 def test_unknown_executor_is_a_usage_error(tmp_path: Path) -> None:
     make_cache(tmp_path / "features" / "alpha" / "whisper-tiny.h5", corpus="alpha", n_speakers=6, per_label=2)
-    done = probe_cli("run", "--features", str(tmp_path / "features"), "--executor", "kubernetes", cwd=tmp_path)
+    done = probe_cli("run", "--features", str(tmp_path / "features"), "--executor", "kubernetes")
     assert done.returncode == 2 and "inline, local, slurm" in done.stderr
+
+
+def test_local_executor_transfer_cells_match_an_inline_run(tmp_path: Path, one_thread) -> None:
+    from probe.transfer_run import run_transfer
+
+    for corpus, seed in (("alpha", 0), ("beta", 1)):
+        make_cache(tmp_path / "features" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=3,
+                   dim=8, n_states=3, seed=seed)
+    run_transfer(tmp_path / "features", tmp_path / "inline", probes="linear", seeds="0,", threads=1,
+                 config=TrainConfig(epochs=2, device="cpu"))
+    done = probe_cli("transfer", "--all", "--features", str(tmp_path / "features"), "--results",
+                     str(tmp_path / "results"), "--probes", "linear", "--seeds", "0,", "--epochs", "2", "--threads",
+                     "1", "--device", "cpu", "--executor", "local", "--jobs-dir", str(tmp_path / "jobs"))
+    assert done.returncode == 0, done.stderr
+    assert "1 of 1 task(s) done, 0 failed" in done.stderr
+    expected = {p.relative_to(tmp_path / "inline"): json.loads(p.read_text())
+                for p in (tmp_path / "inline").rglob("*.json")}
+    got = {p.relative_to(tmp_path / "results"): json.loads(p.read_text())
+           for p in (tmp_path / "results").rglob("*.json")}
+    assert len(expected) == 4 and expected.keys() == got.keys()  # 2 × 2 (train, test) cells
+    for name, record in expected.items():
+        assert record["metrics"] == got[name]["metrics"], name

@@ -63,7 +63,7 @@ def test_extraction_array_makes_the_same_caches_as_a_local_run(slurm, tmp_path: 
     done = probe_cli("extract", "--model", "whisper-tiny.en,whisper-tiny", "--corpus", "emodb,ravdess",
                      "--data-root", str(data), "--out", str(tmp_path / "features"), "--whisper-input", "trim",
                      *EXTRACT, "--shard-size", "4", "--executor", "slurm", "--wait", "--cpus-per-task", "1",
-                     "--mem", "3G", "--time", "15", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+                     "--mem", "3G", "--time", "15", "--jobs-dir", str(tmp_path / "jobs"))
     assert done.returncode == 0, done.stderr
     record = submission(tmp_path / "jobs")
     assert [t["label"] for t in record["tasks"]] == ["emodb × whisper-tiny.en", "ravdess × whisper-tiny.en",
@@ -76,7 +76,7 @@ def test_extraction_array_makes_the_same_caches_as_a_local_run(slurm, tmp_path: 
             reference = _inline_cache(data, tmp_path / "inline", corpus, model, batch_size=2, shard_size=4,
                                       workers=1, backbone={"whisper_input": "trim"})
             assert_same_cache(reference, tmp_path / "features" / corpus / f"{model}-random.h5")
-    status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+    status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"))
     assert status.returncode == 0 and status.stdout.count(" done ") >= 4, status.stdout
 
 
@@ -95,10 +95,10 @@ def test_failed_probe_task_shows_in_status_and_resubmission_completes_only_the_r
     command = ("run", "--features", str(features), "--results", str(tmp_path / "results"), "--probes",
                "linear,nonlinear", "--seeds", "0,1", "--epochs", "2", "--threads", "1", "--device", "cpu",
                "--executor", "slurm", "--wait", "--time", "10", "--jobs-dir", str(tmp_path / "jobs"))
-    first = probe_cli(*command, cwd=tmp_path)
+    first = probe_cli(*command)
     assert first.returncode == 1, first.stderr
     assert "2 of 4 task(s) done, 2 failed" in first.stderr
-    status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+    status = probe_cli("status", "--jobs-dir", str(tmp_path / "jobs"))
     assert status.returncode == 1
     assert "beta/whisper-tiny linear" in status.stdout and "failed" in status.stdout
     assert "NotADirectoryError" in status.stdout, status.stdout  # the reason, from the task's log
@@ -109,7 +109,7 @@ def test_failed_probe_task_shows_in_status_and_resubmission_completes_only_the_r
     assert len(stamps) == 4
 
     blocked.unlink()  # repaired
-    second = probe_cli(*command, cwd=tmp_path)
+    second = probe_cli(*command)
     assert second.returncode == 0, second.stderr
     assert_same_records(expected, records(tmp_path / "results"))
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # what was recorded was not redone
@@ -126,7 +126,7 @@ def test_preempted_extraction_requeues_and_resumes_to_the_same_cache(slurm, tmp_
     out, jobs = tmp_path / "features", tmp_path / "jobs"
     submitted = probe_cli("extract", "--model", "whisper-tiny.en", "--corpus", "emodb", "--data-root", str(data),
                           "--out", str(out), *EXTRACT, "--shard-size", "1", "--executor", "slurm", "--time", "15",
-                          "--jobs-dir", str(jobs), cwd=tmp_path)
+                          "--jobs-dir", str(jobs))
     assert submitted.returncode == 0, submitted.stderr
     job_id = submission(jobs)["tasks"][0]["job_id"]
     partial = out / "emodb" / "whisper-tiny.en-random.h5.partial"
@@ -136,7 +136,7 @@ def test_preempted_extraction_requeues_and_resumes_to_the_same_cache(slurm, tmp_
     assert (partial / "shard-00001.h5").exists(), "the task never started writing shards"
     # what SLURM does on preemption or near the time limit: USR2 to the task (submitit checkpoints, requeues)
     subprocess.run(["scancel", "--signal", "USR2", job_id], check=True, timeout=30)
-    followed = probe_cli("status", "--jobs-dir", str(jobs), "--wait", cwd=tmp_path)
+    followed = probe_cli("status", "--jobs-dir", str(jobs), "--wait")
     assert followed.returncode == 0, followed.stdout + followed.stderr
     log = next(jobs.glob("extract-*/")).joinpath(f"{job_id}_0_log.err").read_text()
     assert "Caught signal SIGUSR2" in log and "resuming:" in log
@@ -160,6 +160,6 @@ def test_a_request_no_node_can_satisfy_is_refused_before_submission(slurm, tmp_p
                                 ("--partition", "nosuchpartition", "does not exist"),
                                 ("--gpus-per-task", "1", "0 GPU(s)")):
         done = probe_cli("run", "--features", str(tmp_path / "features"), "--results", str(tmp_path / "results"),
-                         "--executor", "slurm", option, value, "--jobs-dir", str(tmp_path / "jobs"), cwd=tmp_path)
+                         "--executor", "slurm", option, value, "--jobs-dir", str(tmp_path / "jobs"))
         assert done.returncode == 2 and said in done.stderr, done.stderr
     assert not list((tmp_path / "jobs").glob("*/submission.json"))  # nothing was submitted

@@ -168,6 +168,22 @@ class ClusterRequest:
                             on_end=lambda states: rebuild_leaderboard(Path(results)))
 
 
+    def submit_transfer(self, features: Path, results: Path, *, models: list[str] | None, probes: str,
+                        **options: Any) -> bool:
+        """Submit one ``probe transfer`` task per (model, probe). False: run inline."""
+        from probe.cluster.tasks import transfer_tasks
+        from probe.runner import NoCachesError
+
+        def make() -> list[Any]:
+            try:
+                return transfer_tasks(features, results, models=models, probes=probes, **options)
+            except (NoCachesError, ValueError) as exc:
+                Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+                raise typer.Exit(2) from None
+
+        return self._submit("transfer", make, None, {"results": str(Path(results).resolve())})
+
+
 def rebuild_leaderboard(results: Path) -> Path | None:
     """Rebuild ``<results>/leaderboard.csv`` from the records (once, after the tasks); its path, or None."""
     from probe.leaderboard import write_leaderboard

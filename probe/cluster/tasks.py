@@ -113,6 +113,52 @@ class ProbeTask(Checkpointable):
         return {"trained": summary.count("trained"), "skipped": summary.count("skipped")}
 
 
+@dataclass
+class TransferTask(Checkpointable):
+    """Every transfer cell of one model and one probe (``probe transfer``'s options in ``options``); records only."""
+
+    features: Path
+    results: Path
+    model: str
+    probe: str
+    options: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """``transfer model probe``."""
+        return f"transfer {self.model} {self.probe}"
+
+    def __call__(self) -> dict[str, Any]:
+        from probe.transfer_run import run_transfer
+
+        summary = run_transfer(self.features, self.results, models=[self.model], probes=self.probe, **self.options)
+        for outcome in summary.outcomes:
+            if outcome.status != "skipped":
+                print(f"{outcome.status} {outcome.label}", flush=True)
+        failed = [o for o in summary.outcomes if o.status == "failed"]
+        if failed:
+            raise TaskFailed(f"{self.label}: " + "; ".join(f"{o.label}: {o.message}" for o in failed))
+        return {"trained": summary.count("trained"), "skipped": summary.count("skipped")}
+
+
+def transfer_tasks(features: Path, results: Path, *, models: list[str] | None, probes: str,
+                   **options: Any) -> list[TransferTask]:
+    """One task per (model, probe) over the models with complete caches (``probe transfer``'s selection)."""
+    from extract.cache import find_caches
+    from probe.heads import parse_probes
+    from probe.records import safe_model_name
+    from probe.runner import NoCachesError
+
+    corpora = options.get("corpora")
+    wanted = {safe_model_name(m) for m in models or ()}
+    stems = sorted({p.stem for p in find_caches(features) if (not wanted or p.stem in wanted)
+                    and (not corpora or p.parent.name in corpora)})
+    if not stems:
+        raise NoCachesError(f"no complete cache of {sorted(wanted) or 'any model'} under {Path(features).resolve()}")
+    return [TransferTask(Path(features).resolve(), Path(results).resolve(), m, p, options)
+            for m in stems for p in parse_probes(probes)]
+
+
 def extract_tasks(models: list[str], roots: dict[str, Path], out: Path, **options: Any) -> list[ExtractTask]:
     """One task per (model, corpus), models outermost."""
     return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), **options)

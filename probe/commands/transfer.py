@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from probe.cluster.options import ClusterRequest, cluster_options
 from probe.commands.run import GIB, _console, _fail, _split_values
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def transfer_command(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Retrain cells that are already recorded.")] = False,
+    cluster: ClusterRequest | None = None,
 ) -> None:
     """Cross-corpus / cross-lingual transfer: train probes on some domains' training speakers, test on other
     domains' test speakers, over the classes they share; one record per cell under <results>/transfer/runs.
@@ -120,6 +122,12 @@ def transfer_command(
                              standardize=standardize, class_weights=class_weights, scheduler=scheduler)
     except ValueError as exc:
         _fail(str(exc))
+    if cluster and cluster.submit_transfer(
+            features, results, models=models, probes=probes, corpora=_split_values(corpus), protocol=protocol,
+            train=_split_values(train), test=_split_values(test), group_by=group_by, seeds=seeds, classes=classes,
+            config=config, memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads,
+            force=force):
+        return  # submitted as one task per (model, probe): --executor local|slurm
     console = _console()
     listener = TransferProgress(console)
     try:
@@ -141,4 +149,4 @@ def transfer_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``probe transfer`` to the app."""
-    app.command("transfer")(transfer_command)
+    app.command("transfer")(cluster_options(transfer_command))
