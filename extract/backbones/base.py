@@ -24,7 +24,7 @@ class ModelSpec:
     """What the suite knows about a named model before loading it."""
 
     name: str
-    family: str  # "whisper", "wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat", "wav2vec2-conformer", ...
+    family: str  # "whisper", "wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat", "w2v-bert-2.0", ...
     checkpoint: str  # hub id or openai-whisper model name
     pretraining: str  # "self-supervised", "weakly supervised" or "supervised"
     languages: str  # "en" (English-only) or "multi"
