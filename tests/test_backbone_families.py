@@ -185,3 +185,27 @@ def test_family_caches_train_with_probe_run(tmp_path: Path) -> None:
     assert families["tiny-w2v-bert-2.0-random"] == "w2v-bert-2.0"
     assert families["tiny-whisper-large-v3-turbo-random"] == "whisper"
     assert all(np.isfinite(r["metrics"]["macro_f1"]) for r in records)
+
+
+def test_load_backbone_dispatches_by_model_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_backbone(name, weights="random")`` builds each registered family's own architecture from its config
+    (registered here at tiny size: the full-size configs are the same code path)."""
+    from transformers import Wav2Vec2BertModel, WavLMModel
+
+    from extract.backbones import load_backbone
+
+    monkeypatch.setitem(MODELS, "tiny-wavlm", replace(MODELS["wavlm-large"], name="tiny-wavlm",
+                                                      extra=FAMILIES["wavlm-large"][1]))
+    monkeypatch.setitem(MODELS, "tiny-w2v-bert", replace(MODELS["w2v-bert-2.0"], name="tiny-w2v-bert",
+                                                         extra=FAMILIES["w2v-bert-2.0"][1]))
+    monkeypatch.setitem(MODELS, "tiny-turbo", replace(MODELS["whisper-large-v3-turbo"], name="tiny-turbo",
+                                                      extra=TINY_WHISPER))
+    wavlm = load_backbone("tiny-wavlm", weights="random", device="cpu", seed=1)
+    assert isinstance(wavlm.model, WavLMModel) and wavlm.name == "tiny-wavlm-random"
+    assert wavlm.checkpoint == "random(seed=1)" and wavlm.n_states == 4
+    bert = load_backbone("tiny-w2v-bert", weights="random", device="cpu")
+    assert isinstance(bert.model, Wav2Vec2BertModel) and bert.features
+    turbo = load_backbone("tiny-turbo", weights="random", device="cpu", whisper_input="trim")
+    assert isinstance(turbo, HFWhisperBackbone) and turbo.n_states == 4 and turbo.whisper_input == "trim"
+    with pytest.raises(ValueError, match="ct2 exists only for whisper-tiny.en, whisper-base"):
+        load_backbone("tiny-wavlm", weights="ct2", device="cpu")
