@@ -170,11 +170,9 @@ def task_states(folder: Path, record: dict[str, Any] | None = None, lines: int =
                 state.state = "pending"
             elif word in _SLURM_RUNNING:
                 state.state = "running"
-            elif word == "COMPLETED":  # finished; result pickle not visible yet
-                state.state = "running"
-            else:
+            else:  # a task writes its result before it ends: COMPLETED without one means it died unseen
                 state.state = "failed"
-            state.detail = word.lower()
+            state.detail = word.lower() + (": ended without writing its result" if word == "COMPLETED" else "")
         else:
             recorded = task.get("state", "pending")
             if recorded in ("running", "pending") and not _pid_alive(record.get("pid")):
