@@ -39,7 +39,15 @@ class DiskFullError(ExtractError):
 
 
 class NoUsableClipsError(ExtractError):
-    """Every clip of a corpus failed: no cache (and no work folder) is left behind."""
+    """Every clip of a corpus failed: no cache (and no work folder) is left behind. ``skipped`` holds every file
+    not used, ``(id, path, reason)``."""
+
+    def __init__(self, message: str, skipped: list[tuple[str, str, str]] | None = None) -> None:
+        super().__init__(message, list(skipped or []))  # both in args, so the error crosses processes whole
+        self.skipped = list(skipped or [])
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class StateRangeError(ExtractError):

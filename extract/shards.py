@@ -105,8 +105,9 @@ def merge_shards(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[
             "reason": [t for f in shards if "note_text" in f for t in _strings(f["note_text"][()])],
         })
         if len(rows) == 0:
-            raise NoUsableClipsError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, listed "
-                               f"above); no cache written to {path}")
+            raise NoUsableClipsError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, each "
+                                     f"named with its reason); no cache written to {path}",
+                                     list(skipped.itertuples(index=False, name=None)))
         table = manifest.loc[rows, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
         table["duration"] = np.concatenate([f["duration"][()] for f in shards])
         table["n_frames"] = np.concatenate([f["n_frames"][()] for f in shards])

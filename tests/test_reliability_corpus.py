@@ -145,7 +145,7 @@ def test_a_corpus_that_is_all_bad_gives_a_clear_message_and_no_cache(tmp_path: P
     result = CliRunner(env={"COLUMNS": "300"}).invoke(app, args)
     text = result.output.replace("\n", " ")
     assert result.exit_code == 1, result.output
-    assert "no clip of emodb could be used (4 files skipped, listed above); no cache written" in text
+    assert "no clip of emodb could be used (4 files skipped, each named with its reason); no cache written" in text
     for name, reason in [("03a01Fa.wav", "empty file"), ("08a02Wa.wav", "unreadable audio"),
                          ("09a04Ta.wav", "silent"), ("readme.wav", "unrecognised file name")]:
         assert f"{name}: {reason}" in text, name

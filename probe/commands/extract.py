@@ -137,7 +137,7 @@ def extract_roots(
     """Extract ``backbone`` over each corpus folder with a progress bar and a closing summary per corpus;
     False when a corpus could not be extracted (unreadable, nothing usable, locked, mismatched cache, full disk)."""
     from extract import corpora as corpus_registry
-    from extract.guards import ExtractError
+    from extract.guards import ExtractError, NoUsableClipsError
     from extract.locks import LockBusy
     from extract.pipeline import extract_corpus
     from extract.plan import extraction_refusal
@@ -185,8 +185,8 @@ def extract_roots(
             except (ExtractError, LockBusy) as exc:
                 bar.close()
                 console.print(f"[red]{key}: error:[/] {escape(str(exc))}")
-                if isinstance(exc, ExtractError) and "no clip" in str(exc):
-                    _print_files("skipped", rejected)
+                if isinstance(exc, NoUsableClipsError):
+                    _print_files("skipped", exc.skipped)
                 ok = False
                 continue
         if summary.status == "exists":
