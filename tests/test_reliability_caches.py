@@ -18,11 +18,10 @@ from probe.cli import app
 from probe.leaderboard import LEADERBOARD_FILE, LeaderboardError, write_leaderboard
 from probe.presets import make_config
 from probe.runner import run_all
-from tests.probe_caches import make_cache
+from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.tmpfs import mountable, tmpfs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-from tests.probe_caches import one_thread  # noqa: E402,F401  (fixture)
 
 SMALL = {"n_states": 3, "dim": 8, "per_label": 2, "labels": ("anger", "sadness"), "n_speakers": 6}
 
