@@ -53,7 +53,7 @@ def test_api_returns_the_files_it_wrote(results: Path, tmp_path: Path) -> None:
     assert summary.report == out / "REPORT.md" and summary.report.is_file()
     assert all(p.is_file() and out in p.parents for p in summary.files)
     assert {p.suffix for p in summary.figures} == {".pdf"}
-    assert len(summary.tables) == 6 and summary.n_runs == 2 * 2 * 3 * 2
+    assert len(summary.tables) == 7 and summary.n_runs == 2 * 2 * 3 * 2  # 2 tables × 3 formats, layerwise_intervals.csv
     assert not (results / "REPORT.md").exists()
     assert "[leaderboard](../results/leaderboard.csv)" in summary.report.read_text()
 
