@@ -27,6 +27,7 @@ macro-F1 over the epochs. Class weighting of the loss follows the training prese
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
@@ -161,8 +162,6 @@ def fit_reference(
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Standardise with training statistics, fit for each C of :data:`C_GRID`, keep the best on validation
     macro-F1 (ties: the smaller C); logits are log-probabilities (logreg) or decision values (svm)."""
-    import time
-
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC

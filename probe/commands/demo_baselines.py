@@ -18,8 +18,8 @@ DEMO_BASELINES: tuple[tuple[str, str], ...] = (("logmel-128", "ast-small"), ("eg
 """(feature cache, probes) of the demo's baselines."""
 
 DEMO_AST_EPOCHS = 10
-"""Epochs of the demo's AST (its own setting is 30): about a minute per seed on two free CPU cores; recorded as an
-overridden setting in every record, like any user override."""
+"""Epochs of the demo's AST (its own setting is 30), recorded as an overridden setting in every record like any user
+override. Measured on the demo corpus (384 clips, target 548 frames): 431 CPU-seconds for 3 seeds."""
 
 
 def opensmile_available() -> bool:
