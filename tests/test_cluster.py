@@ -87,14 +87,16 @@ def test_probe_tasks_group_cheap_probes_and_skip_what_is_recorded(tmp_path: Path
     for corpus in ("alpha", "beta"):
         make_cache(tmp_path / "f" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=2, dim=8)
     config = TrainConfig(epochs=1, device="cpu")
-    tasks, done = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=None, models=None, probes="linear,nonlinear",
-                              seeds="0,1", config=config)
+    make_cache(tmp_path / "f" / "tiny" / "whisper-tiny.h5", corpus="tiny", n_speakers=2, per_label=1, dim=8)
+    tasks, done, problems = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=None, models=None,
+                                        probes="linear,nonlinear", seeds="0,1", config=config)
+    assert len(problems) == 2 and all(p.startswith("tiny/whisper-tiny") and "tiny: " in p for p in problems)
     assert done == 0 and [t.label for t in tasks] == ["alpha/whisper-tiny linear", "alpha/whisper-tiny nonlinear",
                                                       "beta/whisper-tiny linear", "beta/whisper-tiny nonlinear"]
     assert tasks[0]() == {"trained": 2, "skipped": 0}  # a task writes records, never the leaderboard
     assert not (tmp_path / "r" / "leaderboard.csv").exists()
-    tasks, done = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=None, models=None, probes="linear,nonlinear",
-                              seeds="0,1", config=config)
+    tasks, done, _ = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=["alpha", "beta"], models=None,
+                                 probes="linear,nonlinear", seeds="0,1", config=config)
     assert done == 1 and [t.label for t in tasks][0] == "alpha/whisper-tiny nonlinear"
 
 

@@ -154,14 +154,18 @@ class ClusterRequest:
 
         def make() -> list[Any]:
             try:
-                tasks, recorded = probe_tasks(features, results, corpora=corpora, models=models, probes=probes,
-                                              **options)
+                tasks, recorded, problems = probe_tasks(features, results, corpora=corpora, models=models,
+                                                        probes=probes, **options)
             except (NoCachesError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(2) from None
+            console = Console(stderr=True, soft_wrap=True)
+            for problem in problems:  # as `probe run` does: the other caches still run
+                console.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)
             if recorded:
-                Console(stderr=True).print(f"{recorded} task(s) already recorded in full: not submitted",
-                                           highlight=False)
+                console.print(f"{recorded} task(s) already recorded in full: not submitted", highlight=False)
+            if problems and not tasks and not recorded:
+                raise typer.Exit(1)  # nothing can run
             return tasks
 
         return self._submit("run", make, None, {"results": str(Path(results).resolve())},

@@ -173,30 +173,34 @@ def probe_groups(probes: list[str]) -> list[tuple[str, ...]]:
     return ([pooled] if pooled else []) + [(p,) for p in probes if PROBES[p].frames]
 
 
-def recorded(task: ProbeTask) -> bool:
-    """Whether every run of ``task`` is already recorded with its configuration hash (then there is nothing to
-    submit). A cache or split that cannot be planned here counts as not recorded: the task reports why."""
+def plan_state(task: ProbeTask) -> str:
+    """``recorded`` (every run of ``task`` is recorded with its configuration hash: nothing to submit), ``todo``,
+    or why the task cannot run at all (its corpus cannot be split, too few classes), found here before submission
+    as ``probe run`` finds it. A cache that cannot be opened here is ``todo``: the task reports why."""
     from extract.cache import CacheError, FeatureCache
     from probe.records import is_done
     from probe.runner import parse_seeds, plan_cache
     from probe.splits import SplitError
     from probe.train import TrainConfig
 
-    if task.force:
-        return False
     try:
         with FeatureCache(Path(task.features) / task.corpus / f"{task.model}.h5") as cache:
             specs = plan_cache(cache, task.results, list(task.probes), parse_seeds(task.seeds), task.protocol,
                                task.folds, task.classes, task.config or TrainConfig(), task.split_seed)
-    except (CacheError, OSError, SplitError, ValueError):
-        return False
-    return bool(specs) and all(is_done(s.path, s.config_hash) for s in specs)
+    except (CacheError, OSError):
+        return "todo"
+    except (SplitError, ValueError) as exc:
+        return f"{task.corpus}: {exc}"
+    if not task.force and specs and all(is_done(s.path, s.config_hash) for s in specs):
+        return "recorded"
+    return "todo"
 
 
 def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
-                probes: str, **options: Any) -> tuple[list[ProbeTask], int]:
+                probes: str, **options: Any) -> tuple[list[ProbeTask], int, list[str]]:
     """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection), less the
-    tasks whose runs are all recorded already; and how many of those were left out."""
+    tasks whose runs are all recorded already (how many: the second value) and those that cannot run (why: the
+    third)."""
     from probe.heads import parse_probes
     from probe.runner import select_caches
 
@@ -204,5 +208,8 @@ def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, mod
     paths = select_caches(features, corpora, models)
     tasks = [ProbeTask(features=Path(features).resolve(), results=Path(results).resolve(), corpus=p.parent.name,
                        model=p.stem, probes=g, **options) for p in paths for g in groups]
-    todo = [t for t in tasks if not recorded(t)]
-    return todo, len(tasks) - len(todo)
+    states = [plan_state(t) for t in tasks]
+    todo = [t for t, state in zip(tasks, states, strict=True) if state == "todo"]
+    problems = [f"{t.label}: {state}" for t, state in zip(tasks, states, strict=True)
+                if state not in ("todo", "recorded")]
+    return todo, states.count("recorded"), problems
