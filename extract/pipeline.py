@@ -32,6 +32,7 @@ import pandas as pd
 
 from extract.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, Clip, read_clip
 from extract.backbones.base import Backbone
+from extract.labels import class_set_name
 from extract.cache import SCHEMA, cache_path, cache_status
 from extract.guards import (
     CacheMismatchError, NoUsableClipsError, disk_full_error, is_disk_full, mismatch_message, require_space,
@@ -284,6 +285,7 @@ def _extract_locked(
         "language": language,
         "sample_rate": SAMPLE_RATE,
         "classes": wanted_classes,
+        "class_set": class_set_name(classes),
         "manifest_hash": m_hash,
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

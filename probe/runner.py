@@ -217,10 +217,14 @@ def _manifest_key(manifest: pd.DataFrame) -> str:
 
 def _check_class_set(cache: FeatureCache, wanted: tuple[str, ...] | None) -> None:
     """A cache extracted with a class subset cannot serve a wider one: its records would be mislabelled."""
-    extracted = str(cache.attrs.get("classes") or "all")
+    extracted = cache.attrs.get("class_set")  # "all", "4" or "a+b+c": written by probe extract
+    if extracted is None:  # older caches: a class-set name in "classes", or the list of labels kept
+        raw = cache.attrs.get("classes")
+        extracted = raw if isinstance(raw, str) and raw else "all"
+    extracted = str(extracted)
     if extracted == "all":
         return
-    have = parse_classes(extracted) or ()
+    have = parse_classes(extracted.replace("+", ",")) or ()
     missing = sorted(set(wanted) - set(have)) if wanted is not None else None
     if wanted is None or missing:
         asked = "all" if wanted is None else class_set_name(wanted)

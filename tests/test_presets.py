@@ -103,3 +103,19 @@ def test_a_narrower_cache_cannot_serve_a_wider_class_set(tmp_path: Path) -> None
     ok = run_all(features, tmp_path / "results", probes="linear", seeds=1, config=make_config(device="cpu", epochs=1),
                  classes="4")
     assert ok.count("trained") == 1
+
+
+def test_class_set_written_by_extraction_is_checked(tmp_path: Path) -> None:
+    """Caches record the extraction's class set by name (``class_set``) beside the list of labels kept."""
+    features = tmp_path / "features"
+    make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2, labels=("anger", "sadness"),
+               attrs={"class_set": "anger+sadness", "classes": ["anger", "sadness"]})
+    config = make_config(device="cpu", epochs=1)
+    wider = run_all(features, tmp_path / "r", probes="linear", seeds=1, config=config, classes="4")
+    assert wider.count("trained") == 0 and "missing happiness, neutral" in wider.issues[0].reason
+    same = run_all(features, tmp_path / "r", probes="linear", seeds=1, config=config, classes="anger,sadness")
+    assert same.count("trained") == 1
+    listed = make_cache(tmp_path / "f2" / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2,
+                        attrs={"classes": ["anger", "happiness", "neutral", "sadness"]})
+    assert listed.is_file()
+    assert run_all(tmp_path / "f2", tmp_path / "r2", probes="linear", seeds=1, config=config).count("trained") == 1

@@ -69,6 +69,8 @@ def _same(a: Path, b: Path) -> None:
 def test_existing_cache_with_other_settings_is_refused_with_the_remedy(tmp_path, manifest, backbone) -> None:
     out = tmp_path / "f"
     first = extract_corpus(manifest, backbone, out, **_quiet())
+    with FeatureCache(first.path) as cache:
+        assert cache.attrs["class_set"] == "all"  # probe run checks a --classes request against it
     pad30 = load_backbone("whisper-tiny.en", weights="random", device="cpu", whisper_input="pad30")
     with pytest.raises(CacheMismatchError, match=r"whisper_input 'trim' \(requested 'pad30'\).*--force.*--out"):
         extract_corpus(manifest, pad30, out, **_quiet())
