@@ -62,6 +62,11 @@ def select_side(
     return found
 
 
+def _p(value: float) -> str:
+    """A p-value for print: ``–`` when undefined, ``<0.001`` when tiny."""
+    return "–" if value != value else ("<0.001" if value < 0.001 else f"{value:.3f}")
+
+
 def _ci(low: float, high: float) -> str:
     return "–" if low != low or high != high else f"[{low:.1f}, {high:.1f}]"
 
@@ -70,10 +75,11 @@ def verdict(name_a: str, name_b: str, result: dict[str, Any], alpha: float = 0.0
     """``A is better …`` when the difference is significant at ``alpha``, else :data:`NOT_DISTINGUISHABLE`."""
     p = result["p_value"]
     if p != p or p >= alpha:
-        return f"{name_a} vs {name_b}: {NOT_DISTINGUISHABLE} (p = {p:.3f})" if p == p else \
+        return f"{name_a} vs {name_b}: {NOT_DISTINGUISHABLE} (p = {_p(p)})" if p == p else \
             f"{name_a} vs {name_b}: {NOT_DISTINGUISHABLE} (no interval: {result['note']})"
     better, worse = (name_a, name_b) if result["difference"] > 0 else (name_b, name_a)
-    return f"{better} is better than {worse} by {abs(result['difference']):.1f} points (p = {p:.3f})"
+    shown = "< 0.001" if p < 0.001 else f"= {_p(p)}"
+    return f"{better} is better than {worse} by {abs(result['difference']):.1f} points (p {shown})"
 
 
 def compare(
@@ -124,7 +130,7 @@ def compare(
         table.add_row(metric, f"{ia['mean']:.1f} {_ci(ia['ci_low'], ia['ci_high'])}",
                       f"{ib['mean']:.1f} {_ci(ib['ci_low'], ib['ci_high'])}",
                       f"{diff['difference']:+.1f} {_ci(diff['ci_low'], diff['ci_high'])}",
-                      "–" if diff["p_value"] != diff["p_value"] else f"{diff['p_value']:.3f}")
+                      _p(diff["p_value"]))
         summary = summary or (diff, ia)
     console.print(table)
     diff, ia = summary
