@@ -53,11 +53,17 @@ def read_datasets(path: Path) -> dict[str, np.ndarray]:
 
 
 def assert_same_cache(expected: Path, got: Path) -> None:
-    """Same datasets, bit for bit (attributes such as the creation time may differ)."""
+    """Same datasets (attributes such as the creation time may differ): identical utterance tables, and hidden
+    states equal up to one float16 rounding step. A task process runs torch with its own thread count (its
+    ``--cpus-per-task``), and BLAS sums in a thread-dependent order, so a few values may land on the neighbouring
+    float16 (seen: 2 of 145,920 values, 1.9e-6 apart); the same thread count gives bit-identical caches."""
     ref, new = read_datasets(expected), read_datasets(got)
     assert ref.keys() == new.keys(), (expected, got)
     for name in ref:
-        np.testing.assert_array_equal(ref[name], new[name], err_msg=f"{got}: {name}")
+        if np.issubdtype(ref[name].dtype, np.floating) and (name.startswith("layers/") or name.startswith("pooled/")):
+            np.testing.assert_allclose(new[name], ref[name], rtol=2e-3, atol=1e-5, err_msg=f"{got}: {name}")
+        else:
+            np.testing.assert_array_equal(ref[name], new[name], err_msg=f"{got}: {name}")
 
 
 def records(results: Path) -> dict[str, dict]:
