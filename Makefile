@@ -11,15 +11,18 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
+# `opensmile` (eGeMAPS baselines, audEERING's research-only licence) is optional for users: drop it with
+# `make demo EXTRAS=test`; the test suite uses it to check eGeMAPS caches against opensmile itself.
+EXTRAS ?= test,opensmile
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)" -e ".[test]"
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)" -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)

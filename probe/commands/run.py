@@ -91,7 +91,9 @@ def run_command(
     corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Corpus to run (repeat or comma-separate).")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", help="Model to run (repeat or comma-separate).")] = None,
     probes: Annotated[str, typer.Option("--probes", help="Comma-separated probes, or 'all' "
-                                        "(linear, nonlinear, multilayer, attention, layerwise).")]
+                                        "(linear, nonlinear, multilayer, attention, layerwise). Baselines on "
+                                        "log-mel / eGeMAPS caches: ast, ast-small, cnn (trained from scratch), "
+                                        "logreg, svm (scikit-learn).")]
     = "linear,nonlinear,multilayer",
     seeds: Annotated[str, typer.Option("--seeds", help="A count (3 → 0,1,2) or a list (0,1,2).")] = "3",
     protocol: Annotated[str, typer.Option("--protocol", help="holdout (80/10/10 by speakers) or kfold.")] = "holdout",
