@@ -24,11 +24,14 @@ from pathlib import Path
 
 import os
 
+from extract.corpora._folders import Layout, locate
 from extract.corpora.base import (
     AUDIO_SUFFIXES, CorpusInfo, Item, Scan, Skipped, find_audio, is_lfs_pointer, utterance_id,
 )
 
-__all__ = ["Fields", "Parser", "Unusable", "lookup", "match", "scan_files", "speaker_id", "stem", "sweep"]
+__all__ = [
+    "Fields", "Layout", "Parser", "Unusable", "lookup", "match", "scan_files", "speaker_id", "stem", "sweep",
+]
 
 # Suffixes of audio files in any format a corpus copy may hold; such a file that is not used is always reported.
 AUDIO_LIKE: frozenset[str] = frozenset({
@@ -101,6 +104,7 @@ def scan_files(
     notes: Iterable[str] = (),
     suffixes: tuple[str, ...] = AUDIO_SUFFIXES,
     outside: str = "",
+    layout: Layout | None = None,
 ) -> Scan:
     """Parse every file of corpus ``info`` under ``root`` into a :class:`Scan`; every file not used has a reason.
 
@@ -112,9 +116,13 @@ def scan_files(
     the first in order is kept. ``skipped``: files the caller already set aside. ``notes``: corpus-level
     warnings, kept in :attr:`Scan.notes` and logged by the loader's logger. ``suffixes``: the audio formats the
     loader reads; ``outside``: the reason given to an audio file of those formats that ``files`` left out (the
-    default names the loader). See :func:`sweep`.
+    default names the loader). See :func:`sweep`. ``layout``: the corpus's audio folders; without ``files``, only
+    the audio directly inside them is read (:func:`extract.corpora._folders.locate`), audio elsewhere is named.
     """
     root = Path(root)
+    if files is None and layout is not None:
+        found = locate(root, layout, suffixes)
+        files, outside, notes = found.files, outside or found.outside, [*found.notes, *notes]
     broken_stems = {name.casefold(): reason for name, reason in (broken or {}).items()}
 
     def read(uid: str) -> tuple[str, str, str, str]:
@@ -207,7 +215,9 @@ def sweep(root: Path, scan: Scan, suffixes: tuple[str, ...], outside: str) -> li
             suffix = path.suffix.lower()
             if os.path.normpath(str(path)) in seen:
                 continue
-            if path.is_symlink() and not path.exists():
+            if suffix in AUDIO_LIKE and is_macos_metadata(path, root):
+                found.append(Skipped(path, MACOS_REASON))
+            elif path.is_symlink() and not path.exists():
                 if suffix in AUDIO_LIKE or not suffix:
                     found.append(Skipped(path, f"dangling symbolic link to {os.readlink(path)} (target missing)"))
             elif suffix in AUDIO_LIKE and suffix not in read:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -38,6 +38,12 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["code"].lower(), speaker=str(int(found["speaker"])))
 
 
+# The five emotion folders, e.g. ``anger/a01 (1).wav``.
+LAYOUT = Layout(
+    folders=((r"anger|disgust|fear|happiness|sadness",),), shown="anger/, disgust/, fear/, happiness/, sadness/"
+)
+
+
 def scan(root: Path) -> Scan:
     """Every AESDD recording under ``root``; the emotion folders are not used."""
-    return scan_files(root, INFO, parse, broken=BROKEN, unique_names=True)
+    return scan_files(root, INFO, parse, broken=BROKEN, unique_names=True, layout=LAYOUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 # Emotion codes = French initials (Colère, Dégoût, Joie, Neutre, Peur, Surprise, Tristesse); Oréau uses them too.
@@ -62,6 +62,15 @@ def parse(uid: str) -> Fields:
     return Fields(code=code, speaker=speaker, gender=gender, recording=recording)
 
 
+# Emotion folders by their plain-ASCII form: accented letters dropped or damaged ("Colre", "Colere", "Dgot").
+_EMOTION_FOLDER = r"col(e)?re|d(e)?go(u)?t|joie|neutre|peur|surprise|tristesse"
+# ``<Émotion>/<Faible|Fort>/`` and the flat ``Neutre/`` (files directly in an emotion folder are read too).
+LAYOUT = Layout(
+    folders=((_EMOTION_FOLDER,), (_EMOTION_FOLDER, r"faible|fort")),
+    shown="<Émotion>/<Faible|Fort>/ and Neutre/",
+)
+
+
 def scan(root: Path) -> Scan:
     """Every CaFE recording under ``root``, either version; damaged folder names do not matter."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

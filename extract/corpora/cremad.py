@@ -7,7 +7,7 @@ import re
 from functools import partial
 from pathlib import Path
 
-from extract.corpora._scan import Fields, Unusable, match, scan_files
+from extract.corpora._scan import Fields, Layout, Unusable, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan, is_lfs_pointer
 
 DEMOGRAPHICS = "VideoDemographics.csv"
@@ -99,7 +99,11 @@ def actor_genders(root: Path) -> tuple[dict[str, str], list[str]]:
     return genders, [] if genders else [f"no ActorID/Sex rows in {path}; gender left empty"]
 
 
+LAYOUT = Layout(folders=(("audiowav",),), shown="AudioWAV/")
+
+
 def scan(root: Path) -> Scan:
     """Every CREMA-D utterance under ``root`` (the repository folder holding ``AudioWAV/``)."""
     genders, notes = actor_genders(root)
-    return scan_files(root, INFO, partial(parse, genders=genders), broken=KNOWN_BROKEN, unique_names=True, notes=notes)
+    return scan_files(root, INFO, partial(parse, genders=genders), broken=KNOWN_BROKEN, unique_names=True, notes=notes,
+                      layout=LAYOUT)

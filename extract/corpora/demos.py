@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -57,6 +57,9 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["code"].lower(), speaker=found["speaker"], gender=found["gender"].lower())
 
 
+LAYOUT = Layout(folders=(("demos",), ("neu",)), shown="DEMOS/ and NEU/")
+
+
 def scan(root: Path) -> Scan:
     """Every DEMoS recording under ``root`` (DEMOS/ and NEU/ alike; folders are not used)."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, Unusable, match, scan_files
-from extract.corpora.base import CorpusInfo, Scan, find_audio
+from extract.corpora._scan import Fields, Layout, Unusable, match, scan_files
+from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
     key="emodb",
@@ -59,11 +59,10 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["code"], speaker=speaker, gender=GENDER[speaker])
 
 
+LAYOUT = Layout(folders=(("wav",),), shown="wav/")
+
+
 def scan(root: Path) -> Scan:
     """Every EmoDB recording under ``root``: the .wav files of ``wav/`` (other folders, such as ``silb/`` or a
-    mirror copy, are reported, not read); a root without ``wav/`` is taken to be that folder itself."""
-    audio = root / "wav"
-    if not audio.is_dir():
-        return scan_files(root, INFO, parse, files=find_audio(root, (".wav",)), suffixes=(".wav",))
-    return scan_files(root, INFO, parse, files=find_audio(audio, (".wav",)), suffixes=(".wav",),
-                      outside="ignored: outside wav/, EmoDB's audio folder")
+    mirror copy ``wav_copy/``, are named as skipped, not read); ``root`` may also be the ``wav/`` folder itself."""
+    return scan_files(root, INFO, parse, suffixes=(".wav",), layout=LAYOUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from extract.corpora._scan import Fields, Unusable, scan_files, stem
+from extract.corpora._scan import Fields, Layout, Unusable, scan_files, stem
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -58,6 +58,10 @@ def parse(uid: str) -> Fields:
     return Fields(code=_CODES.get(_plain(emotion), emotion), speaker=speaker)
 
 
+# Flat: the files sit directly in the corpus folder (the root, or a folder one or two levels below it).
+LAYOUT = Layout(folders=((),), shown="the corpus folder itself, a flat corpus")
+
+
 def scan(root: Path) -> Scan:
     """Every EmoMatchSpanishDB recording under ``root``; unknown names are listed in ``skipped``."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

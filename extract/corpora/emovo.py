@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -45,6 +45,10 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["code"].lower(), speaker=found["speaker"].lower(), gender=found["gender"].lower())
 
 
+# One folder per speaker: f1 f2 f3 m1 m2 m3.
+LAYOUT = Layout(folders=((r"[fm]\d",),), shown="<speaker>/ such as f1/ or m3/")
+
+
 def scan(root: Path) -> Scan:
     """Every EMOVO recording under ``root``."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -38,6 +38,16 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["code"].lower(), speaker=found["speaker"].lower(), gender=gender)
 
 
+_GENDER_FOLDER = r"females?|males?"
+_SPEAKER_FOLDER = r"(fm|ml)\d+"
+# Copies differ in their folder levels: the files sit in the corpus folder, in Female/ Male/, in speaker folders
+# (fm01/ ... ml03/), or in speaker folders inside the gender folders.
+LAYOUT = Layout(
+    folders=((), (_GENDER_FOLDER,), (_SPEAKER_FOLDER,), (_GENDER_FOLDER, _SPEAKER_FOLDER)),
+    shown="the corpus folder, Female/ and Male/, <speaker>/ or <gender>/<speaker>/",
+)
+
+
 def scan(root: Path) -> Scan:
     """Every EYASE recording under ``root``, at whatever folder depth."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._folders import locate
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.cafe import FRENCH_INITIALS
-from extract.corpora.base import CorpusError, CorpusInfo, Scan, Skipped, find_audio, nfc, utterance_id
+from extract.corpora.base import (
+    AUDIO_SUFFIXES, CorpusError, CorpusInfo, Scan, Skipped, nfc, utterance_id,
+)
 
 GENDERS: tuple[str, ...] = ("f", "m")
 
@@ -57,19 +60,30 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["emo"].upper(), speaker=found["spk"], gender=gender)
 
 
+# Plain-ASCII forms of the folder names (see extract.corpora._folders.plain): the 'é' may be dropped or damaged.
+_VERSION_LEVEL = r"or[a-z]{0,2}aufr_0?[12]"
+# ``OréauFR_0x/{f|m}/sess<e>/``; a copy whose version folder was renamed keeps ``{f|m}/sess<e>/``.
+LAYOUT = Layout(
+    folders=((_VERSION_LEVEL, r"f|m", r"sess[a-z]"), (r"f|m", r"sess[a-z]")),
+    shown="OréauFR_0x/<f|m>/sess<e>/",
+)
+
+
 def scan(root: Path, version: int | None = None) -> Scan:
-    """Every Oréau utterance of one version under ``root``; ``version=None`` takes the newest one present."""
-    files = find_audio(root)
+    """Every Oréau utterance of one version under ``root``; ``version=None`` takes the newest one present. Only
+    the ``sess<e>/`` folders of the layout are read; audio elsewhere is named as skipped."""
+    found = locate(root, LAYOUT, AUDIO_SUFFIXES)
+    files = found.files
     versions = {path: file_version(utterance_id(path, root), root) for path in files}
     present = sorted({v for v in versions.values() if v is not None})
     if not present:  # no OréauFR_0x folder at all (renamed by the user): take the files as they are
-        return scan_files(root, INFO, parse, files=files)
+        return scan_files(root, INFO, parse, files=files, outside=found.outside, notes=found.notes)
     if version is not None and version not in present:
         raise CorpusError(f"Oréau version {version!r} asked for; found only version(s) {present} under {root}")
     chosen = version if version is not None else present[-1]
     kept = [path for path in files if versions[path] == chosen]
     skipped = [Skipped(p, _version_reason(versions[p], chosen)) for p in files if versions[p] != chosen]
-    return scan_files(root, INFO, parse, files=kept, skipped=skipped)
+    return scan_files(root, INFO, parse, files=kept, skipped=skipped, outside=found.outside, notes=found.notes)
 
 
 def _version_reason(found: int | None, chosen: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, Unusable, match, scan_files, stem
+from extract.corpora._scan import Fields, Layout, Unusable, match, scan_files, stem
 from extract.corpora.base import CorpusInfo, Scan
 
 AUDIO_ONLY = "03"
@@ -63,6 +63,10 @@ def parse(uid: str) -> Fields:
     return Fields(code=emotion, speaker=actor, gender="m" if int(actor) % 2 else "f")
 
 
+# ``Actor_01/`` ... ``Actor_24/``, possibly under ``Audio_Speech_Actors_01-24/`` (the shallowest copy is read).
+LAYOUT = Layout(folders=((r"actor_\d+",),), shown="Actor_NN/")
+
+
 def scan(root: Path) -> Scan:
     """Every RAVDESS speech utterance under ``root``, mirrored copies reported as skipped."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

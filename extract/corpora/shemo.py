@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, match, scan_files
+from extract.corpora._scan import Fields, Layout, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 INFO = CorpusInfo(
@@ -42,6 +42,9 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["emo"].upper(), speaker=found["speaker"].upper(), gender=found["gender"].lower())
 
 
+LAYOUT = Layout(folders=(("female",), ("male",)), shown="female/ and male/")
+
+
 def scan(root: Path) -> Scan:
     """Every ShEMO utterance under ``root`` (the folder holding ``female/`` and ``male/``)."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

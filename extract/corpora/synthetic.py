@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Unusable, lookup, walk
-from extract.corpora.base import CorpusInfo, Scan, find_audio
+from extract.corpora._folders import Layout, locate
+from extract.corpora._scan import Unusable, lookup, sweep, walk
+from extract.corpora.base import AUDIO_SUFFIXES, CorpusInfo, Scan
 from extract.labels import FOUR_CLASS
 
 INFO = CorpusInfo(
@@ -59,6 +60,18 @@ def language_of(uid: str) -> str:
     return lang
 
 
+# ``<lang>/<lang>-<variant>/``, exactly under the root (ids are read relative to it).
+LAYOUT = Layout(folders=((r"[a-z]{2,3}", r"[a-z]{2,3}-[a-z]+\d*"),), shown="<lang>/<lang>-<variant>/", wrappers=0,
+                root_inside=False)
+
+
 def scan(root: Path) -> Scan:
-    """Every clip of a corpus written by :func:`extract.synth.render_corpus` under ``root``."""
-    return walk(Path(root), find_audio(root), parse)
+    """Every clip of a corpus written by :func:`extract.synth.render_corpus` under ``root``; audio outside its
+    ``<lang>/<lang>-<variant>/`` folders is named as skipped."""
+    root = Path(root)
+    found = locate(root, LAYOUT, AUDIO_SUFFIXES)
+    scan = walk(root, found.files, parse)
+    scan.skipped.extend(sweep(root, scan, AUDIO_SUFFIXES, found.outside or "ignored: outside the corpus's audio "
+                                                                           "folders"))
+    scan.notes.extend(found.notes)
+    return scan

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.corpora._scan import Fields, Unusable, match, scan_files
+from extract.corpora._scan import Fields, Layout, Unusable, match, scan_files
 from extract.corpora.base import CorpusInfo, Scan
 
 SPEAKERS: tuple[str, ...] = ("OAF", "YAF")  # the older and the younger actress
@@ -53,6 +53,12 @@ def parse(uid: str) -> Fields:
     return Fields(code=found["emo"].lower(), speaker=speaker, gender="f")
 
 
+# Flat, or one folder per speaker and emotion (``OAF_angry/``, ``YAF_pleasant_surprised/``).
+LAYOUT = Layout(
+    folders=((), (r"(oaf|yaf)_[a-z_ ]+",)), shown="the corpus folder, or <SPK>_<emotion>/ such as OAF_angry/"
+)
+
+
 def scan(root: Path) -> Scan:
     """Every TESS utterance under ``root``, whatever the folders."""
-    return scan_files(root, INFO, parse, unique_names=True)
+    return scan_files(root, INFO, parse, unique_names=True, layout=LAYOUT)

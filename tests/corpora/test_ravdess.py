@@ -1,4 +1,4 @@
-"""RAVDESS loader: 7-field names, odd actor = male, song files excluded, mirrored actor folders de-duplicated."""
+"""RAVDESS loader: 7-field names, odd actor = male, song files excluded, only one copy of the actor folders read."""
 
 from __future__ import annotations
 
@@ -54,15 +54,24 @@ def test_mirrored_actor_folders_are_reported_once(root: Path) -> None:
     scan = corpora.scan("ravdess", root)
     ids = [item.id for item in scan.items]
     assert len(ids) == len(set(ids)) == len(SPEECH)
-    assert "Actor_01/03-01-05-01-02-01-01" in ids  # the first copy in sorted order is kept
-    duplicates = {s.path.relative_to(root).as_posix(): s.reason for s in scan.skipped if "duplicate" in s.reason}
-    assert set(duplicates) == set(MIRROR)
-    assert "duplicate of Actor_02/03-01-01-01-01-01-02" in duplicates[MIRROR[1]]
+    assert "Actor_01/03-01-05-01-02-01-01" in ids  # the shallowest copy of the actor folders is read
+    outside = {s.path.relative_to(root).as_posix(): s.reason for s in scan.skipped if "outside" in s.reason}
+    assert set(outside) == set(MIRROR)
+    assert outside[MIRROR[1]] == "ignored: outside the corpus's audio folders (Actor_NN/)"
+
+
+def test_actor_folders_under_the_zip_folder_are_read(tmp_path: Path, write_wav) -> None:
+    build(tmp_path, MIRROR + ["Audio_Speech_Actors_01-24/readme/03-01-05-01-02-01-03.wav"], write_wav)
+    scan = corpora.scan("ravdess", tmp_path)
+    assert [item.id for item in scan.items] == [name.removesuffix(".wav") for name in MIRROR]
+    assert [(s.path.name, s.reason) for s in scan.skipped] == [
+        ("03-01-05-01-02-01-03.wav",
+         "ignored: outside the corpus's audio folders (Actor_NN/ under Audio_Speech_Actors_01-24/)")]
 
 
 def test_song_and_unparsable_files_are_skipped_with_reasons(root: Path) -> None:
     scan = corpora.scan("ravdess", root)
-    why = {s.path.relative_to(root).as_posix(): s.reason for s in scan.skipped if "duplicate" not in s.reason}
+    why = {s.path.relative_to(root).as_posix(): s.reason for s in scan.skipped if "outside" not in s.reason}
     assert set(why) == {SONG, *OTHER}
     assert "song" in why[SONG] and "separate set" in why[SONG]
     assert "pattern" in why["Actor_01/03-01-05-01.wav"]

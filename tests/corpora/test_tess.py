@@ -1,4 +1,4 @@
-"""TESS loader: two female speakers, 'ps' = surprise, folders ignored, nested copies de-duplicated."""
+"""TESS loader: two female speakers, 'ps' = surprise, flat or per-emotion folders, a nested copy not read."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def test_labels_speakers_gender(root: Path) -> None:
     assert set(frame["speaker"]) == {"tess-OAF", "tess-YAF"}
     assert rows["OAF_bar_neutral"]["speaker"] == "tess-OAF"
     assert set(frame["gender"]) == {"f"}
-    # Of two copies the first in sorted path order is kept ("TESS ..." sorts before "YAF_...").
-    assert rows["YAF_youth_ps"]["id"] == MIRROR.removesuffix(".wav")
+    # Of two copies the one in the shallowest corpus folder is read; the nested copy is not.
+    assert rows["YAF_youth_ps"]["id"] == "YAF_pleasant_surprised/YAF_youth_ps"
     assert_ids_well_formed(frame)
 
 
@@ -55,8 +55,16 @@ def test_skipped_files_have_reasons(root: Path) -> None:
     assert "unknown TESS speaker 'XAF'" in why["XAF_back_angry.wav"]
     assert "unknown emotion code 'bored'" in why["OAF_back_bored.wav"]
     mirrored = [s for s in scan.skipped if s.path.name == "YAF_youth_ps.wav"]
-    assert [s.path.relative_to(root).as_posix() for s in mirrored] == ["YAF_pleasant_surprised/YAF_youth_ps.wav"]
-    assert f"duplicate of {MIRROR.removesuffix('.wav')}" in mirrored[0].reason
+    assert [s.path.relative_to(root).as_posix() for s in mirrored] == [MIRROR]
+    assert mirrored[0].reason == ("ignored: outside the corpus's audio folders (the corpus folder, or "
+                                  "<SPK>_<emotion>/ such as OAF_angry/)")
+
+
+def test_a_copy_inside_the_zip_folder_is_read(tmp_path: Path, write_wav) -> None:
+    build(tmp_path, [MIRROR, "TESS Toronto emotional speech set data/OAF_Fear/OAF_youth_fear.wav"], write_wav)
+    scan = corpora.scan("tess", tmp_path)
+    assert sorted(item.id.rsplit("/", 1)[-1] for item in scan.items) == ["OAF_youth_fear", "YAF_youth_ps"]
+    assert scan.skipped == [] and scan.notes == []
 
 
 def test_info_says_speaker_splits_are_degenerate() -> None:
