@@ -7,47 +7,37 @@ A cache is opened and read once per (corpus, model) and shared by every head and
   Multi-Layer. They are held as float16 on the CUDA device when training there and they fit (:func:`gpu_budget`),
   else in RAM when they fit the memory budget (:func:`default_memory_budget`: half the memory available now), the
   last state being a view of the all-states array when both are needed; otherwise they are streamed
-  (:class:`StreamFrames`) batch by batch from the HDF5 file, read ahead in a background thread.
+  (:class:`probe.stream.StreamFrames`) a block at a time. Either way each byte is read from disk once per run
+  when held, once per epoch for all the seeds trained side by side when streamed, and checked for NaN and inf
+  as it is read (the error names the layer).
 
-Where the frames live never changes what a run computes: every source batches the same rows in the same order
-(:func:`plan_batches` with the run's generator) and sums standardisation statistics over the same chunks, so a
-24 GiB machine and a 512 GiB one give the same predictions for the same configuration (tested).
-
-Batches are lists of cache rows (:func:`plan_batches`): shuffled, then sorted by length within buckets of a few
-batches so that little compute goes to padding (about 8% on the demo), then the batches are shuffled. A batch's
-frames come padded to its longest utterance, still float16 (the heads compute in float32: standardisation promotes
-them), with a boolean mask (true on valid frames); padded positions are zero.
-
-Whole states are loaded with :meth:`~extract.cache.FeatureCache.layer` (one contiguous read each); statistics for
-standardisation are over every valid frame of the training rows, memoised per set of rows so that heads of the
-same split share them.
+Where the frames live never changes what a run computes: every source trains on the same blocked batch plan
+(:mod:`probe.batching`: a per-epoch partition of the cache's rows shared by all seeds, each seed's own batches
+within each block) and sums standardisation statistics over the same chunks (:mod:`probe.framestats`), so a 24 GiB
+machine and a 512 GiB one give the same predictions for the same configuration (tested). A batch's frames come
+padded to its longest utterance, still float16 (the heads compute in float32), with a boolean mask (true on valid
+frames); padded positions are zero.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from extract.cache import FeatureCache
-
-BUCKET_BATCHES = 8
-"""Training batches are sorted by length within buckets of this many batches (then the batches are shuffled)."""
+from extract.cache import CacheError, FeatureCache
+from probe.batching import (  # noqa: F401 - re-exported: the batching API has lived here
+    BLOCK_BYTES, BUCKET_BATCHES, block_partition, gather_padded, gather_padded_torch, plan_batches, plan_blocks,
+    wanted_rows,
+)
+from probe.framestats import STATS_CHUNK_BYTES, FrameStats, StatsMemo, frame_stats, squeezed  # noqa: F401
+from probe.stream import STREAM_PREFETCH, Gather, StreamFrames, frame_span, nonfinite_message, read_frames  # noqa: F401
 
 MEMORY_FRACTION = 0.5
 """Share of the available RAM (or free GPU memory) that frames may take by default."""
-
-STREAM_PREFETCH = 4
-"""Batches read ahead by the streaming source's background thread."""
-
-STATS_CHUNK_BYTES = 64 * 2**20
-"""Float32 bytes of frames per step when computing standardisation statistics."""
-
 
 def total_memory() -> int:
     """Physical memory in bytes (Linux/macOS ``sysconf``; 8 GiB when it cannot be read)."""
@@ -88,85 +78,6 @@ def gpu_budget(device: str, fraction: float = MEMORY_FRACTION) -> int:
     return int(free * fraction)
 
 
-def frame_span(offsets: np.ndarray, lengths: np.ndarray, start: int, stop: int) -> tuple[int, int]:
-    """First frame and frame count of cache rows ``start:stop``."""
-    if stop <= start:
-        return 0, 0
-    first = int(offsets[start])
-    return first, int(offsets[stop - 1] + lengths[stop - 1]) - first
-
-
-def read_frames(cache: FeatureCache, start: int, stop: int, states: Sequence[int], out: np.ndarray) -> None:
-    """Read the frames of cache rows ``start:stop`` into ``out`` ``(frames, len(states), d)`` float16, one
-    contiguous read per state copied into place (HDF5 reads straight into a strided destination are much slower)."""
-    for j, state in enumerate(states):
-        out[:, j] = cache.frames_block(start, stop, [state])[:, 0]
-
-
-def plan_batches(
-    rows: np.ndarray,
-    lengths: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator | None = None,
-    bucket: int = BUCKET_BATCHES,
-) -> list[np.ndarray]:
-    """Split ``rows`` into batches. With ``rng`` (training): shuffle, sort by ``lengths`` within buckets of
-    ``bucket`` batches, shuffle the batches. Without (evaluation): sorted by length, in order.
-
-    ``lengths`` is indexed by row (``lengths[rows]`` are the rows' lengths).
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.size == 0:
-        return []
-    if rng is None:
-        ordered = rows[np.argsort(lengths[rows], kind="stable")]
-        return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-    shuffled = rng.permutation(rows)
-    batches: list[np.ndarray] = []
-    span = batch_size * max(1, bucket)
-    for start in range(0, len(shuffled), span):
-        chunk = shuffled[start : start + span]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    order = rng.permutation(len(batches))
-    return [batches[i] for i in order]
-
-
-def gather_padded(
-    data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, squeeze: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames of utterances starting at ``offsets`` (rows of ``data`` ``(frames, L, d)``) with ``lengths``, zero
-    padded: ``(B, T, L, d)`` (``(B, T, d)`` when ``squeeze``) in ``data``'s dtype (float16; heads compute in
-    float32), and the mask ``(B, T)``, true on valid frames. One slice copy per utterance (NumPy copies float16
-    slices several times faster than torch's gather)."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    longest = max(int(lengths.max()), 1) if lengths.size else 1
-    out = np.empty((len(lengths), longest) + tuple(data.shape[1:]), dtype=data.dtype)
-    for i, (offset, n) in enumerate(zip(np.asarray(offsets, dtype=np.int64), lengths)):
-        out[i, :n] = data[offset : offset + n]
-        out[i, n:] = 0
-    mask = np.arange(longest)[None, :] < lengths[:, None]
-    x = torch.from_numpy(out)
-    return (x.squeeze(2) if squeeze else x), torch.from_numpy(mask)
-
-
-def gather_padded_torch(
-    data: torch.Tensor, offsets: np.ndarray, lengths: np.ndarray, squeeze: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`gather_padded` for frames held as a torch tensor (on the GPU when the cache fits there): one
-    indexed gather on ``data``'s device, the same values and mask."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    longest = max(int(lengths.max()), 1) if lengths.size else 1
-    steps = torch.arange(longest, device=data.device)
-    mask = steps[None, :] < torch.as_tensor(lengths, device=data.device)[:, None]
-    index = torch.as_tensor(np.asarray(offsets, dtype=np.int64), device=data.device)[:, None]
-    index = index + torch.where(mask, steps[None, :], torch.zeros((), dtype=steps.dtype, device=data.device))
-    x = data[index]
-    shape = mask.shape + (1,) * (x.dim() - 2)
-    x = torch.where(mask.reshape(shape), x, torch.zeros((), dtype=x.dtype, device=x.device))
-    return (x.squeeze(2) if squeeze else x), mask
-
-
 class FrameSource(Protocol):
     """Where frame-level heads get their frames: padded float16 batches of cache rows, with masks."""
 
@@ -177,7 +88,16 @@ class FrameSource(Protocol):
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """``(rows, x, mask)`` per batch; training order with ``rng``, else evaluation order."""
+        """``(rows, x, mask)`` per batch of :func:`plan_batches`; training order with ``rng``, else evaluation
+        order."""
+        ...
+
+    def partition(self, epoch: int, block_bytes: int) -> list[np.ndarray]:
+        """The epoch's blocks of every cache row (:func:`probe.batching.block_partition`)."""
+        ...
+
+    def block_pass(self, partition: list[np.ndarray], wanted: list[np.ndarray]) -> Iterator[Gather]:
+        """For each block in order, a function gathering ``(x, mask)`` for any batch of its ``wanted`` rows."""
         ...
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,83 +106,21 @@ class FrameSource(Protocol):
         ...
 
 
-class _FrameStats:
-    """Mean and standard deviation of frames by shifted sums (shift: the first chunk's mean), float32 within a
-    chunk and float64 across chunks."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.shift: torch.Tensor | None = None
-        self.s1: torch.Tensor | None = None
-        self.s2: torch.Tensor | None = None
-
-    def add(self, frames: torch.Tensor) -> None:
-        """Add valid frames ``(n, ...)`` float32; ``frames`` is overwritten."""
-        n = frames.shape[0]
-        if n == 0:
-            return
-        if self.shift is None:
-            self.shift = frames.sum(dim=0) / n
-        frames.sub_(self.shift)
-        s1 = frames.sum(dim=0).double()
-        s2 = frames.square_().sum(dim=0).double()
-        self.s1 = s1 if self.s1 is None else self.s1 + s1
-        self.s2 = s2 if self.s2 is None else self.s2 + s2
-        self.count += n
-
-    def result(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.shift is None or self.s1 is None or self.s2 is None:
-            return torch.zeros(shape), torch.ones(shape)
-        mean = self.s1 / self.count
-        var = (self.s2 / self.count - mean**2).clamp(min=0.0)
-        return (self.shift.double() + mean).float().cpu(), var.sqrt().float().cpu()
-
-
-class _StatsMemo:
-    """Statistics memoised per set of rows (heads of the same split share them)."""
-
-    def __init__(self) -> None:
-        self._memo: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def get(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor] | None:
-        return self._memo.get(np.sort(np.asarray(rows, dtype=np.int64)).tobytes())
-
-    def put(self, rows: np.ndarray, value: tuple[torch.Tensor, torch.Tensor]) -> None:
-        self._memo[np.sort(np.asarray(rows, dtype=np.int64)).tobytes()] = value
-
-
-def _chunk_rows(lengths: np.ndarray, rows: np.ndarray, bytes_per_frame: int) -> list[np.ndarray]:
-    """Consecutive pieces of ``rows`` whose frames take about :data:`STATS_CHUNK_BYTES` as float32."""
-    budget = max(STATS_CHUNK_BYTES // max(bytes_per_frame, 1), 1)
-    pieces, start, frames = [], 0, 0
-    for i, row in enumerate(rows):
-        frames += int(lengths[row])
-        if frames >= budget:
-            pieces.append(rows[start : i + 1])
-            start, frames = i + 1, 0
-    if start < len(rows):
-        pieces.append(rows[start:])
-    return pieces
-
-
-def _frame_stats(
-    acc: _FrameStats, data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, chunked: bool = True
-) -> None:
-    """Add the frames ``data[offsets[i] : offsets[i] + lengths[i]]`` of every utterance to ``acc``: in chunks of
-    :func:`_chunk_rows`, or as one chunk (``chunked=False``, when the caller already chunked the rows the same
-    way, as :class:`StreamFrames` does, so both sources sum the same frames in the same order)."""
-    per_frame = int(np.prod(data.shape[1:])) * 4
-    pieces = _chunk_rows(lengths, np.arange(len(lengths)), per_frame) if chunked else [np.arange(len(lengths))]
-    for piece in pieces:
-        if len(piece) == 0:
-            continue
-        slices = [data[o : o + n] for o, n in zip(offsets[piece], lengths[piece])]
-        acc.add(torch.cat(slices).float() if isinstance(data, torch.Tensor)
-                else torch.from_numpy(np.concatenate(slices)).float())
-
-
-def _squeezed(value: tuple[torch.Tensor, torch.Tensor], squeeze: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    return (value[0].squeeze(0), value[1].squeeze(0)) if squeeze else value
+def training_batches(
+    feed: object, rows: np.ndarray, batch_size: int, rng: np.random.Generator, epoch: int, block_bytes: int
+) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor | None]]:
+    """One seed's training batches of ``epoch``: the blocked plan (:func:`plan_blocks`) on a frame source, block
+    after block; on a feed without blocks (pooled vectors, chained caches) its own :meth:`batches` with ``rng``,
+    which is what one block gives."""
+    if not hasattr(feed, "block_pass"):
+        yield from feed.batches(rows, batch_size, rng)  # type: ignore[attr-defined]
+        return
+    partition = feed.partition(epoch, block_bytes)  # type: ignore[attr-defined]
+    plan = plan_blocks(partition, rows, feed.lengths, batch_size, rng)  # type: ignore[attr-defined]
+    for block, gather in zip(plan, feed.block_pass(partition, wanted_rows([plan], len(partition)))):  # type: ignore[attr-defined]
+        for batch in block:
+            x, mask = gather(batch)
+            yield batch, x, mask
 
 
 class MemoryFrames:
@@ -277,107 +135,40 @@ class MemoryFrames:
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.states = tuple(states)
-        self._stats = _StatsMemo()
+        self._stats = StatsMemo()
 
     @property
     def squeeze(self) -> bool:
         return len(self.states) == 1
 
-    def batches(
-        self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
-    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    def _gather(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         gather = gather_padded_torch if isinstance(self.data, torch.Tensor) else gather_padded
-        for batch in plan_batches(rows, self.lengths, batch_size, rng):
-            x, mask = gather(self.data, self.offsets[batch], self.lengths[batch], self.squeeze)
-            yield batch, x, mask
+        return gather(self.data, self.offsets[batch], self.lengths[batch], self.squeeze)
 
-    def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        cached = self._stats.get(rows)
-        if cached is not None:
-            return cached
-        acc = _FrameStats()
-        rows = np.sort(np.asarray(rows, dtype=np.int64))
-        _frame_stats(acc, self.data, self.offsets[rows], self.lengths[rows])
-        value = _squeezed(acc.result(tuple(self.data.shape[1:])), self.squeeze)
-        self._stats.put(rows, value)
-        return value
+    def partition(self, epoch: int, block_bytes: int) -> list[np.ndarray]:
+        """The epoch's blocks (:func:`probe.batching.block_partition`), the same as a streamed source's."""
+        return block_partition(self.lengths, int(np.prod(self.data.shape[1:])) * 2, epoch, block_bytes)
 
-
-def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted distinct cache rows as ``[start, stop)`` runs of consecutive rows (one contiguous read each)."""
-    if rows.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, breaks)]
-
-
-class StreamFrames:
-    """Frames read from the HDF5 cache batch by batch, never all in memory.
-
-    The batches are exactly those of :class:`MemoryFrames` (:func:`plan_batches` over the same rows with the same
-    generator): streaming changes how the bytes arrive, never which utterances form a batch or in what order, so a
-    run gives the same predictions whatever the memory budget. Each batch is read as contiguous runs of rows (one
-    read per run and state), :data:`STREAM_PREFETCH` batches ahead in a background thread. Random access costs
-    more than the old block-wise streaming on slow disks; it is only used for caches over the memory budget.
-    """
-
-    mode = "stream"
-
-    def __init__(self, cache: FeatureCache, states: Sequence[int], prefetch: int = STREAM_PREFETCH) -> None:
-        self.cache = cache
-        self.states = tuple(states)
-        self.lengths = cache.utterances["n_frames"].to_numpy(np.int64)
-        self.offsets = cache.utterances["offset"].to_numpy(np.int64)
-        self.prefetch = max(1, int(prefetch))
-        self._stats = _StatsMemo()
-
-    @property
-    def squeeze(self) -> bool:
-        return len(self.states) == 1
-
-    def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The frames of ``rows`` packed in one array ``(frames, len(states), d)`` and each row's offset in it."""
-        order = np.unique(rows)
-        local = np.zeros(len(order), dtype=np.int64)
-        local[1:] = np.cumsum(self.lengths[order])[:-1]
-        data = np.empty((int(self.lengths[order].sum()), len(self.states), self.cache.dim), dtype=np.float16)
-        at = 0
-        for start, stop in _runs(order):
-            _, count = frame_span(self.offsets, self.lengths, start, stop)
-            read_frames(self.cache, start, stop, self.states, data[at : at + count])
-            at += count
-        return data, local[np.searchsorted(order, rows)]
-
-    def _prefetched(self, plan: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """``(batch, data, offsets)`` for each batch of ``plan``, read ahead in a background thread."""
-        if not plan:
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = [pool.submit(self._read, batch) for batch in plan[: self.prefetch]]
-            for i, batch in enumerate(plan):
-                data, offsets = pending.pop(0).result()
-                if i + self.prefetch < len(plan):
-                    pending.append(pool.submit(self._read, plan[i + self.prefetch]))
-                yield batch, data, offsets
+    def block_pass(self, partition: list[np.ndarray], wanted: list[np.ndarray]) -> Iterator[Gather]:
+        """Nothing to read: every block gathers from the frames held."""
+        for _ in wanted:
+            yield self._gather
 
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        plan = plan_batches(rows, self.lengths, batch_size, rng)
-        for batch, data, offsets in self._prefetched(plan):
-            x, mask = gather_padded(data, offsets, self.lengths[batch], self.squeeze)
+        for batch in plan_batches(rows, self.lengths, batch_size, rng):
+            x, mask = self._gather(batch)
             yield batch, x, mask
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         cached = self._stats.get(rows)
         if cached is not None:
             return cached
-        acc = _FrameStats()
+        acc = FrameStats()
         rows = np.sort(np.asarray(rows, dtype=np.int64))
-        per_frame = len(self.states) * self.cache.dim * 4
-        for piece, data, offsets in self._prefetched(_chunk_rows(self.lengths, rows, per_frame)):
-            _frame_stats(acc, data, offsets, self.lengths[piece], chunked=False)
-        value = _squeezed(acc.result((len(self.states), self.cache.dim)), self.squeeze)
+        frame_stats(acc, self.data, self.offsets[rows], self.lengths[rows])
+        value = squeezed(acc.result(tuple(self.data.shape[1:])), self.squeeze)
         self._stats.put(rows, value)
         return value
 
@@ -386,6 +177,7 @@ class CacheData:
     """Everything the probes read from one cache, each piece read at most once and shared.
 
     ``memory_budget`` (bytes) bounds the frames held in memory; ``None`` means :func:`default_memory_budget`.
+    Frames over it are streamed, holding two blocks of the blocked plan at a time within the same budget.
     Call :meth:`prepare` with the needs of all planned runs first, so that one read serves all of them.
     """
 
@@ -410,21 +202,32 @@ class CacheData:
             self._pooled = self.cache.pooled()
         return self._pooled
 
+    def _check(self, frames: np.ndarray | torch.Tensor, state: int, block: int = 1 << 16) -> None:
+        """:class:`extract.cache.CacheError` naming ``state`` when the frames just loaded hold NaN or inf (checked
+        in memory, so the bytes are read from disk once)."""
+        for start in range(0, len(frames), block):
+            piece = frames[start : start + block]
+            if not bool(torch.isfinite(piece).all() if isinstance(piece, torch.Tensor) else np.isfinite(piece).all()):
+                raise CacheError(nonfinite_message(self.cache.path, state, f"frames from row {start}"))
+
     def _load(self, states: list[int]) -> np.ndarray | torch.Tensor | None:
-        """Every frame of ``states`` ``(total_frames, len(states), d)`` float16, read state by state: on the CUDA
-        device when it fits there (:func:`gpu_budget`), else in RAM when it fits the memory budget, else None."""
+        """Every frame of ``states`` ``(total_frames, len(states), d)`` float16, read state by state and checked
+        for NaN and inf: on the CUDA device when it fits there (:func:`gpu_budget`), else in RAM when it fits the
+        memory budget, else None."""
         shape = (self.cache.total_frames, len(states), self.cache.dim)
         nbytes = self.cache.nbytes(states)
         if nbytes <= gpu_budget(self.device):
             held = torch.empty(shape, dtype=torch.float16, device=self.device)
             for j, state in enumerate(states):
                 held[:, j] = torch.from_numpy(self.cache.layer(state)).to(self.device)
+                self._check(held[:, j], state)
             return held
         if nbytes > self.memory_budget:
             return None
         data = np.empty(shape, dtype=np.float16)
         for j, state in enumerate(states):
             data[:, j] = self.cache.layer(state)
+            self._check(data[:, j], state)
         return data
 
     def prepare(self, frames_last: bool, frames_all: bool) -> None:
@@ -441,11 +244,11 @@ class CacheData:
                 if False not in self._frames:
                     self._frames[False] = MemoryFrames(data[:, last:], offsets, lengths, [last])
             else:
-                self._frames[True] = StreamFrames(cache, everything)
+                self._frames[True] = StreamFrames(cache, everything, budget=self.memory_budget)
         if frames_last and False not in self._frames:
             data = self._load([last])
             self._frames[False] = (MemoryFrames(data, offsets, lengths, [last]) if data is not None
-                                   else StreamFrames(cache, [last]))
+                                   else StreamFrames(cache, [last], budget=self.memory_budget))
 
     def frames(self, all_states: bool) -> FrameSource:
         """The frame source of every state (``all_states``) or of the last one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,8 @@ def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe:
     parts, labels = parts_and_labels(cache)
     config = make_config(preset, device="cpu", epochs=3, batch_size=5)
     runs = []
-    for budget in (None, 0):
+    states = list(range(cache.n_states)) if PROBES[probe].all_states else [cache.n_states - 1]
+    for budget in (None, cache.nbytes(states) - 1):  # just under the frames' size: streamed (one block)
         data = CacheData(cache, memory_budget=budget)
         feed = data.frames(PROBES[probe].all_states)
         assert feed.mode == ("memory" if budget is None else "stream")
@@ -186,11 +188,12 @@ def test_last_state_is_shared_with_all_states_and_budget_forces_streaming(cache:
     last, every = data.frames(False), data.frames(True)
     assert isinstance(last, MemoryFrames) and np.shares_memory(last.data, every.data)
     assert np.array_equal(last.data[:, 0], cache.layer(-1))
-    tight = CacheData(cache, memory_budget=0)
+    tight = CacheData(cache, memory_budget=cache.nbytes([-1]) - 1)
     tight.prepare(frames_last=True, frames_all=True)
     assert tight.frames(False).mode == tight.frames(True).mode == "stream"
     parts, labels = parts_and_labels(cache)
-    result = fit_probe("multilayer", tight.frames(True), labels, parts, cache.n_states, cache.dim, 4, CONFIG, 0)
+    blocks = replace(CONFIG, block_bytes=cache.nbytes() // 16)  # two blocks of all states fit the budget
+    result = fit_probe("multilayer", tight.frames(True), labels, parts, cache.n_states, cache.dim, 4, blocks, 0)
     assert result.test.logits.shape == (len(parts["test"]), 1, 4)
 
 

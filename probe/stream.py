@@ -1,0 +1,176 @@
+"""Frames streamed from the HDF5 cache when they do not fit in memory: read a block at a time, each byte once per
+epoch for every seed trained side by side.
+
+Training reads follow the blocked plan (:mod:`probe.batching`): for each block of the epoch's partition, the rows
+that any seed trains on are read in one go (sorted, as contiguous runs of rows, one read per run and state), the
+next block is read ahead in a background thread, and every seed's batches of the block are gathered from it. So
+at most two blocks are held (one in use, the next being read); a memory budget below that is refused with a
+clear error rather than exceeded. Evaluation (validation and test predictions) reads batch by batch, a few batches
+ahead. Every read is checked for NaN and inf (the error names the layer) and counted in :attr:`bytes_read`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from extract.cache import CacheError, FeatureCache
+from probe.batching import block_partition, gather_padded, plan_batches
+from probe.framestats import FrameStats, StatsMemo, chunk_rows, frame_stats, squeezed
+
+STREAM_PREFETCH = 4
+"""Batches read ahead by the streaming source's background thread during evaluation."""
+
+Gather = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+"""Padded frames and mask of a batch of rows of the current block."""
+
+
+def frame_span(offsets: np.ndarray, lengths: np.ndarray, start: int, stop: int) -> tuple[int, int]:
+    """First frame and frame count of cache rows ``start:stop``."""
+    if stop <= start:
+        return 0, 0
+    first = int(offsets[start])
+    return first, int(offsets[stop - 1] + lengths[stop - 1]) - first
+
+
+def read_frames(cache: FeatureCache, start: int, stop: int, states: Sequence[int], out: np.ndarray) -> None:
+    """Read the frames of cache rows ``start:stop`` into ``out`` ``(frames, len(states), d)`` float16, one
+    contiguous read per state copied into place (HDF5 reads straight into a strided destination are much slower)."""
+    for j, state in enumerate(states):
+        out[:, j] = cache.frames_block(start, stop, [state])[:, 0]
+
+
+def nonfinite_message(path: object, layer: int, where: str) -> str:
+    """The error text for frames holding NaN or inf, as :meth:`extract.cache.FeatureCache.check_frames` words it."""
+    return f"{path}: layer {layer} holds NaN or inf ({where}); the cache cannot be used"
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted distinct cache rows as ``[start, stop)`` runs of consecutive rows (one contiguous read each)."""
+    if rows.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, breaks)]
+
+
+class StreamFrames:
+    """Frames read from the HDF5 cache, never all in memory.
+
+    Training batches are exactly those of :class:`probe.data.MemoryFrames` (the same blocked plan with the same
+    generators), so a run gives the same predictions whatever the memory budget. ``budget`` (bytes, or None for
+    no check) bounds what a training pass may hold: two blocks.
+    """
+
+    mode = "stream"
+
+    def __init__(self, cache: FeatureCache, states: Sequence[int], prefetch: int = STREAM_PREFETCH,
+                 budget: int | None = None) -> None:
+        self.cache = cache
+        self.states = tuple(states)
+        self.lengths = cache.utterances["n_frames"].to_numpy(np.int64)
+        self.offsets = cache.utterances["offset"].to_numpy(np.int64)
+        self.prefetch = max(1, int(prefetch))
+        self.budget = budget
+        self.bytes_read = 0
+        self._stats = StatsMemo()
+
+    @property
+    def squeeze(self) -> bool:
+        return len(self.states) == 1
+
+    @property
+    def bytes_per_frame(self) -> int:
+        return len(self.states) * self.cache.dim * 2
+
+    def _check_finite(self, data: np.ndarray, order: np.ndarray, local: np.ndarray) -> None:
+        for j, state in enumerate(self.states):
+            finite = np.isfinite(data[:, j]).all(axis=-1)
+            if not finite.all():
+                row = order[np.searchsorted(local, int(np.argmin(finite)), side="right") - 1]
+                raise CacheError(nonfinite_message(self.cache.path, state, f"frames of utterance row {row}"))
+
+    def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frames of ``rows`` packed in one array ``(frames, len(states), d)`` and each row's offset in it."""
+        order = np.unique(rows)
+        local = np.zeros(len(order), dtype=np.int64)
+        local[1:] = np.cumsum(self.lengths[order])[:-1]
+        data = np.empty((int(self.lengths[order].sum()), len(self.states), self.cache.dim), dtype=np.float16)
+        at = 0
+        for start, stop in _runs(order):
+            _, count = frame_span(self.offsets, self.lengths, start, stop)
+            read_frames(self.cache, start, stop, self.states, data[at : at + count])
+            at += count
+        self.bytes_read += data.nbytes
+        self._check_finite(data, order, local)
+        return data, local[np.searchsorted(order, rows)]
+
+    def _prefetched(self, plan: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(batch, data, offsets)`` for each batch of ``plan``, read ahead in a background thread."""
+        if not plan:
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = [pool.submit(self._read, batch) for batch in plan[: self.prefetch]]
+            for i, batch in enumerate(plan):
+                data, offsets = pending.pop(0).result()
+                if i + self.prefetch < len(plan):
+                    pending.append(pool.submit(self._read, plan[i + self.prefetch]))
+                yield batch, data, offsets
+
+    def batches(
+        self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """Batch by batch (:func:`probe.batching.plan_batches`): evaluation, and feeds that do not plan blocks."""
+        plan = plan_batches(rows, self.lengths, batch_size, rng)
+        for batch, data, offsets in self._prefetched(plan):
+            x, mask = gather_padded(data, offsets, self.lengths[batch], self.squeeze)
+            yield batch, x, mask
+
+    def partition(self, epoch: int, block_bytes: int) -> list[np.ndarray]:
+        """The epoch's blocks of every cache row (:func:`probe.batching.block_partition`)."""
+        return block_partition(self.lengths, self.bytes_per_frame, epoch, block_bytes)
+
+    def _check_budget(self, wanted: list[np.ndarray]) -> None:
+        sizes = [int(self.lengths[rows].sum()) * self.bytes_per_frame for rows in wanted]
+        held = (2 if len(wanted) > 1 else 1) * max(sizes, default=0)
+        if self.budget is not None and held > self.budget:
+            raise MemoryError(
+                f"{self.cache.path}: streaming needs {held / 2**20:.3g} MiB of frames in memory "
+                f"({'two blocks: one in use, the next read ahead' if len(wanted) > 1 else 'one block'}), above the "
+                f"memory budget of {self.budget / 2**20:.3g} MiB; raise the budget (--memory-gb) to at least that")
+
+    def block_pass(self, partition: list[np.ndarray], wanted: list[np.ndarray]) -> Iterator[Gather]:
+        """One pass over the blocks of ``partition``: for each block, its ``wanted`` rows read once (the next
+        block's read ahead in a background thread) and a function gathering any batch of them."""
+        self._check_budget(wanted)
+        if not wanted:
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._read, wanted[0])
+            for b, rows in enumerate(wanted):
+                data, local = pending.result()
+                if b + 1 < len(wanted):
+                    pending = pool.submit(self._read, wanted[b + 1])
+
+                def gather(batch: np.ndarray, rows: np.ndarray = rows, data: np.ndarray = data,
+                           local: np.ndarray = local) -> tuple[torch.Tensor, torch.Tensor]:
+                    return gather_padded(data, local[np.searchsorted(rows, batch)], self.lengths[batch], self.squeeze)
+
+                yield gather
+                del data, local, gather
+
+    def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Statistics over the same chunks as :class:`probe.data.MemoryFrames` (bit-identical results)."""
+        cached = self._stats.get(rows)
+        if cached is not None:
+            return cached
+        acc = FrameStats()
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        per_frame = len(self.states) * self.cache.dim * 4
+        for piece, data, offsets in self._prefetched(chunk_rows(self.lengths, rows, per_frame)):
+            frame_stats(acc, data, offsets, self.lengths[piece], chunked=False)
+        value = squeezed(acc.result((len(self.states), self.cache.dim)), self.squeeze)
+        self._stats.put(rows, value)
+        return value
