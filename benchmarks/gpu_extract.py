@@ -100,9 +100,6 @@ def main(argv: list[str] | None = None) -> int:
             for precision in precisions:
                 backbone = load_backbone(model, weights="random", device=device, whisper_input="pad30",
                                          precision=precision)
-                # WhisperBackbone runs at most batch_windows (default 8) windows per encoder call: follow the batch
-                if hasattr(backbone, "batch_windows"):
-                    backbone.batch_windows = max(backbone.batch_windows, args.batch_size)
                 dims = backbone.model.dims
                 formula = encoder_flops(dims.n_mels, dims.n_audio_state, dims.n_audio_layer)
                 counted = counted_flops(backbone)

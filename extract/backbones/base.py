@@ -35,11 +35,21 @@ class ModelSpec:
     model_type: str = ""  # transformers' model_type ("hubert", "whisper", ...); "" = openai-whisper
 
 
-def resolve_device(device: str | None) -> torch.device:
-    """``None``/"auto" picks CUDA when present, else CPU."""
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/"auto" picks CUDA when present, else CPU; a :class:`torch.device` is returned as it is."""
+    if isinstance(device, torch.device):
+        return device
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` (built on the host) on ``device``: through pinned host memory with an asynchronous copy when
+    ``device`` is CUDA; on the CPU the tensor itself, untouched."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 class Backbone(ABC):
@@ -119,3 +129,23 @@ class Backbone(ABC):
             "precision": self.precision,
             "device": str(self.device),
         }
+
+
+class OneStateBackbone(Backbone):
+    """A fixed feature transform without weights (log-mel, eGeMAPS): one state of ``spec.dim`` values per frame,
+    computed on the CPU in float32."""
+
+    def __init__(self, spec: ModelSpec, checkpoint: str) -> None:
+        self.spec = spec
+        self.checkpoint = checkpoint
+        self.weights = "none"
+        self.device = torch.device("cpu")
+        self.precision = "fp32"
+
+    @property
+    def n_states(self) -> int:
+        return 1
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim

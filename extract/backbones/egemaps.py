@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from extract.backbones.base import Backbone, ModelSpec
+from extract.backbones.base import ModelSpec, OneStateBackbone
 
 SAMPLE_RATE = 16000
 MIN_SAMPLES = SAMPLE_RATE // 10
@@ -73,29 +73,18 @@ def egemaps_features(wave: np.ndarray, level: str = "functionals") -> np.ndarray
     return _smile(level).process_signal(signal, SAMPLE_RATE).to_numpy(np.float32, copy=True)
 
 
-class EGeMAPSBackbone(Backbone):
+class EGeMAPSBackbone(OneStateBackbone):
     """eGeMAPSv02 through opensmile: functionals (one 88-dim frame per clip) or low-level descriptors."""
 
     def __init__(self, level: str = "functionals") -> None:
         if level not in ("functionals", "lld"):
             raise ValueError(f"level must be 'functionals' or 'lld', got {level!r}")
         opensmile = require_opensmile()
+        spec = EGEMAPS_SPEC if level == "functionals" else EGEMAPS_LLD_SPEC
+        super().__init__(spec, f"{spec.checkpoint} (opensmile {opensmile.__version__})")
         self.level = level
-        self.spec = EGEMAPS_SPEC if level == "functionals" else EGEMAPS_LLD_SPEC
-        self.checkpoint = f"{self.spec.checkpoint} (opensmile {opensmile.__version__})"
-        self.weights = "none"
-        self.device = torch.device("cpu")
-        self.precision = "fp32"
         self.frame_rate = 0.0 if level == "functionals" else 100.0
         self.opensmile_version = str(opensmile.__version__)
-
-    @property
-    def n_states(self) -> int:
-        return 1
-
-    @property
-    def dim(self) -> int:
-        return self.spec.dim
 
     def n_frames(self, n_samples: int) -> int:
         if self.level == "functionals":

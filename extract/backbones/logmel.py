@@ -19,7 +19,7 @@ import torch
 import whisper
 from whisper.audio import HOP_LENGTH, N_FFT
 
-from extract.backbones.base import Backbone, ModelSpec
+from extract.backbones.base import ModelSpec, OneStateBackbone
 
 N_MELS = 128
 FRAME_RATE = 16000 / HOP_LENGTH  # 100 frames per second
@@ -38,25 +38,13 @@ def logmel_frames(wave: np.ndarray, n_mels: int = N_MELS) -> torch.Tensor:
     return whisper.log_mel_spectrogram(audio, n_mels).T.contiguous()
 
 
-class LogMelBackbone(Backbone):
+class LogMelBackbone(OneStateBackbone):
     """A fixed feature transform in the backbone interface: one state of 128 log-mel bins, 100 frames/s."""
 
     frame_rate = FRAME_RATE
 
     def __init__(self, spec: ModelSpec = LOGMEL_SPEC) -> None:
-        self.spec = spec
-        self.checkpoint = spec.checkpoint
-        self.weights = "none"
-        self.device = torch.device("cpu")
-        self.precision = "fp32"
-
-    @property
-    def n_states(self) -> int:
-        return 1
-
-    @property
-    def dim(self) -> int:
-        return self.spec.dim
+        super().__init__(spec, spec.checkpoint)
 
     def n_frames(self, n_samples: int) -> int:
         return max(n_samples, N_FFT) // HOP_LENGTH

@@ -29,7 +29,7 @@ from transformers import (
     Wav2Vec2FeatureExtractor,
 )
 
-from extract.backbones.base import Backbone, ModelSpec, resolve_device
+from extract.backbones.base import Backbone, ModelSpec, resolve_device, to_device
 
 W2V_BERT = "wav2vec2-bert"  # transformers' model_type of w2v-BERT 2.0
 # Families whose features do not change when a clip is zero-padded in a batch (with an attention mask), as long
@@ -129,7 +129,7 @@ class Wav2Vec2Backbone(Backbone):
         if getattr(model.config, "add_adapter", False):
             raise ValueError(f"{spec.name}: this checkpoint has a downsampling adapter after the encoder (add_adapter="
                              "True), so its final state has fewer frames than its blocks; load the base checkpoint")
-        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.device = resolve_device(device)
         self.model = no_training_randomness(model).to(self.device)
         self.config = model.config
         self.features = self.config.model_type == W2V_BERT  # filterbank input instead of samples
@@ -171,8 +171,8 @@ class Wav2Vec2Backbone(Backbone):
             return_attention_mask=True,
             return_tensors="pt",
         )
-        values = inputs["input_features" if self.features else "input_values"].to(self.device)
-        mask = inputs["attention_mask"].to(self.device) if not self.group_norm else None
+        values = to_device(inputs["input_features" if self.features else "input_values"], self.device)
+        mask = to_device(inputs["attention_mask"], self.device) if not self.group_norm else None
         return values, mask
 
     def _forward(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:

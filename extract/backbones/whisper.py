@@ -17,7 +17,7 @@ import whisper
 from whisper.audio import HOP_LENGTH, N_FFT, N_SAMPLES
 from whisper.model import ModelDimensions, Whisper
 
-from extract.backbones.base import Backbone, ModelSpec, resolve_device
+from extract.backbones.base import Backbone, ModelSpec, resolve_device, to_device
 
 WHISPER_INPUTS: tuple[str, ...] = ("pad30", "trim")
 SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # conv2 has stride 2 over 10 ms mel frames: 20 ms, 50 frames per second
@@ -75,11 +75,16 @@ def whisper_checksum(size: str) -> str:
 
 
 class WhisperBackbone(Backbone):
-    """All L+1 encoder states of an openai-whisper model."""
+    """All L+1 encoder states of an openai-whisper model.
+
+    ``batch_windows``: the most 30 s windows per encoder call. ``None`` (default) follows the caller's batch: a
+    call with ``n`` clips runs its windows ``n`` at a time, so the extraction's ``--batch-size`` sets the encoder
+    batch (clips up to 30 s are one window each: one encoder call per batch).
+    """
 
     def __init__(
         self,
-        model: Whisper,
+        model: torch.nn.Module,
         spec: ModelSpec,
         *,
         checkpoint: str,
@@ -87,21 +92,27 @@ class WhisperBackbone(Backbone):
         whisper_input: str = "pad30",
         device: str | torch.device | None = None,
         precision: str = "fp32",
-        batch_windows: int = 8,
+        batch_windows: int | None = None,
     ) -> None:
         if whisper_input not in WHISPER_INPUTS:
             raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
-        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.model = model.to(self.device).eval()
-        self.encoder = self.model.encoder
+        if batch_windows is not None and batch_windows < 1:
+            raise ValueError(f"batch_windows must be at least 1 (or None: the caller's batch), got {batch_windows}")
+        self.device = resolve_device(device)
         self.spec = spec
         self.checkpoint = checkpoint
         self.weights = weights
         self.whisper_input = whisper_input
         self.precision = precision
         self.batch_windows = batch_windows
-        self.n_mels = self.model.dims.n_mels
+        self._attach(model)
         self.params = sum(p.numel() for p in self.encoder.parameters())
+
+    def _attach(self, model: torch.nn.Module) -> None:
+        """Put the network on the device in eval mode and set ``model``, ``encoder`` and ``n_mels``."""
+        self.model = model.to(self.device).eval()
+        self.encoder = self.model.encoder
+        self.n_mels = self.model.dims.n_mels
 
     @property
     def n_states(self) -> int:
@@ -152,9 +163,10 @@ class WhisperBackbone(Backbone):
                 windows.append(window)
                 owner.append(i)
         pieces: list[torch.Tensor] = []
-        for start in range(0, len(windows), self.batch_windows):
-            chunk = windows[start : start + self.batch_windows]
-            mel = torch.stack([self.log_mel(w) for w in chunk]).to(self.device)
+        step = self.batch_windows or max(1, len(waves))
+        for start in range(0, len(windows), step):
+            chunk = windows[start : start + step]
+            mel = to_device(torch.stack([self.log_mel(w) for w in chunk]), self.device)
             states = self.encode_states(mel)
             for j, window in enumerate(chunk):
                 pieces.append(states[:, j, : math.ceil(len(window) / SAMPLES_PER_FRAME)])

@@ -13,12 +13,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel, WhisperConfig, WhisperModel
+from transformers import WhisperConfig, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from extract.backbones.base import ModelSpec, resolve_device
 from extract.backbones.wav2vec2 import no_training_randomness
-from extract.backbones.whisper import WHISPER_INPUTS, WhisperBackbone
+from extract.backbones.whisper import WhisperBackbone
 
 # Encoder (and decoder size, for the record) of the registered transformers-format Whisper checkpoints.
 LARGE_V3_ENCODER: dict[str, object] = {
@@ -39,34 +38,15 @@ def download_whisper_encoder(checkpoint: str) -> WhisperEncoder:
 
 
 class HFWhisperBackbone(WhisperBackbone):
-    """All L+1 states of a transformers ``WhisperEncoder``, through the same input path as openai-whisper."""
+    """All L+1 states of a transformers ``WhisperEncoder`` (the first argument, in place of openai-whisper's
+    model), through the same input path and constructor options as :class:`WhisperBackbone`."""
 
-    def __init__(
-        self,
-        encoder: PreTrainedModel,
-        spec: ModelSpec,
-        *,
-        checkpoint: str,
-        weights: str,
-        whisper_input: str = "pad30",
-        device: str | torch.device | None = None,
-        precision: str = "fp32",
-        batch_windows: int = 8,
-    ) -> None:
-        if whisper_input not in WHISPER_INPUTS:
-            raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
-        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.encoder = no_training_randomness(encoder).to(self.device)
+    def _attach(self, model: torch.nn.Module) -> None:
+        """Put the ``WhisperEncoder`` on the device without training randomness; set ``encoder`` and ``n_mels``."""
+        self.encoder = no_training_randomness(model).to(self.device)
         self.model = self.encoder
-        self.config: Any = encoder.config
-        self.spec = spec
-        self.checkpoint = checkpoint
-        self.weights = weights
-        self.whisper_input = whisper_input
-        self.precision = precision
-        self.batch_windows = batch_windows
+        self.config: Any = self.encoder.config
         self.n_mels = int(self.config.num_mel_bins)
-        self.params = sum(p.numel() for p in self.encoder.parameters())
 
     @property
     def n_states(self) -> int:
