@@ -56,7 +56,6 @@ class Located:
     """What :func:`locate` found: the audio files to read, the reason for audio elsewhere, notes."""
 
     files: list[Path]
-    folders: list[Path]
     outside: str = ""  # the skip reason of a read-format audio file outside ``folders``
     notes: list[str] = field(default_factory=list)
 
@@ -139,9 +138,9 @@ def locate(root: Path, layout: Layout, suffixes: tuple[str, ...]) -> Located:
             folders = [f for held in chosen.values() for f in held]
             files = sorted({p for f in folders for p in _audio_in(f, suffixes)}, key=lambda p: nfc(p.as_posix()))
             where = _describe(root, layout, list(chosen))
-            return Located(files, folders, f"ignored: outside the corpus's audio folders ({where})")
+            return Located(files, f"ignored: outside the corpus's audio folders ({where})")
     files = sorted((p for p in root.rglob("*") if p.suffix.lower() in {s.lower() for s in suffixes} and p.is_file()),
                    key=lambda p: nfc(p.as_posix()))
     note = (f"no audio folder of the expected layout ({layout.shown}) found under {root}: every folder under it is "
             "read, mirror copies included (duplicates of one id are still reported)")
-    return Located(files, [root], "", [note] if files else [])
+    return Located(files, "", [note] if files else [])
