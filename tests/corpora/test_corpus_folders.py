@@ -7,6 +7,7 @@ every copy is named with the reason "outside the corpus's audio folders (...)".
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from extract import corpora
 from extract.corpora._folders import Layout, locate, plain
 from probe.cli import app
 from tests.corpora._parse_helpers import build
+from tests.corpora.test_iemocap import evaluation
 
 OREAU = unicodedata.normalize("NFD", "OréauFR_02")
 OUTSIDE = "ignored: outside the corpus's audio folders ("
@@ -98,8 +100,6 @@ def test_the_shallowest_copy_wins_and_folders_at_one_level_are_all_read(tmp_path
 
 def test_folder_names_match_in_plain_ascii_whatever_happened_to_accents() -> None:
     pattern = r"col(e)?re"
-    import re
-
     for name in ["Colère", unicodedata.normalize("NFD", "Colère"), "ColŠre", "ColКre", "Col\udc8are"]:
         assert re.fullmatch(pattern, plain(name), re.IGNORECASE), name
     assert plain("D\udc82go\udc96t") == "Dgot"
@@ -115,3 +115,19 @@ def test_corpora_check_and_manifest_name_the_copies(tmp_path: Path, write_wav) -
     assert "2 usable files" in text and "skipped files: 2" in text
     assert "2 x ignored: outside the corpus's audio folders (Actor_NN/)" in text
     assert all(copy in text for copy in copies)
+
+
+def test_iemocap_reads_only_its_session_sentence_folders(tmp_path: Path, write_wav) -> None:
+    utt = "Ses01F_impro01_F000"
+    clip = f"Session1/sentences/wav/Ses01F_impro01/{utt}.wav"
+    copies = [f"Session1/sentences/wav_copy/Ses01F_impro01/{utt}.wav", f"backup/{clip}"]
+    build(tmp_path, [clip, *copies], write_wav)
+    label_file = tmp_path / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    label_file.parent.mkdir(parents=True)
+    label_file.write_text(evaluation((utt, "neu")))
+    scan = corpora.scan("iemocap", tmp_path)
+    assert [(it.id, it.label) for it in scan.items] == [(clip.removesuffix(".wav"), "neutral")]
+    why = {s.path.relative_to(tmp_path).as_posix(): s.reason for s in scan.skipped}
+    assert set(why) == set(copies)
+    assert all(r.startswith("ignored: not an utterance clip (IEMOCAP's are in Session*/sentences/wav/)")
+               for r in why.values())
