@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from probe.report.figures import (
@@ -12,6 +13,7 @@ from probe.report.figures import (
     layer_weights,
     layerwise_figures,
     layerwise_frame,
+    plot_layer_panels,
     relative_depth,
     to_relative_depth,
 )
@@ -196,3 +198,28 @@ def test_uniform_layer_weights_draw_a_flat_depth_row(tmp_path: Path) -> None:
     np.testing.assert_allclose(data.matrix.loc["wav2vec2-base"], 1 / 11, atol=1e-9)
     np.testing.assert_allclose(data.matrix.loc["wav2vec2-large"], 1 / 11, atol=1e-9)
     assert data.matrix.loc["xls-r-300m"].idxmax() == 0.5 and data.matrix.loc["xls-r-300m"].max() == pytest.approx(1.0)
+
+
+def test_layer_panels_draw_each_models_corpora_and_one_legend_for_all(tmp_path: Path) -> None:
+    """The panel grid shared by the layer-wise curves and their bootstrap bands: a corpus present only in a later
+    panel still gets its legend entry and its own colour."""
+    rows = [{"model": m, "languages": "en", "corpus": c, "layer": layer, "mean": 50.0 + layer}
+            for m, corpora in (("whisper-tiny", ["a"]), ("wav2vec2-base", ["a", "b"])) for c in corpora
+            for layer in range(3)]
+    frame = pd.DataFrame(rows)
+    calls: list[tuple[str, str, int]] = []
+    figures = []
+
+    def draw(ax, part, colour, i) -> None:  # noqa: ANN001
+        calls.append((part["model"].iloc[0], part["corpus"].iloc[0], i))
+        ax.plot(part["layer"], part["mean"], color=colour, label=part["corpus"].iloc[0])
+        figures.append(ax.figure)
+
+    paths = plot_layer_panels(frame, tmp_path / "panels", ("png",), draw, "title here")
+    assert sorted(calls) == [("wav2vec2-base", "a", 0), ("wav2vec2-base", "b", 1), ("whisper-tiny", "a", 0)]
+    assert paths == [tmp_path / "panels.png"] and paths[0].stat().st_size > MIN_BYTES
+    fig = figures[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+    assert sorted(ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()) == [
+        "wav2vec2-base (English-only)", "whisper-tiny (English-only)"]
+    assert all(ax.get_xlim() == (-0.3, 2.3) for ax in fig.axes if ax.get_visible())

@@ -11,13 +11,15 @@ that only reflect the binning. With equal state counts the figures show absolute
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from probe.report.load import ReportError, Run
@@ -34,6 +36,8 @@ from probe.report.plotting import (
 )
 
 DEPTH_BINS = 11
+CurveDrawer = Callable[[Axes, pd.DataFrame, object, int], None]
+"""Draws one corpus's curve on a panel: ``(axes, that corpus's rows, colour, corpus index)``."""
 
 
 def _corpora(n: int) -> str:
@@ -199,27 +203,25 @@ def layerwise_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def plot_layerwise_curves(frame: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """One panel per model: test macro-F1 against layer, one line per corpus, band = ± std over seeds."""
-    summary = layerwise_summary(frame)
-    models = order_models(dict(zip(summary["model"], summary["languages"])))
-    corpora = sorted(summary["corpus"].unique())
+def plot_layer_panels(frame: pd.DataFrame, stem: Path, formats: Sequence[str], draw: CurveDrawer, title: str,
+                      extra_height: float = 0.4, **title_kw: Any) -> list[Path]:
+    """One panel per model (three to a row, shared y): a curve per corpus against layer, drawn by
+    ``draw(ax, rows, colour, index)`` from that (model, corpus)'s rows of ``frame`` (columns ``model``,
+    ``languages``, ``corpus``, ``layer`` and whatever ``draw`` reads); one corpus legend, ``title`` on top."""
+    models = order_models(dict(zip(frame["model"], frame["languages"])))
+    corpora = sorted(frame["corpus"].unique())
     colours = palette(len(corpora))
     ncols = min(3, len(models))
     nrows = -(-len(models) // ncols)
     with report_style():
-        fig = new_figure(4.6 * ncols + 1.8, 3.4 * nrows + 0.4)
+        fig = new_figure(4.6 * ncols + 1.8, 3.4 * nrows + extra_height)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
         for ax, model in zip(axes.flat, models):
-            part = summary[summary["model"] == model]
+            part = frame[frame["model"] == model]
             for i, corpus in enumerate(corpora):
-                c = part[part["corpus"] == corpus]
-                if c.empty:
-                    continue
-                x, y, s = c["layer"].to_numpy(), c["mean"].to_numpy(), c["std"].to_numpy()
-                ax.fill_between(x, y - s, y + s, color=colours[i], alpha=0.18, linewidth=0)
-                ax.plot(x, y, color=colours[i], marker=MARKERS[i % len(MARKERS)], markersize=4,
-                        linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6, label=corpus)
+                rows = part[part["corpus"] == corpus]
+                if not rows.empty:
+                    draw(ax, rows, colours[i], i)
             n_states = int(part["layer"].max()) + 1
             ax.set_title(f"{model} ({group_label(part['languages'].iloc[0])})", loc="left", fontsize="medium")
             ax.set_xlabel(f"layer (0 = input, {n_states - 1} = final state)")
@@ -231,9 +233,22 @@ def plot_layerwise_curves(frame: pd.DataFrame, stem: Path, formats: Sequence[str
             ax.set_ylabel("test macro-F1 (%)")
         handles, labels = _legend_entries(axes.flat)
         fig.legend(handles, labels, title="corpus", loc="outside right upper")
-        fig.suptitle("Layer-wise Linear probe: test macro-F1 per layer (mean ± std over seeds)",
-                     x=0.01, ha="left", fontweight="bold")
+        fig.suptitle(title, x=0.01, ha="left", fontweight="bold", **title_kw)
         return save_figure(fig, stem, formats)
+
+
+def _mean_std_curve(ax: Axes, rows: pd.DataFrame, colour: object, i: int) -> None:
+    """A corpus's mean macro-F1 per layer, markers on the line, band = ± std over seeds."""
+    x, y, s = rows["layer"].to_numpy(), rows["mean"].to_numpy(), rows["std"].to_numpy()
+    ax.fill_between(x, y - s, y + s, color=colour, alpha=0.18, linewidth=0)
+    ax.plot(x, y, color=colour, marker=MARKERS[i % len(MARKERS)], markersize=4,
+            linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6, label=rows["corpus"].iloc[0])
+
+
+def plot_layerwise_curves(frame: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """One panel per model: test macro-F1 against layer, one line per corpus, band = ± std over seeds."""
+    return plot_layer_panels(layerwise_summary(frame), stem, formats, _mean_std_curve,
+                             "Layer-wise Linear probe: test macro-F1 per layer (mean ± std over seeds)")
 
 
 def plot_layerwise_depth(frame: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:

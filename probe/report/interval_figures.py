@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import MaxNLocator
+from matplotlib.axes import Axes
 
-from probe.report.figures import relative_depth
+from probe.report.figures import plot_layer_panels, relative_depth
 from probe.report.load import Run
-from probe.report.naming import group_label, order_models
+from probe.report.naming import order_models
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, MARKERS, new_figure, palette, report_style, save_figure
 from probe.uncertainty import N_RESAMPLES, UncertaintyError, compare_records, holm, interval_of_records
 
@@ -83,45 +83,27 @@ def layerwise_intervals(runs: Sequence[Run], n_resamples: int = N_RESAMPLES, see
     return frame
 
 
+def _interval_curve(ax: Axes, rows: pd.DataFrame, colour: object, i: int) -> None:
+    """A corpus's macro-F1 per layer with its CI band; filled markers where ``p_holm`` < 0.05."""
+    x = rows["layer"].to_numpy()
+    mean = rows["mean"].to_numpy()
+    ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=colour, alpha=0.18, linewidth=0)
+    ax.plot(x, mean, color=colour, linewidth=1.6, label=rows["corpus"].iloc[0])
+    significant = (rows["p_holm"] < 0.05).to_numpy()
+    marker = MARKERS[i % len(MARKERS)]
+    ax.scatter(x[~significant], mean[~significant], s=18, marker=marker, facecolors="white", edgecolors=colour,
+               zorder=3)
+    ax.scatter(x[significant], mean[significant], s=22, marker=marker, color=colour, zorder=3)
+
+
 def plot_layerwise_bands(frame: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """One panel per model: test macro-F1 per layer, one line per corpus, band = CI; filled markers: layers
     significantly different from the final layer."""
-    models = order_models(dict(zip(frame["model"], frame["languages"])))
-    corpora = sorted(frame["corpus"].unique())
-    colours = palette(len(corpora))
-    ncols = min(3, len(models))
-    nrows = -(-len(models) // ncols)
-    with report_style():
-        fig = new_figure(4.6 * ncols + 1.8, 3.4 * nrows + 0.6)
-        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
-        for ax, model in zip(axes.flat, models):
-            part = frame[frame["model"] == model]
-            for i, corpus in enumerate(corpora):
-                c = part[part["corpus"] == corpus]
-                if c.empty:
-                    continue
-                x = c["layer"].to_numpy()
-                ax.fill_between(x, c["ci_low"], c["ci_high"], color=colours[i], alpha=0.18, linewidth=0)
-                ax.plot(x, c["mean"], color=colours[i], linewidth=1.6, label=corpus)
-                significant = (c["p_holm"] < 0.05).to_numpy()
-                marker = MARKERS[i % len(MARKERS)]
-                ax.scatter(x[~significant], c["mean"][~significant], s=18, marker=marker, facecolors="white",
-                           edgecolors=colours[i], zorder=3)
-                ax.scatter(x[significant], c["mean"][significant], s=22, marker=marker, color=colours[i], zorder=3)
-            ax.set_title(f"{model} ({group_label(part['languages'].iloc[0])})", loc="left", fontsize="medium")
-            ax.set_xlabel(f"layer (0 = input, {int(part['layer'].max())} = final state)")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=7))
-        for ax in axes.flat[len(models):]:
-            ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel("test macro-F1 (%)")
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, title="corpus", loc="outside right upper")
-        band = ("95% speaker-clustered bootstrap CI" if (frame["band"] == "bootstrap").all()
-                else "95% bootstrap CI, or ± std over seeds for records without per-layer predictions")
-        fig.suptitle(f"Layer-wise Linear probe: band = {band}\nfilled marker = differs from the final layer "
-                     "(paired bootstrap, Holm)", x=0.01, ha="left", fontweight="bold", fontsize="medium")
-        return save_figure(fig, stem, formats)
+    band = ("95% speaker-clustered bootstrap CI" if (frame["band"] == "bootstrap").all()
+            else "95% bootstrap CI, or ± std over seeds for records without per-layer predictions")
+    return plot_layer_panels(frame, stem, formats, _interval_curve,
+                             f"Layer-wise Linear probe: band = {band}\nfilled marker = differs from the final layer "
+                             "(paired bootstrap, Holm)", extra_height=0.6, fontsize="medium")
 
 
 def plot_corpus_bars(data: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
