@@ -15,11 +15,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
     from probe.runner import CacheIssue, RunOutcome, RunSpec
-
-GIB = 2**30
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -101,33 +100,9 @@ def run_command(
                                               "up to 12 speakers, else 5).")] = None,
     classes: Annotated[str, typer.Option("--classes", help="all, 4 (anger, happiness, neutral, sadness) or "
                                          "a comma-separated list.")] = "all",
-    preset: Annotated[str, typer.Option("--preset", help="Training preset: paper (default: the paper's protocol, "
-                                        "raw features, dropout 0.1, class-weighted loss, ReduceLROnPlateau) or "
-                                        "standardized (opt-in: train-split standardisation, dropout 0.2, plain "
-                                        "cross-entropy, constant lr). Options below override single settings; the "
-                                        "record lists them.")] = "paper",
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs [preset: 30].")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Utterances per batch "
-                                                   "[preset: 32].")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [preset: 5e-4].")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.95, help="Dropout of the "
-                                                  "Non-Linear and Multi-Layer heads [paper 0.1, standardized "
-                                                  "0.2].")] = None,
-    standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize", help="Standardise inputs "
-                                                     "with train-split statistics [paper: no, standardized: "
-                                                     "yes].", show_default=False)] = None,
-    class_weights: Annotated[bool | None, typer.Option("--class-weights/--no-class-weights", help="Weight the "
-                                                       "loss by inverse class frequency [paper: yes, "
-                                                       "standardized: no].", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="plateau (ReduceLROnPlateau on val loss, "
-                                                  "patience 5, factor 0.5, min 5e-5) or none [paper: plateau, "
-                                                  "standardized: none].")] = None,
     split_seed: Annotated[int | None, typer.Option("--split-seed", help="Use this split for every seed "
                                                    "(default: each seed draws its own split).")] = None,
-    memory_gb: Annotated[float | None, typer.Option("--memory-gb", help="GiB of frames to hold in memory "
-                                                    "(default 25% of RAM); larger caches are streamed.")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    training: TrainingRequest | None = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already recorded.")] = False,
     wait_lock: Annotated[bool, typer.Option("--wait-lock", help="When another `probe run` is writing the same "
                                             "--results folder, wait for it instead of exiting at once.")] = False,
@@ -141,26 +116,21 @@ def run_command(
     from extract.locks import LockBusy
     from probe.leaderboard import LeaderboardError
     from probe.runner import NoCachesError, run_all
-    from probe.presets import make_config, preset_label
+    from probe.presets import preset_label
     from probe.train import resolve_device
 
+    training = training or TrainingRequest()
     corpora, models = _split_values(corpus), _split_values(model)
     if all_caches and (corpora or models):
         _fail("use either --all or --corpus/--model, not both")
-    if device != "auto" and device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            _fail(f"--device {device}: CUDA is not available here; use --device cpu or auto")
     try:
-        config = make_config(preset, device=device, epochs=epochs, batch_size=batch_size, lr=lr, dropout=dropout,
-                             standardize=standardize, class_weights=class_weights, scheduler=scheduler)
+        config = training.train_config()
     except ValueError as exc:
         _fail(str(exc))
     if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes, seeds=seeds,
                                        protocol=protocol, folds=folds, classes=classes, config=config,
-                                       split_seed=split_seed, threads=threads, force=force,
-                                       memory_budget=None if memory_gb is None else int(memory_gb * GIB)):
+                                       split_seed=split_seed, threads=training.threads, force=force,
+                                       memory_budget=training.memory_budget):
         return  # submitted as one task per (cache, probe group): --executor local|slurm
     console = _console()
     listener = ProgressListener(console)
@@ -168,7 +138,7 @@ def run_command(
         summary = run_all(
             features, results, corpora=corpora, models=models, probes=probes, seeds=seeds, protocol=protocol,
             folds=folds, classes=classes, config=config, split_seed=split_seed,
-            memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads, force=force,
+            memory_budget=training.memory_budget, threads=training.threads, force=force,
             listener=listener, wait_lock=wait_lock,
         )
     except NoCachesError as exc:
@@ -188,7 +158,7 @@ def run_command(
                       soft_wrap=True)
     console.print(f"preset {preset_label(config.preset, config.overrides)}: trained {trained}, already recorded "
                   f"{skipped}, kept (other split or cache) {conflicts}, failed {failed} in {summary.seconds:.0f} s "
-                  f"on {resolve_device(device)}", highlight=False)
+                  f"on {resolve_device(training.device)}", highlight=False)
     if summary.leaderboard is not None:
         from probe.leaderboard import load_leaderboard
 
@@ -234,5 +204,5 @@ def leaderboard_command(
 
 def register(app: typer.Typer) -> None:
     """Add `probe run` and `probe leaderboard` to the `probe` app."""
-    app.command("run")(cluster_options(run_command))
+    app.command("run")(cluster_options(training_options(run_command)))
     app.command("leaderboard")(leaderboard_command)

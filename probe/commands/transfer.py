@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from probe.cluster.options import ClusterRequest, cluster_options
-from probe.commands.run import GIB, _console, _fail, _split_values
+from probe.commands.run import _console, _fail, _split_values
+from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
     from probe.transfer_run import TransferOutcome
@@ -79,27 +80,7 @@ def transfer_command(
     seeds: Annotated[str, typer.Option("--seeds", help="A count (3 → 0,1,2) or a list (0,1,2).")] = "3",
     classes: Annotated[str, typer.Option("--classes", help="Wanted classes (4: anger, happiness, neutral, "
                                          "sadness; all; or a list); each cell uses those its domains share.")] = "4",
-    preset: Annotated[str, typer.Option("--preset", help="Training preset: paper or standardized (as probe run).")] = "paper",
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs [preset: 30].")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate [preset: 5e-4].")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Utterances per batch "
-                                                   "[preset: 32].")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.95, help="Dropout of the "
-                                                  "Non-Linear and Multi-Layer heads [paper 0.1, standardized "
-                                                  "0.2].")] = None,
-    standardize: Annotated[bool | None, typer.Option("--standardize/--no-standardize", help="Standardise inputs "
-                                                     "with the training corpora's training-row statistics (never "
-                                                     "the test corpus's) [paper: no, standardized: yes].",
-                                                     show_default=False)] = None,
-    class_weights: Annotated[bool | None, typer.Option("--class-weights/--no-class-weights", help="Weight the "
-                                                       "loss by inverse class frequency of the training rows "
-                                                       "[paper: yes, standardized: no].", show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="plateau or none [paper: plateau, "
-                                                  "standardized: none].")] = None,
-    memory_gb: Annotated[float | None, typer.Option("--memory-gb", help="GiB of frames to hold in memory "
-                                                    "(default 25% of RAM); larger caches are streamed.")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    training: TrainingRequest | None = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain cells that are already recorded.")] = False,
     cluster: ClusterRequest | None = None,
 ) -> None:
@@ -109,24 +90,22 @@ def transfer_command(
     Cells already recorded with the same configuration hash are skipped (--force redoes them). `probe report`
     turns the records into matrices.
     """
-    from probe.presets import make_config
     from probe.runner import NoCachesError
     from probe.transfer import TransferError
     from probe.transfer_run import run_transfer
 
+    training = training or TrainingRequest()
     models = _split_values(model)
     if all_models == bool(models):
         _fail("name the models with --model, or use --all for every model (not both)")
     try:
-        config = make_config(preset, device=device, epochs=epochs, lr=lr, batch_size=batch_size, dropout=dropout,
-                             standardize=standardize, class_weights=class_weights, scheduler=scheduler)
+        config = training.train_config()
     except ValueError as exc:
         _fail(str(exc))
     if cluster and cluster.submit_transfer(
             features, results, models=models, probes=probes, corpora=_split_values(corpus), protocol=protocol,
             train=_split_values(train), test=_split_values(test), group_by=group_by, seeds=seeds, classes=classes,
-            config=config, memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads,
-            force=force):
+            config=config, memory_budget=training.memory_budget, threads=training.threads, force=force):
         return  # submitted as one task per (model, probe): --executor local|slurm
     console = _console()
     listener = TransferProgress(console)
@@ -134,7 +113,7 @@ def transfer_command(
         summary = run_transfer(features, results, models=models, corpora=_split_values(corpus), protocol=protocol, train=_split_values(train),
                                test=_split_values(test), group_by=group_by, probes=probes, seeds=seeds,
                                classes=classes, config=config,
-                               memory_budget=None if memory_gb is None else int(memory_gb * GIB), threads=threads,
+                               memory_budget=training.memory_budget, threads=training.threads,
                                force=force, listener=listener)
     except (NoCachesError, TransferError, ValueError) as exc:
         _fail(str(exc))
@@ -149,4 +128,4 @@ def transfer_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``probe transfer`` to the app."""
-    app.command("transfer")(cluster_options(transfer_command))
+    app.command("transfer")(cluster_options(training_options(transfer_command)))
