@@ -3,7 +3,7 @@ best backbone against every other, Holm-corrected over the table (see :mod:`prob
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,26 @@ def safe(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         return None
 
 
+def _test_group(out: TableTests, group: str, rows: pd.DataFrame, item: str, cells: dict[str, Any],
+                interval: Callable[..., dict[str, Any]], compare: Callable[..., dict[str, Any]],
+                options: dict[str, Any]) -> None:
+    """One row or column of a table: each item's CI from its ``cells`` entry with ``interval``, then the item
+    ranked best by ``macro_f1_mean`` against every other item that has a CI, with ``compare``."""
+    for name, data in cells.items():
+        found = safe(interval, data, **options) if data else None
+        if found is not None:
+            out.intervals[(group, name)] = found
+    ranked = rows.sort_values("macro_f1_mean", ascending=False, kind="stable")[item].tolist()
+    ranked = [x for x in ranked if (group, x) in out.intervals]
+    if not ranked:
+        return
+    out.best[group] = ranked[0]
+    for other in ranked[1:]:
+        result = safe(compare, cells[ranked[0]], cells[other], **options)
+        if result is not None:
+            out.tests.append(dict(result, group=group, best=ranked[0], other=other))
+
+
 def corpus_tests(runs: Sequence[Run], data: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = 0,
                  level: float = LEVEL) -> TableTests:
     """Table 3: per (corpus, backbone) the CI of its probe's runs; per corpus the best vs every other."""
@@ -80,19 +100,7 @@ def corpus_tests(runs: Sequence[Run], data: pd.DataFrame, n_resamples: int = N_R
     options = dict(n_resamples=n_resamples, seed=seed, level=level)
     for corpus, rows in data.groupby("corpus", sort=False):
         cells = {r.model: records.get((corpus, r.model, r.probe), []) for r in rows.itertuples()}
-        for model, recs in cells.items():
-            found = safe(interval_of_records, recs, **options) if recs else None
-            if found is not None:
-                out.intervals[(corpus, model)] = found
-        ranked = rows.sort_values("macro_f1_mean", ascending=False, kind="stable")["model"].tolist()
-        ranked = [m for m in ranked if (corpus, m) in out.intervals]
-        if not ranked:
-            continue
-        out.best[corpus] = ranked[0]
-        for other in ranked[1:]:
-            result = safe(compare_records, cells[ranked[0]], cells[other], **options)
-            if result is not None:
-                out.tests.append(dict(result, group=corpus, best=ranked[0], other=other))
+        _test_group(out, corpus, rows, "model", cells, interval_of_records, compare_records, options)
     out.correct()
     return out
 
@@ -108,18 +116,6 @@ def probe_tests(runs: Sequence[Run], data: pd.DataFrame, n_resamples: int = N_RE
     for group, rows in data.groupby(by, sort=False):
         groups = {x: {c: recs for (c, m, p), recs in records.items() if {"model": m, "probe": p}[by] == group
                       and {"model": m, "probe": p}[item] == x} for x in rows[item]}
-        for name, by_corpus in groups.items():
-            found = safe(interval_over_corpora, by_corpus, **options) if by_corpus else None
-            if found is not None:
-                out.intervals[(group, name)] = found
-        ranked = rows.sort_values("macro_f1_mean", ascending=False, kind="stable")[item].tolist()
-        ranked = [x for x in ranked if (group, x) in out.intervals]
-        if not ranked:
-            continue
-        out.best[group] = ranked[0]
-        for other in ranked[1:]:
-            result = safe(compare_over_corpora, groups[ranked[0]], groups[other], **options)
-            if result is not None:
-                out.tests.append(dict(result, group=group, best=ranked[0], other=other))
+        _test_group(out, group, rows, item, groups, interval_over_corpora, compare_over_corpora, options)
     out.correct()
     return out
