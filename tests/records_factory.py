@@ -1,7 +1,8 @@
 """Hand-made run records that follow ``docs/run-record.md`` (schema ``ser-probe-run/2``), for the report tests.
 
 :func:`make_record` builds one record with predictions, metrics, curves and (per probe) layer weights or a
-layer-wise curve; ``macro_f1=`` pins the top-level test macro-F1 to a known number. :func:`write_record` stores it
+layer-wise curve; ``macro_f1=`` pins the top-level test macro-F1 to a known number. :func:`planted_record`
+builds only what the bootstrap reads, with a planted per-speaker accuracy. :func:`write_record` stores it
 (and its ``.npz`` sidecar of test embeddings) at the path the schema prescribes. :func:`write_results` writes a
 realistic grid of corpora × models × probes × seeds.
 """
@@ -9,7 +10,7 @@ realistic grid of corpora × models × probes × seeds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ CORPORA: dict[str, tuple[str, tuple[str, ...]]] = {
     "synthetic": ("multi", ("anger", "happiness", "neutral", "sadness")),
 }
 
+FOUR = ("anger", "happiness", "neutral", "sadness")  # the classes of planted records
 HIDDEN = 32  # width of the sidecar embeddings (the probe's m; 256 in the paper, smaller here to keep files light)
 
 
@@ -181,6 +183,24 @@ def make_record(
             "best_layer": best,
         }
     return record
+
+
+def planted_record(accuracy: np.ndarray, clips: int, rng: np.random.Generator, seed: int = 0, corpus: str = "c",
+                   speakers: bool = True, classes: Sequence[str] = FOUR) -> dict[str, Any]:
+    """The part of a record the bootstrap reads (:mod:`probe.uncertainty`): ``clips`` test clips per speaker,
+    those of speaker ``s`` right with probability ``accuracy[s]`` (wrong: another class drawn at random);
+    ``speakers=False`` leaves the speaker column out, as in records written before it existed."""
+    n = len(accuracy) * clips
+    speaker = np.repeat(np.arange(len(accuracy)), clips)
+    true = rng.integers(0, len(classes), n)
+    right = rng.random(n) < accuracy[speaker]
+    pred = np.where(right, true, (true + rng.integers(1, len(classes), n)) % len(classes))
+    predictions = {"id": [f"{corpus}/{i}" for i in range(n)], "true": [classes[i] for i in true],
+                   "pred": [classes[i] for i in pred], "proba": []}
+    if speakers:
+        predictions["speaker"] = [f"{corpus}-s{s}" for s in speaker]
+    return {"corpus": corpus, "model": "m", "probe": "linear", "protocol": "holdout", "seed": seed,
+            "classes": list(classes), "predictions": predictions}
 
 
 def path_of(root: Path, record: dict[str, Any]) -> Path:

@@ -16,25 +16,9 @@ from probe.uncertainty import (
     interval_over_corpora,
     metric_from_confusion,
 )
+from tests.records_factory import FOUR as CLASSES
 from tests.records_factory import make_record
-
-CLASSES = ["anger", "happiness", "neutral", "sadness"]
-
-
-def planted(accuracy: np.ndarray, clips: int, rng: np.random.Generator, seed: int = 0, corpus: str = "c",
-            speakers: bool = True) -> dict:
-    """A record whose clips of speaker ``s`` are right with probability ``accuracy[s]`` (wrong: another class)."""
-    n = len(accuracy) * clips
-    speaker = np.repeat(np.arange(len(accuracy)), clips)
-    true = rng.integers(0, len(CLASSES), n)
-    right = rng.random(n) < accuracy[speaker]
-    pred = np.where(right, true, (true + rng.integers(1, len(CLASSES), n)) % len(CLASSES))
-    predictions = {"id": [f"{corpus}/{i}" for i in range(n)], "true": [CLASSES[i] for i in true],
-                   "pred": [CLASSES[i] for i in pred], "proba": []}
-    if speakers:
-        predictions["speaker"] = [f"{corpus}-s{s}" for s in speaker]
-    return {"corpus": corpus, "model": "m", "probe": "linear", "protocol": "holdout", "seed": seed,
-            "classes": CLASSES, "predictions": predictions}
+from tests.records_factory import planted_record as planted
 
 
 def test_point_estimates_match_probe_metrics() -> None:
