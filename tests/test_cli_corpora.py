@@ -19,6 +19,7 @@ from extract.corpora.base import CorpusInfo, Item, Scan, Skipped, find_audio, is
 from extract.corpora.locate import CONFIG_ENV, ROOT_ENV
 from probe.cli import app
 from probe.commands import corpora as corpora_cmd
+from probe.commands import corpora_check
 
 TOY_INFO = CorpusInfo(
     key="toy",
@@ -219,7 +220,7 @@ def test_check_all_files_unreadable_is_unusable(runner: CliRunner, tmp_path: Pat
 
 
 def test_check_progress_bar_path(runner: CliRunner, tmp_path: Path, write_wav, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(corpora_cmd, "PROGRESS_MIN_FILES", 2)
+    monkeypatch.setattr(corpora_check, "PROGRESS_MIN_FILES", 2)
     root = toy_tree(tmp_path / "toy", write_wav)
     result = run(runner, "check", "-c", "toy", "-r", str(root))
     assert result.exit_code == 0 and "OK:" in result.output
