@@ -15,29 +15,30 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from extract.cache import CacheError, FeatureCache, scan_caches
-from extract.locks import exclusive_lock
 from extract.labels import class_set_name, parse_classes
-from probe.baselines import applicable_probes, baseline_config, fit_baseline, is_baseline
-from probe.data import CacheData
+from extract.locks import exclusive_lock
+from probe.baselines import applicable_probes, baseline_config, is_baseline
+from probe.execute import (  # noqa: F401 - re-exported: the runner's execution API has lived here
+    _pick_group, build_record, execute_run, execute_side_by_side, run_cache,
+)
 from probe.heads import PROBES, parse_probes
 from probe.labelcheck import label_problem
 from probe.leaderboard import write_leaderboard
-from probe.metrics import classification_metrics, macro_f1
-from probe.records import (
-    RECORD_SCHEMA, config_hash, config_id, is_done, now_iso, record_path, recorded_hash, safe_model_name, versions, write_record,
-)
 from probe.presets import preset_of
+from probe.records import config_hash, config_id, is_done, record_path, recorded_hash, safe_model_name
+from probe.runspec import (  # noqa: F401 - re-exported
+    CacheIssue, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener, model_traits,
+)
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
-from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe, resolve_device
+from probe.train import TrainConfig
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
@@ -45,90 +46,6 @@ DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 
 class NoCachesError(FileNotFoundError):
     """No complete cache matches the selection."""
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One planned run: which cache, head, seed and fold, where its record goes and what it hashes to."""
-
-    cache_path: Path
-    corpus: str
-    model: str
-    probe: str
-    protocol: str
-    seed: int
-    fold: int
-    n_folds: int
-    class_set: str
-    classes: tuple[str, ...]
-    path: Path
-    config: dict[str, Any]
-    config_hash: str
-    split: dict[str, Any]
-    parts: dict[str, np.ndarray] = field(repr=False)
-    config_id: str = ""
-
-    @property
-    def label(self) -> str:
-        """``corpus/model/probe seed k [fold f]``."""
-        fold = f" fold {self.fold}" if self.protocol == "kfold" else ""
-        return f"{self.corpus}/{self.model}/{self.probe} seed {self.seed}{fold}"
-
-
-@dataclass
-class RunOutcome:
-    """What happened to a planned run: ``trained``, ``skipped`` (recorded with the same hash), ``conflict`` (a
-    record of the same configuration but another split or cache is at its path; kept) or ``failed``."""
-
-    spec: RunSpec
-    status: str
-    macro_f1: float | None = None
-    seconds: float = 0.0
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class CacheIssue:
-    """A cache left out, and why (speakers that cannot be separated, too few classes, unreadable file)."""
-
-    path: Path
-    reason: str
-
-
-@dataclass
-class RunSummary:
-    """Everything :func:`run_all` did."""
-
-    outcomes: list[RunOutcome]
-    issues: list[CacheIssue]
-    leaderboard: Path | None
-    seconds: float
-    notes: list[str] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        """How many runs ended with ``status``."""
-        return sum(o.status == status for o in self.outcomes)
-
-
-class RunListener(Protocol):
-    """Progress callbacks of :func:`run_all` (the CLI's progress bar)."""
-
-    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue]) -> None: ...
-
-    def started(self, spec: RunSpec) -> None: ...
-
-    def finished(self, outcome: RunOutcome) -> None: ...
-
-
-class _Silent:
-    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue]) -> None:
-        pass
-
-    def started(self, spec: RunSpec) -> None:
-        pass
-
-    def finished(self, outcome: RunOutcome) -> None:
-        pass
 
 
 # -- selection -----------------------------------------------------------------------------------------------------
@@ -193,18 +110,6 @@ def parse_seeds(spec: str | int | Sequence[int]) -> tuple[int, ...]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {spec!r}")
     return seeds
-
-
-def model_traits(attrs: dict[str, Any]) -> dict[str, str]:
-    """``language``, ``family``, ``pretraining``, ``languages`` of a cache (its attributes; inferred from the
-    model name for caches that lack them)."""
-    model = str(attrs.get("model", "")).lower()
-    family = str(attrs.get("family") or ("whisper" if "whisper" in model else "wav2vec2"))
-    pretraining = str(attrs.get("pretraining") or ("weakly supervised" if family == "whisper" else "self-supervised"))
-    english = model.endswith(".en") or model in ("wav2vec2-base", "wav2vec2-large")
-    languages = str(attrs.get("languages") or ("en" if english else "multi"))
-    return {"language": str(attrs.get("language") or ""), "family": family, "pretraining": pretraining,
-            "languages": languages}
 
 
 # -- planning ------------------------------------------------------------------------------------------------------
@@ -322,148 +227,6 @@ def plan_cache(
     return sorted(specs, key=lambda s: (order[s.probe], s.seed, s.fold))
 
 
-# -- executing -----------------------------------------------------------------------------------------------------
-
-
-def _pick_group(result: TrainResult, y_val: np.ndarray) -> int:
-    """The layer-wise head's best state on validation: highest macro-F1, then lower loss, then lower layer."""
-    logits = result.val.logits
-    groups = logits.shape[1]
-    if groups == 1:
-        return 0
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    losses = [-float(log_p[np.arange(len(y_val)), g, y_val].mean()) if len(y_val) else 0.0 for g in range(groups)]
-    f1s = [macro_f1(y_val, result.val.pred()[:, g]) for g in range(groups)]
-    return min(range(groups), key=lambda g: (-f1s[g], losses[g], g))
-
-
-def build_record(
-    spec: RunSpec, result: TrainResult, cache: FeatureCache, labels: np.ndarray, config: dict[str, Any]
-) -> tuple[dict[str, Any], list[str], np.ndarray]:
-    """The run record (``docs/run-record.md``), the test ids and the test embeddings ``(n_test, m)``."""
-    classes = list(spec.classes)
-    ids = cache.utterances["id"].astype(str).to_numpy()
-    speakers = cache.utterances["speaker"].astype(str).to_numpy()
-    y_val, y_test = labels[result.val.rows], labels[result.test.rows]
-    g = _pick_group(result, y_val)
-    val_pred, test_pred = result.val.pred(), result.test.pred()
-    metrics = {
-        "test": classification_metrics(y_test, test_pred[:, g], classes),
-        "val": classification_metrics(y_val, val_pred[:, g], classes),
-        "best_epoch": int(result.best_epoch[g]),
-    }
-    layerwise = None
-    curves = result.curves
-    if result.val.logits.shape[1] > 1:
-        per_layer = range(result.val.logits.shape[1])
-        layerwise = {
-            "layers": list(per_layer),
-            "val_macro_f1": [macro_f1(y_val, val_pred[:, l]) for l in per_layer],
-            "test_macro_f1": [macro_f1(y_test, test_pred[:, l]) for l in per_layer],
-            "test_uar": [classification_metrics(y_test, test_pred[:, l], classes)["uar"] for l in per_layer],
-            "test_pred": [test_pred[:, l].astype(int).tolist() for l in per_layer],  # for per-layer bootstrap CIs
-            "best_layer": g,
-        }
-        curves = {"epoch": curves["epoch"], **{k: [v[g] for v in curves[k]]
-                                                for k in ("train_loss", "val_loss", "val_macro_f1")},
-                  "lr": curves["lr"]}
-    proba = result.test.proba()[:, g]
-    record = {
-        "schema": RECORD_SCHEMA,
-        "corpus": spec.corpus,
-        **{k: v for k, v in model_traits(cache.attrs).items() if k == "language"},
-        "model": spec.model,
-        **{k: v for k, v in model_traits(cache.attrs).items() if k != "language"},
-        "probe": spec.probe,
-        "protocol": spec.protocol,
-        "fold": spec.fold,
-        "n_folds": spec.n_folds,
-        "seed": spec.seed,
-        "classes": classes,
-        "preset": config.get("preset", ""),
-        "overrides": list(config.get("overrides") or []),
-        "config_id": spec.config_id,
-        "config": config,
-        "config_hash": spec.config_hash,
-        "split": spec.split,
-        "cache": cache.identity(),
-        "metrics": metrics,
-        "curves": curves,
-        "predictions": {
-            "id": ids[result.test.rows].tolist(),
-            "speaker": speakers[result.test.rows].tolist(),
-            "true": [classes[i] for i in y_test],
-            "pred": [classes[i] for i in test_pred[:, g]],
-            "proba": np.round(proba.astype(np.float64), 6).tolist(),
-        },
-        "layer_weights": result.head.layer_weights(),
-        "layerwise": layerwise,
-        "versions": versions(),
-        "created": now_iso(),
-        "duration_s": round(result.seconds, 3),
-    }
-    embeddings = result.test.embeddings[:, g] if result.test.embeddings is not None else np.zeros((len(y_test), 0))
-    return record, ids[result.test.rows].tolist(), embeddings
-
-
-def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcome:
-    """Train one planned run on the cache's shared data and write its record."""
-    started = time.perf_counter()
-    head = PROBES[spec.probe]
-    if head.frames:
-        feed = data.frames(head.all_states)
-        mode = feed.mode
-    else:
-        pooled = data.pooled()
-        feed = PooledFeed(pooled if head.all_states else pooled[:, -1])
-        mode = "pooled"
-    index = {c: i for i, c in enumerate(spec.classes)}
-    labels = data.cache.utterances["label"].map(lambda c: index.get(c, -1)).to_numpy(np.int64)
-    if is_baseline(spec.probe):  # own training settings (probe.baselines), recorded in the config
-        result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
-                                     spec.seed)
-    else:
-        result, extra = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim,
-                                  len(spec.classes), train, spec.seed), {}
-    config = {**spec.config, **extra, "data": mode}
-    record, ids, embeddings = build_record(spec, result, data.cache, labels, config)
-    write_record(spec.path, record, ids, embeddings)
-    return RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
-
-
-_RUN_ERRORS = (CacheError, OSError, MemoryError, ValueError, RuntimeError)
-
-
-def _run_cache(
-    cache: FeatureCache, todo: Sequence[RunSpec], train: TrainConfig, memory_budget: int | None,
-    listener: RunListener,
-) -> list[RunOutcome]:
-    """Read the cache's data once, then train every pending run of it."""
-    data = CacheData(cache, memory_budget, device=resolve_device(train.device))
-    try:
-        if any(PROBES[s.probe].frames for s in todo):  # NaN/inf in frames (pooled means are checked at selection)
-            cache.check_frames(None if any(PROBES[s.probe].all_states for s in todo) else [-1])
-        data.prepare(frames_last=any(PROBES[s.probe].frames and not PROBES[s.probe].all_states for s in todo),
-                     frames_all=any(PROBES[s.probe].frames and PROBES[s.probe].all_states for s in todo))
-    except _RUN_ERRORS as exc:
-        failed = [RunOutcome(s, "failed", message=f"reading {cache.path}: {type(exc).__name__}: {exc}") for s in todo]
-        for outcome in failed:
-            listener.finished(outcome)
-        return failed
-    outcomes = []
-    for spec in todo:
-        listener.started(spec)
-        try:
-            outcome = execute_run(spec, data, train)
-        except _RUN_ERRORS as exc:
-            outcome = RunOutcome(spec, "failed", message=f"{cache.path} ({spec.probe}, seed {spec.seed}): "
-                                                          f"{type(exc).__name__}: {exc}")
-        outcomes.append(outcome)
-        listener.finished(outcome)
-    return outcomes
-
-
 def run_all(
     features: str | Path = "features",
     results: str | Path = "results",
@@ -497,7 +260,7 @@ def run_all(
     holder, or waits for it (``wait_lock``).
     """
     started = time.perf_counter()
-    listener = listener or _Silent()
+    listener = listener or SilentListener()
     train = config or TrainConfig()
     probe_names = parse_probes(probes) if probes is None or isinstance(probes, str) else parse_probes(",".join(probes))
     seed_list = parse_seeds(seeds)
@@ -563,7 +326,7 @@ def _run_selected(
                 listener.finished(outcome)
             todo = [s for s, flag in zip(specs, flags, strict=True) if flag == "todo"]
             if todo:
-                outcomes.extend(_run_cache(cache, todo, train, memory_budget, listener))
+                outcomes.extend(run_cache(cache, todo, train, memory_budget, listener))
         finally:
             cache.close()
     # cluster tasks pass write_board=False: the submitting process rebuilds the board once, never concurrently

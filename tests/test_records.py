@@ -140,7 +140,7 @@ def test_interrupted_run_leaves_no_record(features: Path, tmp_path: Path, monkey
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("probe.runner.fit_probe", interrupted)
+    monkeypatch.setattr("probe.execute.fit_probe", interrupted)  # execute_run moved there from probe.runner
     with pytest.raises(KeyboardInterrupt):
         run_all(features, results, probes="linear", seeds=1, config=FAST)
     assert not list(results.rglob("*.json")) and not list(results.rglob("*.npz"))
