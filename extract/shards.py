@@ -1,22 +1,22 @@
 """The shards of an extraction in progress (``<model>.h5.partial/shard-NNNNN.h5``) and their merge into the cache.
 
 A shard is built in memory and written with plain file I/O. The merge runs in a child process
-(:func:`merge_in_child`): when the disk fills while HDF5 is writing, the HDF5 library is left in a state that
-crashes the process at exit (a segmentation fault), so it must not be the extraction's own process; the parent
-then reports one clear error and the shards stay in place for a rerun. The child dies with its parent (Linux
-``PR_SET_PDEATHSIG``), so a killed extraction never leaves a merge running behind the released lock.
+(:func:`merge_in_child`, :mod:`extract.merge_child`): when the disk fills while HDF5 is writing, the HDF5 library
+is left in a state that crashes the process at exit (a segmentation fault), so it must not be the extraction's
+own process; the parent then reports one clear error and the shards stay in place for a rerun. The child is a
+small ``python -m`` process (numpy and h5py only: no torch, no pandas), so it starts in a fraction of a second,
+and it dies with its parent (Linux ``PR_SET_PDEATHSIG``), so a killed extraction never leaves a merge running
+behind the released lock.
 """
 
 from __future__ import annotations
 
-import ctypes
 import io
-import multiprocessing
 import os
+import pickle
 import signal
+import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,15 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from extract.cache import finalise, write_cache
-from extract.guards import ExtractError, NoUsableClipsError
+from extract.cache_write import text
+from extract.guards import ExtractError
+from extract.merge_child import Rows, shard_name
 
 SHARD_SCHEMA = "ser-probe-shard/1"
-Rows = list[tuple[str, str, str]]
 
 
 class MergeDied(ExtractError):
     """The merge process ended without a result (killed, or crashed inside HDF5)."""
-
-
-def shard_name(index: int) -> str:
-    """``shard-00007.h5``."""
-    return f"shard-{index:05d}.h5"
 
 
 def write_shard(path: Path, rows: list[int], states: list[np.ndarray], durations: list[float],
@@ -79,75 +74,62 @@ def _shard_image(target: io.BytesIO, rows: list[int], states: list[np.ndarray], 
         h5.create_dataset("note_text", data=[m for _, m in notes], dtype=h5py.string_dtype("utf-8"))
 
 
-def _strings(values: np.ndarray) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-
-
-def merge_shards(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[str, Any], n_states: int,
-                 dim: int, n_shards: int, rejected: Rows) -> tuple[Rows, Rows]:
-    """Merge the shards into the final cache (written to ``.tmp`` and renamed); returns the skipped files (the
-    scan's rejections first, then the clips that failed here) and the notes on used clips. Refuses (with
-    :class:`extract.guards.ExtractError`) to write a cache without a single usable clip."""
-    shards = [h5py.File(partial / shard_name(s), "r") for s in range(n_shards)]
-    try:
-        rows = np.concatenate([f["rows"][()] for f in shards]) if shards else np.empty(0, dtype=np.int64)
-        skipped_rows = [int(r) for f in shards for r in f["skipped_rows"][()]]
-        reasons = [r for f in shards for r in _strings(f["skipped_reason"][()])]
-        skipped = pd.DataFrame({
-            "id": [str(i) for i, _, _ in rejected] + [manifest.at[r, "id"] for r in skipped_rows],
-            "path": [str(p) for _, p, _ in rejected] + [str(manifest.at[r, "path"]) for r in skipped_rows],
-            "reason": [str(m) for _, _, m in rejected] + reasons,
-        })
-        note_rows = [int(r) for f in shards if "note_rows" in f for r in f["note_rows"][()]]
-        notes = pd.DataFrame({
-            "id": [manifest.at[r, "id"] for r in note_rows],
-            "path": [str(manifest.at[r, "path"]) for r in note_rows],
-            "reason": [t for f in shards if "note_text" in f for t in _strings(f["note_text"][()])],
-        })
-        if len(rows) == 0:
-            raise NoUsableClipsError(f"no clip of {attrs['corpus']} could be used ({len(skipped)} files skipped, each "
-                                     f"named with its reason); no cache written to {path}",
-                                     list(skipped.itertuples(index=False, name=None)))
-        table = manifest.loc[rows, ["id", "label", "speaker", "gender"]].reset_index(drop=True)
-        table["duration"] = np.concatenate([f["duration"][()] for f in shards])
-        table["n_frames"] = np.concatenate([f["n_frames"][()] for f in shards])
-        pooled = np.concatenate([f["pooled"][()] for f in shards])
-        blocks = ((l, f[f"layers/{l:02d}"][()]) for l in range(n_states) for f in shards)
-        tmp = path.with_suffix(".h5.tmp")
-        tmp.unlink(missing_ok=True)  # a fresh inode: never share a file with a merge that was killed
-        write_cache(tmp, {**attrs, "n_skipped": len(skipped)}, table, blocks, pooled, skipped,
-                    n_states=n_states, dim=dim, notes=notes)
-        with open(tmp, "rb+") as handle:  # the data must be on disk before the rename makes the file visible
-            os.fsync(handle.fileno())
-        finalise(tmp, path)
-    finally:
-        for f in shards:
-            f.close()
-    return (list(skipped.itertuples(index=False, name=None)), list(notes.itertuples(index=False, name=None)))
-
-
 def merge_in_child(partial: Path, path: Path, manifest: pd.DataFrame, attrs: dict[str, Any], n_states: int,
                    dim: int, n_shards: int, rejected: Rows) -> tuple[Rows, Rows]:
-    """:func:`merge_shards` in a fresh child process; its errors are re-raised here. A child that dies (killed, or
-    crashed by HDF5 after a failed write) raises :class:`MergeDied`; the temporary file is removed."""
-    context = multiprocessing.get_context("spawn")
+    """Merge the shards into the final cache in a fresh child process (:mod:`extract.merge_child`); returns the
+    skipped files and the notes on used clips, ``(id, path, reason)``. The child's errors are re-raised here; a
+    child that dies (killed, or crashed by HDF5 after a failed write) raises :class:`MergeDied`, and the
+    temporary file is removed."""
+    job = {
+        "partial": str(partial), "path": str(path), "attrs": attrs, "n_states": n_states, "dim": dim,
+        "n_shards": n_shards, "rejected": [tuple(text(r)) for r in rejected],
+        "manifest": {c: text(manifest[c]) for c in ("id", "path", "label", "speaker", "gender")},
+    }
+    tmp = path.with_suffix(".h5.tmp")
+    child = subprocess.Popen(_child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=_child_env())
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_die_with_parent,
-                                 initargs=(os.getpid(),)) as pool:
-            return pool.submit(merge_shards, partial, path, manifest, attrs, n_states, dim, n_shards,
-                               rejected).result()
-    except BrokenProcessPool:
-        path.with_suffix(".h5.tmp").unlink(missing_ok=True)
-        raise MergeDied(f"the process merging the shards into {path} died (killed, or crashed by a full disk); "
-                        f"the shards are kept in {partial}: rerun the same command to merge them") from None
+        out, err = child.communicate(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException:
+        child.kill()
+        child.wait()
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        status, value = pickle.loads(out) if child.returncode == 0 else (None, None)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
+        status, value = None, None
+    if status == "ok":
+        return value
+    if status == "error":
+        raise value
+    tmp.unlink(missing_ok=True)
+    how = _ending(child.returncode)
+    said = err.decode(errors="replace").strip().splitlines()[-3:]
+    raise MergeDied(f"the process merging the shards into {path} died ({how}: killed, or crashed by a full disk"
+                    f"{'; it said: ' + ' | '.join(said) if said else ''}); the shards are kept in {partial}: rerun "
+                    "the same command to merge them")
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the merge process: be killed when the extraction process dies (Linux), or exit if it is already gone."""
-    if sys.platform.startswith("linux"):
+def _ending(returncode: int) -> str:
+    """``signal SIGKILL`` or ``exit status 1``."""
+    if returncode < 0:
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def _child_command() -> list[str]:
+    """``python -m extract.merge_child <pid>``; ``-P`` (Python 3.11+): the working folder never shadows a module."""
+    safe = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe, "-m", "extract.merge_child", str(os.getpid())]
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with the folder holding this ``extract`` package first on the child's module path."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    return env

@@ -1,0 +1,66 @@
+"""Names and encodings of the feature cache contract (:mod:`extract.cache`), shared by its writer and reader.
+
+Imports only numpy and h5py, so the merge process (:mod:`extract.merge_child`) starts quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h5py
+import numpy as np
+
+SCHEMA = "ser-probe-cache/1"
+TEXT_COLUMNS: tuple[str, ...] = ("id", "label", "speaker", "gender")
+NUMERIC_COLUMNS: dict[str, str] = {"duration": "float32", "n_frames": "int64", "offset": "int64"}
+LIST_COLUMNS: tuple[str, ...] = ("id", "path", "reason")
+"""The columns of ``skipped/`` and ``notes/``."""
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+STR = h5py.string_dtype("utf-8")
+
+
+class CacheError(Exception):
+    """A cache file that is missing, incomplete or does not follow the contract."""
+
+
+def layer_name(layer: int) -> str:
+    """The dataset name of a layer: ``layers/07``."""
+    return f"layers/{layer:02d}"
+
+
+def encode_attr(value: Any) -> Any:
+    """HDF5 attributes hold scalars and strings; anything else is stored as JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, bool, int, float, np.integer, np.floating, np.bool_)):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def decode_attr(value: Any) -> Any:
+    """An attribute as Python: bytes as text, numpy scalars as Python scalars, JSON lists/objects parsed."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def decode_text(values: np.ndarray) -> list[str]:
+    """An HDF5 string dataset's values as ``str`` (h5py returns variable-length UTF-8 strings as bytes)."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def status_problem(attrs: h5py.AttributeManager) -> str:
+    """Why an open file is not a complete cache ('' when it is): another schema, or not marked complete."""
+    if attrs.get("schema") != SCHEMA:
+        return f"schema {attrs.get('schema')!r} is not {SCHEMA!r}"
+    if not bool(attrs.get("complete", False)):
+        return "marked incomplete"
+    return ""
