@@ -40,17 +40,43 @@ def _split_values(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-class ProgressListener:
+class BarProgress:
+    """A rich progress bar over the trainings still to do, with a live line of the last result; the console
+    listeners of `probe run` and `probe transfer` build on it. Call :meth:`close` at the end."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False,
+        )
+        self.task = self.progress.add_task(title, total=None, last="")
+
+    def now(self, label: str) -> None:
+        """Show what trains now."""
+        self.progress.update(self.task, last=f"now {escape(label)}")
+
+    def done(self, status: str, label: str, message: str, macro_f1: float, detail: str = "") -> None:
+        """Advance the bar for a trained or failed item (a failure is also printed); skipped ones do not count."""
+        if status == "skipped":
+            return
+        if status == "failed":
+            self.console.print(f"[red]failed[/] {escape(label)}: {escape(message)}", soft_wrap=True, highlight=False)
+            last = f"[red]{escape(label)} failed"
+        else:
+            last = f"{escape(label)}: macro-F1 {macro_f1:.1f}{detail}"
+        self.progress.update(self.task, advance=1, last=last)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+class ProgressListener(BarProgress):
     """A :class:`probe.runner.RunListener` for the console: skipped caches, the plan, then a progress bar over the
     runs to train with a live line of the last result. Call :meth:`close` at the end."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False,
-        )
-        self.task = self.progress.add_task("runs", total=None, last="")
+        super().__init__(console, "training")
 
     def planned(self, total: int, pending: int, issues: list[CacheIssue]) -> None:
         for issue in issues:
@@ -63,24 +89,11 @@ class ProgressListener:
             self.progress.start()
 
     def started(self, spec: RunSpec) -> None:
-        self.progress.update(self.task, last=f"now {spec.label}")
+        self.now(spec.label)
 
     def finished(self, outcome: RunOutcome) -> None:
-        if outcome.status == "skipped":
-            return
-        spec = outcome.spec
-        if outcome.status == "failed":
-            self.console.print(f"[red]failed[/] {escape(spec.label)}: {escape(outcome.message)}", soft_wrap=True,
-                               highlight=False)
-            last = f"[red]{escape(spec.label)} failed"
-        else:
-            last = f"{escape(spec.label)}: macro-F1 {outcome.macro_f1:.1f} ({outcome.seconds:.0f} s)"
-        self.progress.update(self.task, advance=1, last=last)
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
+        self.done(outcome.status, outcome.spec.label, outcome.message, outcome.macro_f1,
+                  f" ({outcome.seconds:.0f} s)")
 
 
 def run_command(

@@ -9,27 +9,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from probe.cluster.options import ClusterRequest, cluster_options
-from probe.commands.run import _console, _fail, _split_values
+from probe.commands.run import BarProgress, _console, _fail, _split_values
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
     from probe.transfer_run import TransferOutcome
 
 
-class TransferProgress:
+class TransferProgress(BarProgress):
     """A :class:`probe.transfer_run.TransferListener` for the console: notes, the plan, a progress bar over the
     records to train with the last cell's macro-F1."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]transfer"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False,
-        )
-        self.task = self.progress.add_task("cells", total=None, last="")
+        super().__init__(console, "transfer")
 
     def planned(self, total: int, pending: int, notes: Sequence[str]) -> None:
         for note in notes:
@@ -41,21 +35,10 @@ class TransferProgress:
             self.progress.start()
 
     def started(self, label: str) -> None:
-        self.progress.update(self.task, last=f"now {escape(label)}")
+        self.now(label)
 
     def finished(self, outcome: TransferOutcome) -> None:
-        if outcome.status == "skipped":
-            return
-        if outcome.status == "failed":
-            self.console.print(f"[red]failed[/] {escape(outcome.label)}: {escape(outcome.message)}", soft_wrap=True,
-                               highlight=False)
-            last = f"[red]{escape(outcome.label)} failed"
-        else:
-            last = f"{escape(outcome.label)}: macro-F1 {outcome.macro_f1:.1f}"
-        self.progress.update(self.task, advance=1, last=last)
-
-    def close(self) -> None:
-        self.progress.stop()
+        self.done(outcome.status, outcome.label, outcome.message, outcome.macro_f1)
 
 
 def transfer_command(
