@@ -17,7 +17,7 @@ def run_demo_transfer(features: Path, out: Path, model: str, seeds: str, probes:
 
     if probes.strip().lower() == "none":
         return 0
-    console.rule(f"[bold]3/4 transfer: train on one language, test on each ({model}, {probes})")
+    console.print(f"  {model}, probes: {probes}")
     listener = TransferProgress(Console(stderr=True))
     try:
         summary = run_transfer(features, out, models=[model], corpora=["synthetic"], protocol="pair",
