@@ -249,6 +249,9 @@ class CacheData:
             data = self._load([last])
             self._frames[False] = (MemoryFrames(data, offsets, lengths, [last]) if data is not None
                                    else StreamFrames(cache, [last], budget=self.memory_budget))
+        every, one = self._frames.get(True), self._frames.get(False)
+        if isinstance(every, StreamFrames) and isinstance(one, MemoryFrames) and isinstance(one.data, np.ndarray):
+            every.budget = self.memory_budget - one.data.nbytes  # the last state held in RAM takes its share
 
     def frames(self, all_states: bool) -> FrameSource:
         """The frame source of every state (``all_states``) or of the last one."""

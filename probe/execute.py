@@ -23,6 +23,7 @@ from probe.metrics import classification_metrics, macro_f1
 from probe.records import RECORD_SCHEMA, now_iso, versions, write_record
 from probe.runspec import RunListener, RunOutcome, RunSpec, model_traits
 from probe.sidebyside import fit_side_by_side
+from probe.stream import StreamFrames
 from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe, resolve_device
 
 
@@ -140,6 +141,8 @@ def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcom
         feed = PooledFeed(pooled if head.all_states else pooled[:, -1])
         mode = "pooled"
     labels = _labels(data, spec)
+    if isinstance(feed, StreamFrames):  # validation after every epoch: read once when it fits
+        feed.hold(spec.parts["val"], train.block_bytes)
     if is_baseline(spec.probe):  # own training settings (probe.baselines), recorded in the config
         result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
                                      spec.seed)
@@ -157,6 +160,8 @@ def execute_side_by_side(specs: Sequence[RunSpec], data: CacheData, train: Train
     feed = data.frames(head.all_states)
     labels = _labels(data, specs[0])
     try:
+        if isinstance(feed, StreamFrames):  # every seed's validation rows, read once when they fit
+            feed.hold(np.concatenate([s.parts["val"] for s in specs]), train.block_bytes)
         results = fit_side_by_side(specs[0].probe, feed, labels, [s.parts for s in specs], [s.seed for s in specs],
                                    data.n_states, data.dim, len(specs[0].classes), train)
     except _RUN_ERRORS as exc:

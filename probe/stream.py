@@ -5,8 +5,10 @@ Training reads follow the blocked plan (:mod:`probe.batching`): for each block o
 that any seed trains on are read in one go (sorted, as contiguous runs of rows, one read per run and state), the
 next block is read ahead in a background thread, and every seed's batches of the block are gathered from it. So
 at most two blocks are held (one in use, the next being read); a memory budget below that is refused with a
-clear error rather than exceeded. Evaluation (validation and test predictions) reads batch by batch, a few batches
-ahead. Every read is checked for NaN and inf (the error names the layer) and counted in :attr:`bytes_read`.
+clear error rather than exceeded. The validation rows of the runs being trained are read once and held when they
+fit beside that (:meth:`StreamFrames.hold`: validation is predicted after every epoch); other evaluation reads go
+batch by batch, a few batches ahead. Every read is checked for NaN and inf (the error names the layer) and counted
+in :attr:`StreamFrames.bytes_read`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 from extract.cache import CacheError, FeatureCache
-from probe.batching import block_partition, gather_padded, plan_batches
+from probe.batching import block_partition, count_blocks, gather_padded, plan_batches
 from probe.framestats import FrameStats, StatsMemo, chunk_rows, frame_stats, squeezed
 
 STREAM_PREFETCH = 4
@@ -76,6 +78,7 @@ class StreamFrames:
         self.budget = budget
         self.bytes_read = 0
         self._stats = StatsMemo()
+        self._held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rows, packed frames, their offsets
 
     @property
     def squeeze(self) -> bool:
@@ -119,11 +122,45 @@ class StreamFrames:
                     pending.append(pool.submit(self._read, plan[i + self.prefetch]))
                 yield batch, data, offsets
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the rows held for evaluation (:meth:`hold`)."""
+        return 0 if self._held is None else self._held[1].nbytes
+
+    def reserve(self, block_bytes: int) -> int:
+        """An upper bound of what a training pass holds with blocks of ``block_bytes``: two blocks (one when the
+        frames make a single block), each at most its share of the frames plus one utterance."""
+        total = int(self.lengths.sum()) * self.bytes_per_frame
+        n = count_blocks(total, block_bytes)
+        block = min(total, -(-total // n) + int(self.lengths.max(initial=0)) * self.bytes_per_frame)
+        return (2 if n > 1 else 1) * block
+
+    def hold(self, rows: np.ndarray, block_bytes: int) -> bool:
+        """Read ``rows`` once and serve every evaluation batch made only of them from memory (validation is
+        predicted after every epoch), when they fit the budget beside a training pass (:meth:`reserve`); else
+        keep reading evaluation batches from the file. Replaces what was held before."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        self._held = None
+        need = int(self.lengths[rows].sum()) * self.bytes_per_frame
+        if self.budget is not None and need + self.reserve(block_bytes) > self.budget:
+            return False
+        data, local = self._read(rows)
+        self._held = (rows, data, local)
+        return True
+
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """Batch by batch (:func:`probe.batching.plan_batches`): evaluation, and feeds that do not plan blocks."""
+        """Batch by batch (:func:`probe.batching.plan_batches`): evaluation (from the rows held, when they cover
+        ``rows``), and feeds that do not plan blocks."""
         plan = plan_batches(rows, self.lengths, batch_size, rng)
+        held = self._held
+        if held is not None and np.isin(rows, held[0]).all():
+            for batch in plan:
+                x, mask = gather_padded(held[1], held[2][np.searchsorted(held[0], batch)], self.lengths[batch],
+                                        self.squeeze)
+                yield batch, x, mask
+            return
         for batch, data, offsets in self._prefetched(plan):
             x, mask = gather_padded(data, offsets, self.lengths[batch], self.squeeze)
             yield batch, x, mask
@@ -135,11 +172,12 @@ class StreamFrames:
     def _check_budget(self, wanted: list[np.ndarray]) -> None:
         sizes = [int(self.lengths[rows].sum()) * self.bytes_per_frame for rows in wanted]
         held = (2 if len(wanted) > 1 else 1) * max(sizes, default=0)
-        if self.budget is not None and held > self.budget:
+        if self.budget is not None and held + self.held_bytes > self.budget:
             raise MemoryError(
                 f"{self.cache.path}: streaming needs {held / 2**20:.3g} MiB of frames in memory "
                 f"({'two blocks: one in use, the next read ahead' if len(wanted) > 1 else 'one block'}), above the "
-                f"memory budget of {self.budget / 2**20:.3g} MiB; raise the budget (--memory-gb) to at least that")
+                f"memory budget of {(self.budget - self.held_bytes) / 2**20:.3g} MiB left; raise the budget "
+                "(--memory-gb) to at least that")
 
     def block_pass(self, partition: list[np.ndarray], wanted: list[np.ndarray]) -> Iterator[Gather]:
         """One pass over the blocks of ``partition``: for each block, its ``wanted`` rows read once (the next

@@ -217,3 +217,19 @@ def test_runner_records_side_by_side_equal_alone_and_memory(tmp_path: Path) -> N
             memory[key]["config"]["data"] = "stream"
         assert record == memory[key], key
     assert all(o.status == "trained" for run in alone for o in run.outcomes)
+
+
+def test_validation_rows_held_once_give_the_same_run_with_fewer_reads(cache: FeatureCache) -> None:
+    config = replace(make_config("paper", device="cpu", epochs=3, batch_size=4), block_bytes=cache.nbytes() // 6)
+    parts, labels = seed_parts(cache, 0), labels_of(cache)
+    runs, reads = [], []
+    for hold in (False, True):
+        feed = StreamFrames(cache, list(range(cache.n_states)), budget=cache.nbytes() - 1)
+        if hold:
+            assert feed.hold(parts["val"], config.block_bytes) and feed.held_bytes > 0
+        runs.append(fit_probe("multilayer", feed, labels, parts, cache.n_states, cache.dim, 4, config, 0))
+        reads.append(feed.bytes_read)
+    _same(runs[0], runs[1])
+    val_bytes = int(feed.lengths[parts["val"]].sum()) * feed.bytes_per_frame
+    assert reads[0] - reads[1] == pytest.approx(3 * val_bytes, rel=1e-6)  # 4 reads of val (3 epochs + final) → 1
+    assert not StreamFrames(cache, [0], budget=1).hold(parts["val"], config.block_bytes)  # no room: not held
