@@ -3,11 +3,13 @@
 1. The Linear probe trained from ``pooled/mean`` against the same probe trained frame-wise (ℓ1 on every frame,
    then the masked mean): the same function, so identical initial weights give the same logits (up to the cache's
    float16 frames); the time ratio of training (target ≥ 100×).
-2. Multi-Layer training with the frames held in memory against streamed from the HDF5 file (each epoch's pages
-   dropped from the OS cache first, as for a cache larger than RAM): frames per second, and the share of step time
-   spent waiting for data (target ≤ 10% in memory, ≤ 30% streamed). Both sources give the same batches
-   (:mod:`probe.data`), so the losses must agree exactly.
-3. One ``probe run --all`` of the caches, end to end, in a child process.
+2. Multi-Layer training with the frames held in memory against streamed from the HDF5 file block by block (each
+   epoch's pages dropped from the OS cache first, as for a cache larger than RAM): frames per second, and the share
+   of step time spent waiting for data (target ≤ 10% in memory, ≤ 30% streamed). Both sources give the same
+   batches (the blocked plan of :mod:`probe.batching`), so the losses must agree exactly.
+3. Three seeds of the Multi-Layer head on the streamed cache, side by side (one read of each block per epoch for
+   all three) against one after the other: bytes read from the cache and wall time; the predictions must agree.
+4. One ``probe run --all`` of the caches, end to end, in a child process.
 
     python benchmarks/probe_throughput.py --features /tmp/demo/features --out benchmarks/results/throughput.txt
     python benchmarks/probe_throughput.py --smoke        # a 24-clip cache of random tiny weights (CI)
@@ -30,10 +32,12 @@ import torch
 from machine import SMOKE_CORPUS, Report, demo_manifest, describe_machine, evict
 
 from extract.cache import FeatureCache, find_caches
-from probe.data import CacheData
+from probe.batching import BLOCK_BYTES, plan_blocks, wanted_rows
+from probe.data import CacheData, training_batches
 from probe.heads import build_head
+from probe.sidebyside import fit_side_by_side
+from probe.stream import StreamFrames
 from probe.train import PooledFeed, TrainConfig, fit_probe, predict
-
 
 
 def _sync(device: str) -> None:
@@ -90,11 +94,22 @@ class Throughput:
         return self.wait_s / max(self.wait_s + self.compute_s, 1e-12)
 
 
-def multilayer_throughput(cache: FeatureCache, budget: int | None, epochs: int, device: str = "cpu",
-                          batch_size: int = 32, cold: bool = True) -> Throughput:
+def block_size(cache: FeatureCache, block_bytes: int | None) -> int:
+    """``block_bytes``, or by default the protocol's :data:`~probe.batching.BLOCK_BYTES` capped at an eighth of the
+    cache's frames (so that a small cache is still streamed in several blocks)."""
+    return int(block_bytes) if block_bytes else min(BLOCK_BYTES, max(cache.nbytes() // 8, 1))
+
+
+def stream_budget(cache: FeatureCache) -> int:
+    """A memory budget just under the cache's frames: they are streamed."""
+    return cache.nbytes() - 1
+
+
+def multilayer_throughput(cache: FeatureCache, budget: int | None, epochs: int, block_bytes: int,
+                          device: str = "cpu", batch_size: int = 32, cold: bool = True) -> Throughput:
     """Train the Multi-Layer head on every row for ``epochs``: time waiting for each batch (the feed's reads and
-    padding) against the step itself (transfer, forward, backward, update). ``budget`` 0 streams; with ``cold``,
-    a streamed cache's pages are dropped from the OS cache before each epoch."""
+    padding) against the step itself (transfer, forward, backward, update). A ``budget`` under the frames' size
+    streams; with ``cold``, a streamed cache's pages are dropped from the OS cache before each epoch."""
     labels, k = labels_of(cache)
     y_all = torch.from_numpy(labels.copy())
     start = time.perf_counter()
@@ -109,10 +124,10 @@ def multilayer_throughput(cache: FeatureCache, budget: int | None, epochs: int, 
     rows = np.arange(len(cache))
     wait = compute = 0.0
     frames, losses = 0, []
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         if cold and feed.mode == "stream":
             evict(cache.path)
-        batches = feed.batches(rows, batch_size, rng)
+        batches = training_batches(feed, rows, batch_size, rng, epoch, block_bytes)
         while True:
             t0 = time.perf_counter()
             item = next(batches, None)
@@ -133,6 +148,56 @@ def multilayer_throughput(cache: FeatureCache, budget: int | None, epochs: int, 
     held = getattr(feed, "data", None)
     where = (str(held.device) if isinstance(held, torch.Tensor) else "RAM") if feed.mode == "memory" else "disk"
     return Throughput(feed.mode, where, load_s, wait, compute, frames, losses)
+
+
+def seed_parts(n: int, seed: int) -> dict[str, np.ndarray]:
+    """A random 80/10/10 split of ``n`` rows per seed (the seeds' training rows differ, as the runner's do)."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = [int(0.8 * n), int(0.9 * n)]
+    return {"train": np.sort(order[: cut[0]]), "val": np.sort(order[cut[0] : cut[1]]), "test": np.sort(order[cut[1] :])}
+
+
+def side_by_side(cache: FeatureCache, epochs: int, block_bytes: int, seeds: int = 3) -> dict[str, float]:
+    """Bytes read and seconds of ``seeds`` Multi-Layer runs on the streamed cache, side by side and one after the
+    other, and whether their test logits agree exactly."""
+    labels, k = labels_of(cache)
+    config = TrainConfig(epochs=epochs, device="cpu", block_bytes=block_bytes)
+    parts = [seed_parts(len(cache), s) for s in range(seeds)]
+    everything = list(range(cache.n_states))
+    feed = StreamFrames(cache, everything, budget=stream_budget(cache))
+    start = time.perf_counter()
+    feed.hold(np.concatenate([p["val"] for p in parts]), block_bytes)  # as the runner does: validation read once
+    together = fit_side_by_side("multilayer", feed, labels, parts, list(range(seeds)), cache.n_states, cache.dim, k,
+                                config)
+    out = {"together_s": time.perf_counter() - start, "together_bytes": feed.bytes_read}
+    separate_bytes, start, same = 0, time.perf_counter(), True
+    for seed, part, result in zip(range(seeds), parts, together):
+        alone_feed = StreamFrames(cache, everything, budget=stream_budget(cache))
+        alone_feed.hold(part["val"], block_bytes)
+        alone = fit_probe("multilayer", alone_feed, labels, part, cache.n_states, cache.dim, k, config, seed)
+        separate_bytes += alone_feed.bytes_read
+        same = same and bool(np.array_equal(alone.test.logits, result.test.logits))  # type: ignore[union-attr]
+    out.update(separate_s=time.perf_counter() - start, separate_bytes=separate_bytes, same=same,
+               train_bytes=int(feed.lengths[parts[0]["train"]].sum()) * feed.bytes_per_frame)
+    out.update(pass_bytes(cache, [p["train"] for p in parts], block_bytes))
+    return out
+
+
+def pass_bytes(cache: FeatureCache, train: list[np.ndarray], block_bytes: int) -> dict[str, int]:
+    """Bytes one epoch's training pass reads: every seed's batches from one pass, against one pass per seed."""
+    everything = list(range(cache.n_states))
+    source = StreamFrames(cache, everything)
+    partition = source.partition(1, block_bytes)
+    plans = [plan_blocks(partition, rows, source.lengths, 32, np.random.default_rng(s)) for s, rows in enumerate(train)]
+    for _ in source.block_pass(partition, wanted_rows(plans, len(partition))):
+        pass
+    separate = 0
+    for plan in plans:
+        alone = StreamFrames(cache, everything)
+        for _ in alone.block_pass(partition, wanted_rows([plan], len(partition))):
+            pass
+        separate += alone.bytes_read
+    return {"pass_together": source.bytes_read, "pass_separate": separate}
 
 
 def run_all_end_to_end(features: Path, results: Path, extra: list[str]) -> tuple[float, int, str]:
@@ -162,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="whisper-tiny.en", help="Which cache of --features the probes read.")
     parser.add_argument("--epochs", type=int, default=5, help="Epochs of each timed training.")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the training device).")
+    parser.add_argument("--block-mb", type=float, default=None,
+                        help="MiB per block of the blocked batch plan (default: the protocol's 1024, capped at an "
+                             "eighth of the cache so that it streams in several blocks).")
     parser.add_argument("--run-args", default="--seeds 3",
                         help="Extra arguments of the end-to-end `probe run --all` (one string).")
     parser.add_argument("--threads", type=int, default=None,
@@ -200,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             report(f"{'final train loss':30s}{lin['loss_pooled']:>14.4f}{lin['loss_frames']:>14.4f}")
             report(f"{'same logits, same weights':30s}largest |Δ| {lin['max_dlogit']:.1e} (logits up to "
                    f"{lin['logit_scale']:.2f}; frames are float16)")
-            held = multilayer_throughput(cache, None, args.epochs, args.device)
-            streamed = multilayer_throughput(cache, 0, args.epochs, args.device)
+            blocks = block_size(cache, None if args.block_mb is None else int(args.block_mb * 2**20))
+            held = multilayer_throughput(cache, None, args.epochs, blocks, args.device)
+            streamed = multilayer_throughput(cache, stream_budget(cache), args.epochs, blocks, args.device)
+            shared = side_by_side(cache, args.epochs, blocks)
         report("")
         report(f"Multi-Layer, {args.epochs} epochs     {'in memory':>14s}{'streamed':>14s}")
         report(f"{'frames held in':30s}{held.where:>14s}{streamed.where:>14s}")
@@ -212,6 +282,20 @@ def main(argv: list[str] | None = None) -> int:
         report(f"{'waiting for data':30s}{held.wait_share:>14.1%}{streamed.wait_share:>14.1%}   target ≤ 10% / ≤ 30%: "
                f"{verdicts[0]} / {verdicts[1]}")
         report(f"{'same batches, same losses':30s}{str(held.losses == streamed.losses):>14s}")
+        report(f"{'blocks of':30s}{blocks / 2**20:>10.2f} MiB")
+        report("")
+        mb = 2**20
+        report(f"3 seeds streamed, {args.epochs} epochs {'side by side':>14s}{'one by one':>14s}{'ratio':>10s}")
+        report(f"{'bytes read, whole runs':30s}{shared['together_bytes'] / mb:>10.1f} MB"
+               f"{shared['separate_bytes'] / mb:>11.1f} MB"
+               f"{shared['together_bytes'] / max(shared['separate_bytes'], 1):>9.2f}×")
+        report(f"{'one epoch training pass':30s}{shared['pass_together'] / mb:>10.1f} MB"
+               f"{shared['pass_separate'] / mb:>11.1f} MB"
+               f"{shared['pass_together'] / max(shared['pass_separate'], 1):>9.2f}×   (one seed's training rows: "
+               f"{shared['train_bytes'] / mb:.1f} MB)")
+        report(f"{'wall time':30s}{shared['together_s']:>12.2f} s{shared['separate_s']:>12.2f} s"
+               f"{shared['together_s'] / max(shared['separate_s'], 1e-12):>9.2f}×")
+        report(f"{'same predictions':30s}{str(shared['same']):>14s}")
         if not args.no_run:
             extra = args.run_args.split() + ["--device", args.device]
             seconds, code, last = run_all_end_to_end(features, scratch / "results", extra)
