@@ -45,6 +45,9 @@ def test_extract_vs_baseline_smoke(smoke_corpus: Path, tmp_path: Path) -> None:
         assert re.search(rf"{row}.*\d+\.\d+×", text), row
     # fp16 frames beside fp32 .npy files: about half the bytes (plus pooled vectors and HDF5 metadata)
     assert 0.45 < _number(r"bytes on disk.*?(\d+\.\d+)×", text) < 0.6
+    # the frames alone: float16 in contiguous layers, exactly half the .npy arrays (no chunk padding)
+    assert _number(r"frames only.*?(\d+\.\d+)×", text) <= 0.5
+    assert _number(r"chunk padding (\d+\.\d+) MB", text) == 0.0
     # the same model on the same clips: batched float16 cache equals one-clip-at-a-time float32 up to fp16 rounding
     assert _number(r"largest \|Δ\| (\S+)", text) < 5e-3
     saved = out.read_text()
@@ -89,3 +92,4 @@ def test_extract_overhead_smoke(smoke_corpus: Path) -> None:
     forward = _number(r"forward pass\s+[\d.]+ s\s+\(\s*([\d.]+)%\)", done.stdout)
     outside = _number(r"outside forward\s+([\d.]+)%", done.stdout)
     assert abs(forward + outside - 100.0) < 0.2  # the split adds up
+    assert re.search(r"final merge .* MB written and fsynced, in a child process that starts in [\d.]+ s", done.stdout)
