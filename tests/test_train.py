@@ -230,3 +230,17 @@ def test_metrics_by_hand() -> None:
     assert m["uar"] == pytest.approx(100 * 2 / 3, abs=1e-3)
     assert m["accuracy"] == pytest.approx(100 * 4 / 6, abs=1e-3)
     assert m["confusion"] == [[2, 1, 0], [1, 2, 0], [0, 0, 0]]
+
+
+def test_selection_macro_f1_is_the_metric_to_the_last_bit() -> None:
+    """The epoch selection's macro-F1 (no scikit-learn input checks) equals probe.metrics.macro_f1 exactly."""
+    from probe.metrics import macro_f1
+    from probe.trainstate import selection_macro_f1
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n, k = int(rng.integers(1, 60)), int(rng.integers(2, 8))
+        y_true = rng.integers(0, k, n)
+        y_pred = np.where(rng.random(n) < 0.5, y_true, rng.integers(0, k + (trial % 3), n))  # some absent classes
+        assert selection_macro_f1(y_true, y_pred) == macro_f1(y_true, y_pred), (y_true, y_pred)
+    assert selection_macro_f1(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
