@@ -49,17 +49,31 @@ class FeatureCache:
             missing = [c for c in (*TEXT_COLUMNS, *NUMERIC_COLUMNS) if c not in group]
             if missing:
                 raise CacheError(f"{self.path}: missing dataset(s) {', '.join('utterances/' + c for c in missing)}")
-            table: dict[str, Any] = {c: decode_text(group[c][()]) for c in TEXT_COLUMNS}
-            table.update({c: group[c][()] for c in NUMERIC_COLUMNS})
-            if len({len(v) for v in table.values()}) != 1:
+            lengths = {c: len(group[c]) for c in (*TEXT_COLUMNS, *NUMERIC_COLUMNS)}
+            if len(set(lengths.values())) != 1:
                 raise CacheError(f"{self.path}: the utterances/ datasets differ in length "
-                                 f"({', '.join(f'{c} {len(v)}' for c, v in table.items())})")
-            self.utterances = pd.DataFrame(table)
+                                 f"({', '.join(f'{c} {n}' for c, n in lengths.items())})")
+            self._n = lengths["id"]
         except (CacheError, KeyError, OSError) as exc:
             self._h5.close()
             if isinstance(exc, CacheError):
                 raise
             raise CacheError(f"{self.path}: damaged cache ({type(exc).__name__}: {exc})") from None
+        self._utterances: pd.DataFrame | None = None
+
+    @property
+    def utterances(self) -> pd.DataFrame:
+        """One row per utterance: id, label, speaker, gender, duration, n_frames, offset (read on first use, so
+        that opening a cache to read a layer or its attributes does not pay for the table)."""
+        if self._utterances is None:
+            try:
+                group = self._h5["utterances"]
+                table: dict[str, Any] = {c: decode_text(group[c][()]) for c in TEXT_COLUMNS}
+                table.update({c: group[c][()] for c in NUMERIC_COLUMNS})
+            except (KeyError, OSError) as exc:
+                raise CacheError(f"{self.path}: damaged cache ({type(exc).__name__}: {exc})") from None
+            self._utterances = pd.DataFrame(table)
+        return self._utterances
 
     # -- identity -------------------------------------------------------------------------------------------
     @property
@@ -83,7 +97,7 @@ class FeatureCache:
         return int(self.attrs["total_frames"])
 
     def __len__(self) -> int:
-        return len(self.utterances)
+        return self._n
 
     def identity(self) -> dict[str, Any]:
         """What a probe run records to trace its input: file, model, checkpoint, input mode, creation time."""
@@ -151,7 +165,11 @@ class FeatureCache:
 
     def layer(self, layer: int) -> np.ndarray:
         """Every frame of one layer, ``(total_frames, dim)`` float16, in one read into a new array."""
-        return self.frames_block(0, len(self), [layer])[:, 0]
+        data = self._h5[layer_name(self._layer_index(layer))]
+        out = np.empty(data.shape, dtype=np.float16)
+        if out.size:
+            data.read_direct(out)
+        return out
 
     def frames(self, index: int, layer: int) -> np.ndarray:
         """Frames ``(n_frames, dim)`` float16 of utterance ``index`` (row of :attr:`utterances`) in one layer."""
