@@ -115,9 +115,10 @@ def training_batches(
     if not hasattr(feed, "block_pass"):
         yield from feed.batches(rows, batch_size, rng)  # type: ignore[attr-defined]
         return
-    partition = feed.partition(epoch, block_bytes)  # type: ignore[attr-defined]
-    plan = plan_blocks(partition, rows, feed.lengths, batch_size, rng)  # type: ignore[attr-defined]
-    for block, gather in zip(plan, feed.block_pass(partition, wanted_rows([plan], len(partition)))):  # type: ignore[attr-defined]
+    source: FrameSource = feed  # type: ignore[assignment]
+    partition = source.partition(epoch, block_bytes)
+    plan = plan_blocks(partition, rows, source.lengths, batch_size, rng)
+    for block, gather in zip(plan, source.block_pass(partition, wanted_rows([plan], len(partition)))):
         for batch in block:
             x, mask = gather(batch)
             yield batch, x, mask

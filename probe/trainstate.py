@@ -108,10 +108,10 @@ def predict(
 
 
 def selection_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """:func:`probe.metrics.macro_f1` computed without scikit-learn's input checks (about a seventh of the pooled
-    Linear probe's training time went to them, measured): the same float64 operations in the same order (per class over the labels present,
-    2·tp / (true + predicted), then their NaN-aware mean, in percent rounded to 4 places), so the same value to
-    the last bit (tested); the epoch selection compares these values."""
+    """:func:`probe.metrics.macro_f1` without scikit-learn's input checks (about a seventh of the pooled Linear
+    probe's training time went to them, measured): the same float64 operations in the same order (per class over
+    the labels present, 2·tp / (true + predicted), then their NaN-aware mean, in percent rounded to 4 places), so
+    the same value to the last bit (tested); the epoch selection compares these values."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if len(y_true) == 0:
         return 0.0
