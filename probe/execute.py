@@ -143,12 +143,16 @@ def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcom
     labels = _labels(data, spec)
     if isinstance(feed, StreamFrames):  # validation after every epoch: read once when it fits
         feed.hold(spec.parts["val"], train.block_bytes)
-    if is_baseline(spec.probe):  # own training settings (probe.baselines), recorded in the config
-        result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
-                                     spec.seed)
-    else:
-        result, extra = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim,
-                                  len(spec.classes), train, spec.seed), {}
+    try:
+        if is_baseline(spec.probe):  # own training settings (probe.baselines), recorded in the config
+            result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
+                                         spec.seed)
+        else:
+            result, extra = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim,
+                                      len(spec.classes), train, spec.seed), {}
+    finally:
+        if isinstance(feed, StreamFrames):
+            feed.release()
     return _write(spec, data, result, labels, {**spec.config, **extra, "data": mode}, started)
 
 
@@ -166,6 +170,9 @@ def execute_side_by_side(specs: Sequence[RunSpec], data: CacheData, train: Train
                                    data.n_states, data.dim, len(specs[0].classes), train)
     except _RUN_ERRORS as exc:
         return [_failed(s, exc) for s in specs]
+    finally:
+        if isinstance(feed, StreamFrames):
+            feed.release()
     outcomes = []
     for spec, result in zip(specs, results, strict=True):
         if isinstance(result, BaseException):

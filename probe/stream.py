@@ -148,6 +148,10 @@ class StreamFrames:
         self._held = (rows, data, local)
         return True
 
+    def release(self) -> None:
+        """Drop the rows held by :meth:`hold` (when their runs are done)."""
+        self._held = None
+
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
     ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
