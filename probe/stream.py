@@ -181,7 +181,7 @@ class StreamFrames:
                 f"{self.cache.path}: streaming needs {held / 2**20:.3g} MiB of frames in memory "
                 f"({'two blocks: one in use, the next read ahead' if len(wanted) > 1 else 'one block'}), above the "
                 f"memory budget of {(self.budget - self.held_bytes) / 2**20:.3g} MiB left; raise the budget "
-                "(--memory-gb) to at least that")
+                f"(--memory-gb) to at least {(held + self.held_bytes) / 2**30:.3g} GiB")
 
     def block_pass(self, partition: list[np.ndarray], wanted: list[np.ndarray]) -> Iterator[Gather]:
         """One pass over the blocks of ``partition``: for each block, its ``wanted`` rows read once (the next
