@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from machine import SMOKE_CORPUS, Report, demo_manifest, describe_machine, evict
+from pooled_steps import pooled_step_shares
 
 from extract.cache import FeatureCache, find_caches
 from probe.batching import BLOCK_BYTES, plan_blocks, wanted_rows
@@ -268,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             report(f"{'final train loss':30s}{lin['loss_pooled']:>14.4f}{lin['loss_frames']:>14.4f}")
             report(f"{'same logits, same weights':30s}largest |Δ| {lin['max_dlogit']:.1e} (logits up to "
                    f"{lin['logit_scale']:.2f}; frames are float16)")
+            spent, steps = pooled_step_shares(cache, max(args.epochs, 2))
+            total = sum(spent.values())
+            report(f"{'pooled step, CPU time':30s}{1e3 * total / max(steps, 1):>10.2f} ms: " + ", ".join(
+                f"{part} {100 * s / total:.0f}%" for part, s in sorted(spent.items(), key=lambda kv: -kv[1])))
             blocks = block_size(cache, None if args.block_mb is None else int(args.block_mb * 2**20))
             held = multilayer_throughput(cache, None, args.epochs, blocks, args.device)
             streamed = multilayer_throughput(cache, stream_budget(cache), args.epochs, blocks, args.device)

@@ -63,6 +63,7 @@ def test_probe_throughput_smoke(smoke_corpus: Path, tmp_path: Path) -> None:
     assert re.search(r"same batches, same losses\s+True", text)  # memory and streaming: identical training
     assert re.search(r"frames held in\s+RAM\s+disk", text)
     assert re.search(r"same predictions\s+True", text)  # 3 seeds side by side == each seed alone
+    assert re.search(r"pooled step, CPU time\s+[\d.]+ ms: .*Adam update \d+%", text)  # where the Linear time goes
     # one read of each block for the 3 seeds: at most the whole cache, under half of three separate passes
     assert _number(r"one epoch training pass\s+\S+ MB\s+\S+ MB\s+(\S+)×", text) < 0.5
     assert re.search(r"probe run --all .*exit 0", text), text
