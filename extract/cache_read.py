@@ -41,25 +41,33 @@ class FeatureCache:
             problem = status_problem(self._h5.attrs)
             if problem:
                 raise CacheError(f"{self.path}: not a complete feature cache ({problem})")
-            self.attrs: dict[str, Any] = {k: decode_attr(v) for k, v in self._h5.attrs.items()}
             for key in ("n_layers", "dim", "total_frames", "corpus", "model"):
-                if key not in self.attrs:
+                if key not in self._h5.attrs:
                     raise CacheError(f"{self.path}: missing root attribute {key!r}")
+            self._shape = tuple(int(self._h5.attrs[k]) for k in ("n_layers", "dim", "total_frames"))
             group = self._h5["utterances"]
             missing = [c for c in (*TEXT_COLUMNS, *NUMERIC_COLUMNS) if c not in group]
             if missing:
                 raise CacheError(f"{self.path}: missing dataset(s) {', '.join('utterances/' + c for c in missing)}")
-            lengths = {c: len(group[c]) for c in (*TEXT_COLUMNS, *NUMERIC_COLUMNS)}
+            lengths = {c: h5py.h5d.open(group.id, c.encode()).shape[0] for c in (*TEXT_COLUMNS, *NUMERIC_COLUMNS)}
             if len(set(lengths.values())) != 1:
                 raise CacheError(f"{self.path}: the utterances/ datasets differ in length "
                                  f"({', '.join(f'{c} {n}' for c, n in lengths.items())})")
             self._n = lengths["id"]
-        except (CacheError, KeyError, OSError) as exc:
+        except (CacheError, KeyError, OSError, ValueError, TypeError, IndexError) as exc:
             self._h5.close()
             if isinstance(exc, CacheError):
                 raise
             raise CacheError(f"{self.path}: damaged cache ({type(exc).__name__}: {exc})") from None
         self._utterances: pd.DataFrame | None = None
+        self._attrs: dict[str, Any] | None = None
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The root attributes, decoded (JSON lists and objects parsed); read on first use."""
+        if self._attrs is None:
+            self._attrs = {k: decode_attr(v) for k, v in self._h5.attrs.items()}
+        return self._attrs
 
     @property
     def utterances(self) -> pd.DataFrame:
@@ -86,15 +94,15 @@ class FeatureCache:
 
     @property
     def n_states(self) -> int:
-        return int(self.attrs["n_layers"])
+        return self._shape[0]
 
     @property
     def dim(self) -> int:
-        return int(self.attrs["dim"])
+        return self._shape[1]
 
     @property
     def total_frames(self) -> int:
-        return int(self.attrs["total_frames"])
+        return self._shape[2]
 
     def __len__(self) -> int:
         return self._n
