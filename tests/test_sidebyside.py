@@ -233,3 +233,23 @@ def test_validation_rows_held_once_give_the_same_run_with_fewer_reads(cache: Fea
     val_bytes = int(feed.lengths[parts["val"]].sum()) * feed.bytes_per_frame
     assert reads[0] - reads[1] == pytest.approx(3 * val_bytes, rel=1e-6)  # 4 reads of val (3 epochs + final) → 1
     assert not StreamFrames(cache, [0], budget=1).hold(parts["val"], config.block_bytes)  # no room: not held
+
+
+def test_a_diverging_seed_stops_alone(cache: FeatureCache) -> None:
+    """A seed whose loss turns non-finite is returned as its error; the others train on, as they would alone."""
+    from probe.data import MemoryFrames
+    from probe.train import NonFiniteLossError
+
+    held = CacheData(cache).frames(True)
+    data = held.data.copy()
+    bad = 5
+    data[held.offsets[bad]] = np.inf  # one frame of one utterance, held unchecked
+    feed = MemoryFrames(data, held.offsets, held.lengths, held.states)
+    good = seed_parts(cache, 1)
+    good = {p: rows[rows != bad] for p, rows in good.items()}
+    broken = {"train": np.union1d(good["train"], [bad]), "val": good["val"], "test": good["test"]}
+    config = replace(make_config("paper", device="cpu", epochs=2, batch_size=4), block_bytes=cache.nbytes() // 4)
+    labels = labels_of(cache)
+    out = fit_side_by_side("multilayer", feed, labels, [broken, good], [0, 1], cache.n_states, cache.dim, 4, config)
+    assert isinstance(out[0], NonFiniteLossError) and "non-finite at epoch 1" in str(out[0])
+    _same(out[1], fit_probe("multilayer", feed, labels, good, cache.n_states, cache.dim, 4, config, 1))
