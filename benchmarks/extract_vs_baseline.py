@@ -33,7 +33,7 @@ import torch
 
 from machine import SMOKE_CORPUS, Report, demo_manifest, describe_machine, disk_of, evict, evict_tree, tree_bytes
 
-from extract.audio import SAMPLE_RATE, read_clip
+from extract.audio import read_clip
 from extract.backbones import load_backbone
 from extract.cache import FeatureCache
 from extract.pipeline import extract_corpus
