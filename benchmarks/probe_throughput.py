@@ -31,25 +31,18 @@ import torch
 
 from machine import SMOKE_CORPUS, Report, demo_manifest, describe_machine, evict
 from pooled_steps import pooled_step_shares
+from streamed_seeds import labels_of, side_by_side, stream_budget
 
 from extract.cache import FeatureCache, find_caches
-from probe.batching import BLOCK_BYTES, plan_blocks, wanted_rows
+from probe.batching import BLOCK_BYTES
 from probe.data import CacheData, training_batches
 from probe.heads import build_head
-from probe.sidebyside import fit_side_by_side
-from probe.stream import StreamFrames
 from probe.train import PooledFeed, TrainConfig, fit_probe, predict
 
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def labels_of(cache: FeatureCache) -> tuple[np.ndarray, int]:
-    """Class index of every cache row, and the number of classes."""
-    classes = sorted(cache.utterances["label"].unique())
-    return cache.utterances["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64), len(classes)
 
 
 def linear_side_by_side(cache: FeatureCache, epochs: int, device: str) -> dict[str, float]:
@@ -101,11 +94,6 @@ def block_size(cache: FeatureCache, block_bytes: int | None) -> int:
     return int(block_bytes) if block_bytes else min(BLOCK_BYTES, max(cache.nbytes() // 8, 1))
 
 
-def stream_budget(cache: FeatureCache) -> int:
-    """A memory budget just under the cache's frames: they are streamed."""
-    return cache.nbytes() - 1
-
-
 def multilayer_throughput(cache: FeatureCache, budget: int | None, epochs: int, block_bytes: int,
                           device: str = "cpu", batch_size: int = 32, cold: bool = True) -> Throughput:
     """Train the Multi-Layer head on every row for ``epochs``: time waiting for each batch (the feed's reads and
@@ -149,56 +137,6 @@ def multilayer_throughput(cache: FeatureCache, budget: int | None, epochs: int, 
     held = getattr(feed, "data", None)
     where = (str(held.device) if isinstance(held, torch.Tensor) else "RAM") if feed.mode == "memory" else "disk"
     return Throughput(feed.mode, where, load_s, wait, compute, frames, losses)
-
-
-def seed_parts(n: int, seed: int) -> dict[str, np.ndarray]:
-    """A random 80/10/10 split of ``n`` rows per seed (the seeds' training rows differ, as the runner's do)."""
-    order = np.random.default_rng(seed).permutation(n)
-    cut = [int(0.8 * n), int(0.9 * n)]
-    return {"train": np.sort(order[: cut[0]]), "val": np.sort(order[cut[0] : cut[1]]), "test": np.sort(order[cut[1] :])}
-
-
-def side_by_side(cache: FeatureCache, epochs: int, block_bytes: int, seeds: int = 3) -> dict[str, float]:
-    """Bytes read and seconds of ``seeds`` Multi-Layer runs on the streamed cache, side by side and one after the
-    other, and whether their test logits agree exactly."""
-    labels, k = labels_of(cache)
-    config = TrainConfig(epochs=epochs, device="cpu", block_bytes=block_bytes)
-    parts = [seed_parts(len(cache), s) for s in range(seeds)]
-    everything = list(range(cache.n_states))
-    feed = StreamFrames(cache, everything, budget=stream_budget(cache))
-    start = time.perf_counter()
-    feed.hold(np.concatenate([p["val"] for p in parts]), block_bytes)  # as the runner does: validation read once
-    together = fit_side_by_side("multilayer", feed, labels, parts, list(range(seeds)), cache.n_states, cache.dim, k,
-                                config)
-    out = {"together_s": time.perf_counter() - start, "together_bytes": feed.bytes_read}
-    separate_bytes, start, same = 0, time.perf_counter(), True
-    for seed, part, result in zip(range(seeds), parts, together):
-        alone_feed = StreamFrames(cache, everything, budget=stream_budget(cache))
-        alone_feed.hold(part["val"], block_bytes)
-        alone = fit_probe("multilayer", alone_feed, labels, part, cache.n_states, cache.dim, k, config, seed)
-        separate_bytes += alone_feed.bytes_read
-        same = same and bool(np.array_equal(alone.test.logits, result.test.logits))  # type: ignore[union-attr]
-    out.update(separate_s=time.perf_counter() - start, separate_bytes=separate_bytes, same=same,
-               train_bytes=int(feed.lengths[parts[0]["train"]].sum()) * feed.bytes_per_frame)
-    out.update(pass_bytes(cache, [p["train"] for p in parts], block_bytes))
-    return out
-
-
-def pass_bytes(cache: FeatureCache, train: list[np.ndarray], block_bytes: int) -> dict[str, int]:
-    """Bytes one epoch's training pass reads: every seed's batches from one pass, against one pass per seed."""
-    everything = list(range(cache.n_states))
-    source = StreamFrames(cache, everything)
-    partition = source.partition(1, block_bytes)
-    plans = [plan_blocks(partition, rows, source.lengths, 32, np.random.default_rng(s)) for s, rows in enumerate(train)]
-    for _ in source.block_pass(partition, wanted_rows(plans, len(partition))):
-        pass
-    separate = 0
-    for plan in plans:
-        alone = StreamFrames(cache, everything)
-        for _ in alone.block_pass(partition, wanted_rows([plan], len(partition))):
-            pass
-        separate += alone.bytes_read
-    return {"pass_together": source.bytes_read, "pass_separate": separate}
 
 
 def run_all_end_to_end(features: Path, results: Path, extra: list[str]) -> tuple[float, int, str]:
