@@ -31,6 +31,7 @@ from extract.audio import read_clip
 from extract.backbones import load_backbone
 from extract.cache import FeatureCache
 from extract.pipeline import extract_corpus
+from probe.batching import BLOCK_BYTES
 
 WINDOW_SECONDS = 30.0
 MEL_FRAMES, ENC_FRAMES = 3000, 1500
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 with FeatureCache(summary.path) as cache:
                     windows = windows_of([float(d) for d in cache.utterances["duration"]])
                     flops = windows * encoder_flops(dims.n_mels, dims.n_audio_state, dims.n_audio_layer)
-                    ml = multilayer_throughput(cache, None, args.epochs, device)
+                    ml = multilayer_throughput(cache, None, args.epochs, BLOCK_BYTES, device)
                 report(f"{backbone.name:24s}{precision:>10s}{summary.n_done / wall:>9.1f}"
                        f"{summary.audio_seconds / wall:>11.1f}{summary.forward_s / summary.wall_s:>9.1%}"
                        f"{flops / summary.forward_s / 1e12:>9.2f}{flops / wall / 1e12:>9.2f}"
