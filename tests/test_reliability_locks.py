@@ -151,11 +151,24 @@ KILL_DURING_MERGE = textwrap.dedent("""
 
     real = pipeline.merge_in_child
 
+    def stop_children():
+        me, stopped = os.getpid(), []
+        for task in os.listdir(f"/proc/{me}/task"):
+            with open(f"/proc/{me}/task/{task}/children") as handle:
+                for child in handle.read().split():
+                    os.kill(int(child), signal.SIGSTOP)
+                    stopped.append(child)
+        with open(os.environ["MERGE_CHILDREN_FILE"], "w") as handle:
+            handle.write(" ".join(stopped))
+
     def merge_then_die(partial, path, *args):
         threading.Thread(target=real, args=(partial, path, *args), daemon=True).start()
         tmp = path.with_suffix(".h5.tmp")
         while not tmp.exists() or tmp.stat().st_size == 0:  # the merge process is writing the final file
+            if path.exists():
+                os._exit(3)  # the merge finished before this thread saw it: no kill happened (retried)
             time.sleep(0.0005)
+        stop_children()  # freeze the merge mid-write so the kill below always lands before it finishes
         os.kill(os.getpid(), signal.SIGKILL)
 
     pipeline.merge_in_child = merge_then_die
@@ -170,13 +183,23 @@ def test_kill_9_during_the_merge_resumes_to_the_same_cache(tmp_path: Path) -> No
     reference = subprocess.run(_extract(data, tmp_path / "ref"), env=ENV, capture_output=True, text=True,
                                timeout=600)
     assert reference.returncode == 0, reference.stderr
-    out = tmp_path / "killed"
-    killed = subprocess.run([sys.executable, "-c", KILL_DURING_MERGE, *_extract(data, out)[3:]], env=ENV,
-                            capture_output=True, text=True, timeout=600)
+    for attempt in range(3):  # a merge too quick for the watcher to see exits 3: try again from nothing
+        out = tmp_path / f"killed{attempt}"
+        children = tmp_path / f"children{attempt}.txt"
+        killed = subprocess.run([sys.executable, "-c", KILL_DURING_MERGE, *_extract(data, out)[3:]],
+                                env={**ENV, "MERGE_CHILDREN_FILE": str(children)}, capture_output=True, text=True,
+                                timeout=600)
+        if killed.returncode != 3:
+            break
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    stopped = children.read_text().split()
+    assert stopped  # the merge child was caught mid-write
     final = out / "emodb" / "whisper-tiny.en-random.h5"
     partial = final.with_name(final.name + ".partial")
     time.sleep(3.0)  # the merge process died with its parent: it never finishes the file behind our back
+    for pid in stopped:  # gone (or a zombie awaiting its reaper), not left stopped or running
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "State:\tZ" in status.read_text(), status.read_text()
     assert not final.exists() and find_caches(out) == [] and not cache_status(final).complete
     assert len(list(partial.glob("shard-*.h5"))) == 4  # every shard kept
     resumed = subprocess.run(_extract(data, out), env=ENV, capture_output=True, text=True, timeout=600)
