@@ -43,6 +43,8 @@ def fit_side_by_side(
     if len(parts) != len(seeds):
         raise ValueError(f"{len(parts)} splits for {len(seeds)} seeds")
     heads = list(heads) if heads is not None else [None] * len(seeds)
+    if config.standardize and hasattr(feed, "stats_shared"):  # every seed's statistics from one read
+        feed.stats_shared([part["train"] for part in parts])
     runs: list[SeedRun] = []
     for i, (part, seed, head) in enumerate(zip(parts, seeds, heads, strict=True)):
         hook = None if on_epoch is None else (lambda epoch, values, i=i: on_epoch(i, epoch, values))

@@ -7,7 +7,8 @@ next block is read ahead in a background thread, and every seed's batches of the
 at most two blocks are held (one in use, the next being read); a memory budget below that is refused with a
 clear error rather than exceeded. The validation rows of the runs being trained are read once and held when they
 fit beside that (:meth:`StreamFrames.hold`: validation is predicted after every epoch); other evaluation reads go
-batch by batch, a few batches ahead. Every read is checked for NaN and inf (the error names the layer) and counted
+batch by batch, a few batches ahead. Standardisation statistics of the seeds trained side by side come from one
+read of their training rows (:meth:`StreamFrames.stats_shared`). Every read is checked for NaN and inf (the error names the layer) and counted
 in :attr:`StreamFrames.bytes_read`.
 """
 
@@ -202,6 +203,38 @@ class StreamFrames:
 
                 yield gather
                 del data, local, gather
+
+    def stats_shared(self, row_sets: Sequence[np.ndarray]) -> None:
+        """Statistics of several row sets (the seeds trained side by side) from one read of their union, memoised
+        for :meth:`stats`: each set's chunks are summed exactly as :meth:`stats` sums them (bit-identical), the
+        rows read once in order and dropped once no set's next chunk needs them."""
+        per_frame = len(self.states) * self.cache.dim * 4
+        sets: dict[bytes, np.ndarray] = {}
+        for rows in row_sets:
+            rows = np.sort(np.asarray(rows, dtype=np.int64))
+            if self._stats.get(rows) is None:
+                sets.setdefault(rows.tobytes(), rows)
+        if len(sets) < 2:
+            return
+        todo = list(sets.values())
+        chunks = [[c for c in chunk_rows(self.lengths, rows, per_frame) if len(c)] for rows in todo]
+        accs = [FrameStats() for _ in todo]
+        union = np.unique(np.concatenate(todo))
+        loaded: dict[int, np.ndarray] = {}
+        read_to, following = -1, [0] * len(todo)
+        for last, i, j in sorted((int(c[-1]), i, j) for i, cs in enumerate(chunks) for j, c in enumerate(cs)):
+            if last > read_to:
+                new = union[(union > read_to) & (union <= last)]
+                data, local = self._read(new)
+                loaded.update((int(r), data[o : o + self.lengths[r]]) for r, o in zip(new, local))
+                read_to = last
+            accs[i].add(torch.from_numpy(np.concatenate([loaded[int(r)] for r in chunks[i][j]])).float())
+            following[i] = j + 1
+            low = min((int(cs[k][0]) for cs, k in zip(chunks, following) if k < len(cs)), default=read_to + 1)
+            for row in [r for r in loaded if r < low]:
+                del loaded[row]
+        for rows, acc in zip(todo, accs):
+            self._stats.put(rows, squeezed(acc.result((len(self.states), self.cache.dim)), self.squeeze))
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Statistics over the same chunks as :class:`probe.data.MemoryFrames` (bit-identical results)."""

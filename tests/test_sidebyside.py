@@ -253,3 +253,29 @@ def test_a_diverging_seed_stops_alone(cache: FeatureCache) -> None:
     out = fit_side_by_side("multilayer", feed, labels, [broken, good], [0, 1], cache.n_states, cache.dim, 4, config)
     assert isinstance(out[0], NonFiniteLossError) and "non-finite at epoch 1" in str(out[0])
     _same(out[1], fit_probe("multilayer", feed, labels, good, cache.n_states, cache.dim, 4, config, 1))
+
+
+def test_statistics_of_several_seeds_from_one_read(cache: FeatureCache) -> None:
+    """Standardisation statistics of three seeds' training rows from one read of their union, bit-identical to
+    each computed alone (and so to the frames held in memory)."""
+    import probe.framestats
+
+    everything = list(range(cache.n_states))
+    rows = [seed_parts(cache, s)["train"] for s in (0, 1, 2)]
+    previous = probe.framestats.STATS_CHUNK_BYTES
+    probe.framestats.STATS_CHUNK_BYTES = cache.nbytes() // 5  # several chunks per seed, ending at other rows
+    try:
+        shared = StreamFrames(cache, everything)
+        assert all(len(probe.framestats.chunk_rows(shared.lengths, r, 3 * cache.dim * 4)) > 4 for r in rows)
+        shared.stats_shared(rows)
+        union = np.unique(np.concatenate(rows))
+        assert shared.bytes_read == int(shared.lengths[union].sum()) * shared.bytes_per_frame  # each row once
+        held = CacheData(cache).frames(True)
+        for r in rows:
+            alone = StreamFrames(cache, everything).stats(r)
+            mean, std = shared.stats(r)  # memoised: no further read
+            assert torch.equal(mean, alone[0]) and torch.equal(std, alone[1])
+            assert torch.equal(mean, held.stats(r)[0]) and torch.equal(std, held.stats(r)[1])
+        assert shared.bytes_read == int(shared.lengths[union].sum()) * shared.bytes_per_frame
+    finally:
+        probe.framestats.STATS_CHUNK_BYTES = previous
