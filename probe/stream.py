@@ -8,8 +8,8 @@ at most two blocks are held (one in use, the next being read); a memory budget b
 clear error rather than exceeded. The validation rows of the runs being trained are read once and held when they
 fit beside that (:meth:`StreamFrames.hold`: validation is predicted after every epoch); other evaluation reads go
 batch by batch, a few batches ahead. Standardisation statistics of the seeds trained side by side come from one
-read of their training rows (:meth:`StreamFrames.stats_shared`). Every read is checked for NaN and inf (the error names the layer) and counted
-in :attr:`StreamFrames.bytes_read`.
+read of their training rows (:meth:`StreamFrames.stats_shared`). Every read is checked for NaN and inf (the error
+names the layer) and counted in :attr:`StreamFrames.bytes_read`.
 """
 
 from __future__ import annotations
