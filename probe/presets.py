@@ -56,6 +56,13 @@ def _setting_names() -> set[str]:
     return {f.name for f in fields(TrainConfig)} - {"preset", "overrides", "device"}
 
 
+def _base_values(preset: str) -> dict[str, Any]:
+    """Every setting of ``preset``: its own values, and TrainConfig's defaults for the settings no preset varies
+    (``block_bytes``, ``cpu_threads``)."""
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in _setting_names()}
+    return {**defaults, **PRESETS[preset]}
+
+
 def make_config(preset: str = DEFAULT_PRESET, device: str = "auto", **overrides: Any) -> TrainConfig:
     """The :class:`TrainConfig` of ``preset`` with ``overrides`` applied (``None`` values are ignored).
 
@@ -66,7 +73,7 @@ def make_config(preset: str = DEFAULT_PRESET, device: str = "auto", **overrides:
     unknown = sorted(set(overrides) - _setting_names())
     if unknown:
         raise PresetError(f"unknown training setting(s) {unknown}; settings: {', '.join(sorted(_setting_names()))}")
-    values = dict(PRESETS[preset])
+    values = _base_values(preset)
     changed = []
     for name, value in overrides.items():
         if value is None:
@@ -81,9 +88,9 @@ def make_config(preset: str = DEFAULT_PRESET, device: str = "auto", **overrides:
 
 def preset_of(config: TrainConfig) -> TrainConfig:
     """``config`` with its ``overrides`` recomputed against its preset (for configs built by hand)."""
-    base = PRESETS.get(config.preset)
-    if base is None:
+    if config.preset not in PRESETS:
         return replace(config, overrides=())
+    base = _base_values(config.preset)
     changed = tuple(sorted(k for k, v in base.items() if getattr(config, k) != v))
     return replace(config, overrides=changed)
 

@@ -19,12 +19,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from extract.cache import CacheError, FeatureCache
 from extract.labels import class_set_name, parse_classes
@@ -45,7 +45,7 @@ from probe.selection import (  # noqa: F401 - re-exported
     NoCachesError, parse_seeds, select_caches, select_caches_checked,
 )
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
-from probe.train import TrainConfig
+from probe.train import TrainConfig, training_threads
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
@@ -192,9 +192,9 @@ def run_all(
 
     Runs whose record exists with the same configuration hash are skipped unless ``force``. ``split_seed`` fixes
     the split across seeds (default: each seed draws its own split). ``memory_budget`` bounds the frames held in
-    memory (bytes; default 25% of RAM), beyond which they are streamed from the cache. ``threads`` sets torch's
-    CPU threads for the duration (default: torch's choice; on a machine shared with other jobs, fewer threads than
-    cores can be several times faster). One ``probe run`` per results folder: a run that writes the leaderboard
+    memory (bytes; default 25% of RAM), beyond which they are streamed from the cache. ``threads`` sets the
+    configuration's ``cpu_threads`` (default 1, the same result on every machine; see
+    :func:`probe.train.training_threads`). One ``probe run`` per results folder: a run that writes the leaderboard
     holds an OS lock on ``<results>/.lock``; another one exits with :class:`extract.locks.LockBusy` naming the
     holder, or waits for it (``wait_lock``).
     """
@@ -207,17 +207,13 @@ def run_all(
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     parse_classes(classes)  # fail early on a bad class spec
     paths, bad = select_caches_checked(features, corpora, models)
-    previous_threads = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(max(1, int(threads)))
-    try:
-        with (exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
-                             log=logging.getLogger(__name__).warning)
-              if write_board else contextlib.nullcontext()):
-            return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
-                                 split_seed, memory_budget, force, listener, started, write_board, bad)
-    finally:
-        torch.set_num_threads(previous_threads)
+        train = preset_of(replace(train, cpu_threads=max(1, int(threads))))
+    with training_threads(train), (
+            exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
+                           log=logging.getLogger(__name__).warning) if write_board else contextlib.nullcontext()):
+        return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
+                             split_seed, memory_budget, force, listener, started, write_board, bad)
 
 
 def _run_selected(

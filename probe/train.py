@@ -20,6 +20,7 @@ Several seeds of a streamed cache are trained side by side on one read per epoch
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -58,12 +59,15 @@ class TrainConfig:
     overrides: tuple[str, ...] = ()
     device: str = "auto"
     block_bytes: int = BLOCK_BYTES  # protocol constant of the blocked batch plan (probe.batching), not a preset knob
+    cpu_threads: int = 1  # torch CPU threads while training: part of the result (see training_threads)
 
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {self.scheduler!r}; use one of {', '.join(SCHEDULERS)}")
         if self.block_bytes < 1:
             raise ValueError(f"block_bytes must be positive, got {self.block_bytes}")
+        if self.cpu_threads < 1:
+            raise ValueError(f"cpu_threads must be at least 1, got {self.cpu_threads}")
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values, with the fixed parts of the protocol spelled out."""
@@ -78,6 +82,23 @@ class TrainConfig:
 
 
 SCHEDULERS: tuple[str, ...] = ("plateau", "none")
+
+
+@contextlib.contextmanager
+def training_threads(config: TrainConfig) -> Iterator[None]:
+    """Run the block with ``config.cpu_threads`` torch CPU threads, then restore the previous count.
+
+    The thread count changes the order of floating-point sums inside torch's CPU kernels, so two runs of the same
+    seed with 1 and 2 threads differ in the last bits from the first update on, and can end on another epoch.
+    One thread (the default) gives the same record on every machine whatever its cores; more threads are faster
+    for large heads but make the count part of the configuration (recorded, hashed, shown as an override).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.cpu_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class Feed(Protocol):
@@ -126,11 +147,12 @@ def fit_probe(
     ``labels`` holds the class index of every cache row (rows outside the run may hold anything); ``parts``
     maps train/val/test to arrays of cache rows.
     """
-    run = SeedRun(probe, feed, labels, parts, n_states, dim, n_classes, config, seed, on_epoch, head)
-    for epoch in range(1, config.epochs + 1):
+    with training_threads(config):
+        run = SeedRun(probe, feed, labels, parts, n_states, dim, n_classes, config, seed, on_epoch, head)
+        for epoch in range(1, config.epochs + 1):
+            with run.active():
+                for batch, x, mask in run.batches(epoch):
+                    run.train_batch(epoch, batch, x, mask)
+                run.end_epoch(epoch)
         with run.active():
-            for batch, x, mask in run.batches(epoch):
-                run.train_batch(epoch, batch, x, mask)
-            run.end_epoch(epoch)
-    with run.active():
-        return run.finish()
+            return run.finish()

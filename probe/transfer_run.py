@@ -15,12 +15,11 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from extract.cache import CacheError, FeatureCache, find_caches
 from extract.labels import class_set_name
@@ -32,7 +31,8 @@ from probe.records import (
 )
 from probe.runner import DEFAULT_SEEDS, NoCachesError, _pick_group, model_traits, parse_seeds, run_config
 from probe.splits import SplitError
-from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe
+from probe.presets import preset_of
+from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe, training_threads
 from probe.transfer import Domain, Task, TransferError, domain_labels, domain_split, make_domains, plan_tasks, \
     speaker_keys, task_parts
 from probe.transfer_data import TransferData
@@ -323,16 +323,13 @@ def run_transfer(
                             f"{' for ' + ', '.join(corpora) if corpora else ''} under {Path(features).resolve()}"
                             " (expected <corpus>/<model>.h5); make them with `probe extract`")
     summary = TransferSummary()
-    previous = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(max(1, int(threads)))
-    try:
+        config = preset_of(replace(config, cpu_threads=max(1, int(threads))))
+    with training_threads(config):
         for model, paths in sorted(by_model.items()):
             with FeatureCache(paths[0]) as first:
                 name = first.model
             run_model(name, paths, Path(results), protocol, names, seed_list, classes, config, group_by, train, test,
                       memory_budget, force, listener, summary)
-    finally:
-        torch.set_num_threads(previous)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -56,7 +56,9 @@ class TrainingRequest:
     device: Annotated[str, _opt("--device", help="auto, cpu, cuda or cuda:N.")] = "auto"
     memory_gb: Annotated[Optional[float], _opt("--memory-gb", help="GiB of frames to hold in memory (default 25% "
                                                "of RAM); larger caches are streamed.")] = None
-    threads: Annotated[Optional[int], _opt("--threads", min=1, help="CPU threads for torch.")] = None
+    threads: Annotated[Optional[int], _opt("--threads", min=1, help="torch CPU threads while training [1: the same "
+                                           "result on every machine; more can be faster for large heads, and is "
+                                           "recorded as an override, cpu_threads].")] = None
 
     @property
     def memory_budget(self) -> int | None:
@@ -78,7 +80,7 @@ class TrainingRequest:
                 raise ValueError(f"--device {self.device}: CUDA is not available here; use --device cpu or auto")
         return make_config(self.preset, device=self.device, epochs=self.epochs, batch_size=self.batch_size,
                            lr=self.lr, dropout=self.dropout, standardize=self.standardize,
-                           class_weights=self.class_weights, scheduler=self.scheduler)
+                           class_weights=self.class_weights, scheduler=self.scheduler, cpu_threads=self.threads)
 
 
 def training_options(func: Callable[..., Any]) -> Callable[..., Any]:
