@@ -1,5 +1,6 @@
 # Two commands from a fresh machine with Python >= 3.10:
 #   make demo   install everything into .venv, then synthesise, extract, probe and report on the demo corpus
+#               (into results/demo-local/; results/demo/ is the committed output of the same command)
 #   make test   install everything into .venv, then run the test suite
 #
 # torch is pinned in the same pip command as everything else, so no other package can pull a newer torch
@@ -28,10 +29,10 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/probe demo
+	$(BIN)/probe demo --out results/demo-local
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) features/demo results/runs
+	rm -rf $(VENV) features/synthetic results/runs results/demo-local
