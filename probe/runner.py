@@ -35,6 +35,7 @@ from probe.execute import (  # noqa: F401 - re-exported: the runner's execution 
 )
 from probe.heads import PROBES, parse_probes
 from probe.labelcheck import label_problem
+from probe.parallel import run_caches_in_parallel
 from probe.leaderboard import write_leaderboard
 from probe.presets import preset_of
 from probe.records import config_hash, config_id, is_done, record_path, recorded_hash
@@ -185,6 +186,7 @@ def run_all(
     listener: RunListener | None = None,
     write_board: bool = True,
     wait_lock: bool = False,
+    jobs: int = 1,
 ) -> RunSummary:
     """Train ``probes`` (default linear, nonlinear, multilayer; ``"all"`` for every head) with ``seeds`` on every
     complete cache under ``features`` (or the selected corpora/models), write one record per run under
@@ -196,7 +198,8 @@ def run_all(
     configuration's ``cpu_threads`` (default 1, the same result on every machine; see
     :func:`probe.train.training_threads`). One ``probe run`` per results folder: a run that writes the leaderboard
     holds an OS lock on ``<results>/.lock``; another one exits with :class:`extract.locks.LockBusy` naming the
-    holder, or waits for it (``wait_lock``).
+    holder, or waits for it (``wait_lock``). ``jobs`` > 1 trains that many caches at once in worker processes
+    (:mod:`probe.parallel`; the same records).
     """
     started = time.perf_counter()
     listener = listener or SilentListener()
@@ -213,14 +216,14 @@ def run_all(
             exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
                            log=logging.getLogger(__name__).warning) if write_board else contextlib.nullcontext()):
         return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
-                             split_seed, memory_budget, force, listener, started, write_board, bad)
+                             split_seed, memory_budget, force, listener, started, write_board, bad, jobs)
 
 
 def _run_selected(
     paths: Sequence[Path], results: Path, probe_names: Sequence[str], seed_list: Sequence[int], protocol: str,
     folds: int | None, classes: str | Sequence[str] | None, train: TrainConfig, split_seed: int | None,
     memory_budget: int | None, force: bool, listener: RunListener, started: float, write_board: bool = True,
-    found_issues: Sequence[CacheIssue] = (),
+    found_issues: Sequence[CacheIssue] = (), jobs: int = 1,
 ) -> RunSummary:
     """Plan every selected cache, then train cache by cache (see :func:`run_all`)."""
     splits: dict[tuple[Any, ...], Split] = {}
@@ -248,21 +251,29 @@ def _run_selected(
     status = [[_status(s, force) for s in specs] for _, specs in plans]
     pending = sum(flags.count("todo") for flags in status)
     listener.planned(sum(len(s) for _, s in plans), pending, issues)
+    work: list[tuple[FeatureCache, list[RunSpec]]] = []
     for (cache, specs), flags in zip(plans, status, strict=True):
-        try:
-            for spec, flag in zip(specs, flags, strict=True):
-                if flag == "todo":
-                    continue
-                outcome = (RunOutcome(spec, "skipped", message="recorded with the same config hash") if flag == "done"
-                           else RunOutcome(spec, "conflict", message=(
-                               f"{spec.path} holds a record of this configuration made on another split or cache "
-                               "(its config hash differs); kept. Use --force to replace it")))
-                outcomes.append(outcome)
-                listener.finished(outcome)
-            todo = [s for s, flag in zip(specs, flags, strict=True) if flag == "todo"]
-            if todo:
+        for spec, flag in zip(specs, flags, strict=True):
+            if flag == "todo":
+                continue
+            outcome = (RunOutcome(spec, "skipped", message="recorded with the same config hash") if flag == "done"
+                       else RunOutcome(spec, "conflict", message=(
+                           f"{spec.path} holds a record of this configuration made on another split or cache "
+                           "(its config hash differs); kept. Use --force to replace it")))
+            outcomes.append(outcome)
+            listener.finished(outcome)
+        todo = [s for s, flag in zip(specs, flags, strict=True) if flag == "todo"]
+        if todo:
+            work.append((cache, todo))
+    try:
+        if jobs > 1 and len(work) > 1:
+            outcomes.extend(run_caches_in_parallel([(c.path, todo) for c, todo in work], train, memory_budget,
+                                                   listener, min(jobs, len(work))))
+        else:
+            for cache, todo in work:
                 outcomes.extend(run_cache(cache, todo, train, memory_budget, listener))
-        finally:
+    finally:
+        for cache, _ in plans:
             cache.close()
     # cluster tasks pass write_board=False: the submitting process rebuilds the board once, never concurrently
     board = write_leaderboard(results)[0] if write_board and (results / "runs").is_dir() else None

@@ -17,7 +17,7 @@ import numpy as np
 from probe.batching import wanted_rows
 from probe.data import FrameSource
 from probe.heads import Head
-from probe.train import TrainConfig
+from probe.train import TrainConfig, training_threads
 from probe.trainstate import NonFiniteLossError, SeedRun, TrainResult
 
 
@@ -40,42 +40,43 @@ def fit_side_by_side(
 
     ``on_epoch(i, epoch, values)`` is called after each epoch of run ``i``.
     """
-    if len(parts) != len(seeds):
-        raise ValueError(f"{len(parts)} splits for {len(seeds)} seeds")
-    heads = list(heads) if heads is not None else [None] * len(seeds)
-    if config.standardize and hasattr(feed, "stats_shared"):  # every seed's statistics from one read
-        feed.stats_shared([part["train"] for part in parts])
-    runs: list[SeedRun] = []
-    for i, (part, seed, head) in enumerate(zip(parts, seeds, heads, strict=True)):
-        hook = None if on_epoch is None else (lambda epoch, values, i=i: on_epoch(i, epoch, values))
-        runs.append(SeedRun(probe, feed, labels, part, n_states, dim, n_classes, config, seed, hook, head))
-    outcome: list[TrainResult | NonFiniteLossError | None] = [None] * len(runs)
-    for epoch in range(1, config.epochs + 1):
-        alive = [i for i in range(len(runs)) if outcome[i] is None]
-        if not alive:
-            break
-        partition = feed.partition(epoch, config.block_bytes)
-        plans = {i: runs[i].plan(partition) for i in alive}
-        wanted = wanted_rows(list(plans.values()), len(partition))
-        for b, gather in enumerate(feed.block_pass(partition, wanted)):
+    with training_threads(config):
+        if len(parts) != len(seeds):
+            raise ValueError(f"{len(parts)} splits for {len(seeds)} seeds")
+        heads = list(heads) if heads is not None else [None] * len(seeds)
+        if config.standardize and hasattr(feed, "stats_shared"):  # every seed's statistics from one read
+            feed.stats_shared([part["train"] for part in parts])
+        runs: list[SeedRun] = []
+        for i, (part, seed, head) in enumerate(zip(parts, seeds, heads, strict=True)):
+            hook = None if on_epoch is None else (lambda epoch, values, i=i: on_epoch(i, epoch, values))
+            runs.append(SeedRun(probe, feed, labels, part, n_states, dim, n_classes, config, seed, hook, head))
+        outcome: list[TrainResult | NonFiniteLossError | None] = [None] * len(runs)
+        for epoch in range(1, config.epochs + 1):
+            alive = [i for i in range(len(runs)) if outcome[i] is None]
+            if not alive:
+                break
+            partition = feed.partition(epoch, config.block_bytes)
+            plans = {i: runs[i].plan(partition) for i in alive}
+            wanted = wanted_rows(list(plans.values()), len(partition))
+            for b, gather in enumerate(feed.block_pass(partition, wanted)):
+                for i in alive:
+                    if outcome[i] is not None:
+                        continue
+                    with runs[i].active():
+                        try:
+                            for batch in plans[i][b]:
+                                x, mask = gather(batch)
+                                runs[i].train_batch(epoch, batch, x, mask)
+                        except NonFiniteLossError as exc:
+                            outcome[i] = exc
             for i in alive:
-                if outcome[i] is not None:
-                    continue
-                with runs[i].active():
-                    try:
-                        for batch in plans[i][b]:
-                            x, mask = gather(batch)
-                            runs[i].train_batch(epoch, batch, x, mask)
-                    except NonFiniteLossError as exc:
-                        outcome[i] = exc
-        for i in alive:
-            if outcome[i] is None:
-                with runs[i].active():
-                    runs[i].end_epoch(epoch)
-    results: list[TrainResult | NonFiniteLossError] = []
-    for run, done in zip(runs, outcome, strict=True):
-        if done is None:
-            with run.active():
-                done = run.finish()
-        results.append(done)
-    return results
+                if outcome[i] is None:
+                    with runs[i].active():
+                        runs[i].end_epoch(epoch)
+        results: list[TrainResult | NonFiniteLossError] = []
+        for run, done in zip(runs, outcome, strict=True):
+            if done is None:
+                with run.active():
+                    done = run.finish()
+            results.append(done)
+        return results

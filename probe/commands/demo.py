@@ -7,6 +7,7 @@ only redoes what is missing.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,15 +95,16 @@ def extract_features(run: DemoRun) -> None:
 
 
 def train_probes(run: DemoRun) -> None:
-    """Train every probe on every cache (and the baselines), one record per run."""
+    """Train every probe on every cache (and the baselines), one record per run; caches in parallel, one per core."""
     from probe.commands.demo_baselines import run_baselines
     from probe.commands.run import ProgressListener
     from probe.runner import run_all
 
     listener = ProgressListener(Console(stderr=True))
     try:
+        jobs = min(len(run.models), os.cpu_count() or 1)  # one cache per core: training itself is single-threaded
         run.summaries.append(run_all(run.features, run.out, corpora=["synthetic"], models=run.models,
-                                     probes=run.probes, seeds=run.seeds, listener=listener))
+                                     probes=run.probes, seeds=run.seeds, listener=listener, jobs=jobs))
         run.summaries.extend(run_baselines(run.baseline_pairs, run.features, run.out, run.seeds, listener))
     finally:
         listener.close()

@@ -119,6 +119,9 @@ def run_command(
     force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already recorded.")] = False,
     wait_lock: Annotated[bool, typer.Option("--wait-lock", help="When another `probe run` is writing the same "
                                             "--results folder, wait for it instead of exiting at once.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Train this many caches at once, one worker process "
+                                      "each (training is single-threaded by default, so use the other cores this "
+                                      "way: same records, sooner).")] = 1,
     cluster: ClusterRequest | None = None,
 ) -> None:
     """Train probes on the feature caches (cache × probe × seed), one record per run; rebuild the leaderboard.
@@ -152,7 +155,7 @@ def run_command(
             features, results, corpora=corpora, models=models, probes=probes, seeds=seeds, protocol=protocol,
             folds=folds, classes=classes, config=config, split_seed=split_seed,
             memory_budget=training.memory_budget, threads=training.threads, force=force,
-            listener=listener, wait_lock=wait_lock,
+            listener=listener, wait_lock=wait_lock, jobs=jobs,
         )
     except NoCachesError as exc:
         _fail(str(exc))
