@@ -29,6 +29,7 @@ from transformers import (
     Wav2Vec2FeatureExtractor,
 )
 
+from extract.backbones.hub import hub_offline
 from extract.backbones.base import Backbone, ModelSpec, resolve_device, to_device
 
 W2V_BERT = "wav2vec2-bert"  # transformers' model_type of w2v-BERT 2.0
@@ -71,10 +72,10 @@ def random_wav2vec2(overrides: dict[str, object], seed: int = 0) -> PreTrainedMo
 
 def download_wav2vec2(checkpoint: str) -> tuple[PreTrainedModel, Any]:
     """A pre-trained model from the Hugging Face hub (or its local cache) and its feature extractor."""
-    model = AutoModel.from_pretrained(checkpoint).eval()
+    model = AutoModel.from_pretrained(checkpoint, local_files_only=hub_offline()).eval()
     loader = SeamlessM4TFeatureExtractor if model.config.model_type == W2V_BERT else Wav2Vec2FeatureExtractor
     try:
-        extractor = loader.from_pretrained(checkpoint)
+        extractor = loader.from_pretrained(checkpoint, local_files_only=hub_offline())
     except (OSError, ValueError):
         extractor = None
     return model, extractor
@@ -108,7 +109,7 @@ def no_training_randomness(model: PreTrainedModel) -> PreTrainedModel:
 
 def hub_config(checkpoint: str) -> PretrainedConfig:
     """The configuration of a hub checkpoint (small download, or from the local cache)."""
-    return AutoConfig.from_pretrained(checkpoint)
+    return AutoConfig.from_pretrained(checkpoint, local_files_only=hub_offline())
 
 
 class Wav2Vec2Backbone(Backbone):

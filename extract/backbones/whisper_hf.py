@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from transformers import WhisperConfig, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from extract.backbones.hub import hub_offline
 from extract.backbones.wav2vec2 import no_training_randomness
 from extract.backbones.whisper import WhisperBackbone
 
@@ -34,7 +35,7 @@ def random_whisper_encoder(overrides: dict[str, object], seed: int = 0) -> Whisp
 
 def download_whisper_encoder(checkpoint: str) -> WhisperEncoder:
     """The encoder of a transformers-format Whisper checkpoint (hub download or local cache)."""
-    return WhisperModel.from_pretrained(checkpoint).get_encoder().eval()
+    return WhisperModel.from_pretrained(checkpoint, local_files_only=hub_offline()).get_encoder().eval()
 
 
 class HFWhisperBackbone(WhisperBackbone):
