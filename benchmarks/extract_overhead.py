@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--whisper-input", default="pad30", choices=("pad30", "trim"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the suite's (2 on CPU, 8 on GPU)")
     parser.add_argument("--clips", type=int, default=96, help="how many clips of the demo corpus to extract")
     parser.add_argument("--corpus-dir", type=Path, default=None, help="reuse a rendered demo corpus here")
     parser.add_argument("--out", type=Path, default=None, help="also write the report to this file")
@@ -48,15 +48,16 @@ def main() -> None:
         manifest = demo_manifest(args.corpus_dir, Path(scratch), args.clips, **(SMOKE_CORPUS if args.smoke else {}))
         backbone = load_backbone(args.model, weights=args.weights, device=args.device,
                                  whisper_input=args.whisper_input, precision=args.precision)
-        # Warm-up outside the measurement (first-call allocations, CUDA context, kernel selection).
         from extract.audio import load_audio
+        from extract.pipeline import default_batch_size, extract_corpus
+
+        args.batch_size = args.batch_size or default_batch_size(backbone)
+        # Warm-up outside the measurement (first-call allocations, CUDA context, kernel selection).
 
         backbone.extract([load_audio(manifest["path"].iloc[0])])
         if backbone.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        from extract.pipeline import extract_corpus
-
         summary = extract_corpus(manifest, backbone, Path(scratch) / "features", corpus="synthetic",
                                  batch_size=args.batch_size, log=lambda m: None)
         wall = time.perf_counter() - start

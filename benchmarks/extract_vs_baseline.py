@@ -36,7 +36,7 @@ from machine import SMOKE_CORPUS, Report, demo_manifest, describe_machine, disk_
 from extract.audio import read_clip
 from extract.backbones import load_backbone
 from extract.cache import FeatureCache
-from extract.pipeline import extract_corpus
+from extract.pipeline import default_batch_size, extract_corpus
 
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda.")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
                         help="Suite precision (fp16/bf16 need CUDA); the baseline always runs fp32.")
-    parser.add_argument("--batch-size", type=int, default=8, help="Clips per forward pass of the suite.")
+    parser.add_argument("--batch-size", type=int, default=None, help="Clips per forward pass of the suite (default: the suite's, 2 on CPU, 8 on GPU).")
     parser.add_argument("--clips", type=int, default=128, help="How many clips of the demo corpus.")
     parser.add_argument("--layer", type=int, default=-1, help="The layer read back (default: the last).")
     parser.add_argument("--repeats", type=int, default=5,
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         suite_precision = args.precision
         backbone = load_backbone(args.model, weights=args.weights, device=args.device,
                                  whisper_input=args.whisper_input, precision="fp32")
+        args.batch_size = args.batch_size or default_batch_size(backbone)
         report(f"machine          {describe_machine(backbone.device)}")
         report(f"disk             {disk_of(scratch)} ({scratch})")
         report(f"model            {backbone.name} ({backbone.checkpoint}), {backbone.n_states} states × "

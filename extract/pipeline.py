@@ -135,6 +135,17 @@ def _prepare_partial(partial: Path, meta: dict[str, Any], log: Callable[[str], N
     tmp.replace(meta_file)
 
 
+CUDA_BATCH = 8
+CPU_BATCH = 2
+"""Default clips per forward pass: on a CPU, larger batches of 30 s Whisper windows were slower (Whisper tiny.en,
+128 demo clips on a 2-core Xeon: batch 1 23.5 s, 2 23.8 s, 8 26.7 s; benchmarks/extract_vs_baseline.py)."""
+
+
+def default_batch_size(backbone: Backbone) -> int:
+    """:data:`CUDA_BATCH` on a GPU, :data:`CPU_BATCH` on a CPU."""
+    return CUDA_BATCH if backbone.device.type == "cuda" else CPU_BATCH
+
+
 def extract_corpus(
     manifest: pd.DataFrame,
     backbone: Backbone,
@@ -143,7 +154,7 @@ def extract_corpus(
     corpus: str,
     language: str = "",
     classes: list[str] | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     shard_size: int = 32,
     force: bool = False,
     workers: int = 2,
@@ -157,12 +168,14 @@ def extract_corpus(
 
     ``rejected``: files of the corpus folder the scan did not use, ``(id, path, reason)``; they are listed in the
     summary and in the cache's ``skipped/`` with the clips that fail here. ``max_seconds``: longest clip accepted.
+    ``batch_size``: clips per forward pass (default :func:`default_batch_size`).
     ``progress(clips, audio_seconds)`` is called after each batch with the increments. Raises
     :class:`extract.locks.LockBusy` when another process writes the same cache (unless ``wait_lock``), and
     :class:`extract.guards.ExtractError` (a mismatched cache, a full disk, out-of-range states, no usable clip).
     """
     path = cache_path(out, corpus, backbone.name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    batch_size = batch_size or default_batch_size(backbone)
     with exclusive_lock(path, what=f"cache {path}", wait=wait_lock, log=log):
         return _extract_locked(manifest, backbone, path, corpus=corpus, language=language, classes=classes,
                                batch_size=batch_size, shard_size=shard_size, force=force, workers=workers,

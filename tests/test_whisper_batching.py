@@ -16,7 +16,7 @@ from extract.backbones import MODELS
 from extract.backbones.base import to_device
 from extract.backbones.whisper import WhisperBackbone
 from extract.backbones.whisper_hf import HFWhisperBackbone, random_whisper_encoder
-from extract.pipeline import extract_corpus
+from extract.pipeline import default_batch_size, extract_corpus
 
 TINY_DIMS = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
                             n_vocab=51864, n_text_ctx=8, n_text_state=64, n_text_head=2, n_text_layer=1)
@@ -109,13 +109,14 @@ def test_extraction_batch_size_sets_the_encoder_batch(tmp_path: Path, write_wav)
                              "label": ["anger", "neutral"] * 3 + ["anger"], "speaker": [f"s{i % 3}" for i in range(7)],
                              "gender": ["f"] * 7})
     caches = {}
-    for batch_size, calls in ((5, [5, 2]), (1, [1] * 7)):
+    for batch_size, calls in ((5, [5, 2]), (1, [1] * 7), (None, [2, 2, 2, 1])):  # None: the CPU default, 2
         backbone = _tiny()
         sizes = _count_encoder_calls(backbone)
         summary = extract_corpus(manifest, backbone, tmp_path / f"b{batch_size}", corpus="demo",
                                  batch_size=batch_size, shard_size=32, log=lambda m: None)
         assert summary.n_done == 7 and sizes == calls
         caches[batch_size] = summary.path
+    assert default_batch_size(_tiny()) == 2
     with h5py.File(caches[5], "r") as a, h5py.File(caches[1], "r") as b:
         for layer in a["layers"]:
             np.testing.assert_allclose(a[f"layers/{layer}"][()], b[f"layers/{layer}"][()], atol=2e-3, rtol=2e-3)

@@ -39,7 +39,7 @@ class ExtractTask(Checkpointable):
     whisper_input: str = "pad30"
     precision: str = "fp32"
     classes: tuple[str, ...] | None = None
-    batch_size: int = 8
+    batch_size: int | None = None
     shard_size: int = 32
     workers: int = 2
     force: bool = False
