@@ -268,3 +268,17 @@ def write_results(
                     record = make_record(corpus, model, probe, seed, macro_f1=f1, skill=f1 / 100, **extra, **kwargs)
                     paths.append(write_record(root, record))
     return paths
+
+
+def written_records(results: Path) -> dict[str, dict[str, Any]]:
+    """Every run record under ``<results>/runs`` by its relative path, less the fields that record when and how
+    long (``created``, ``duration_s``): what must be equal between two runs of the same work."""
+    import json
+
+    out = {}
+    for path in sorted((results / "runs").rglob("seed*.json")):
+        record = json.loads(path.read_text())
+        for key in ("created", "duration_s"):
+            record.pop(key)
+        out[str(path.relative_to(results))] = record
+    return out

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from probe.presets import make_config
 from probe.runner import run_all
 from tests.probe_caches import make_cache
+from tests.records_factory import written_records
 
 
 class _Events:
@@ -25,16 +25,6 @@ class _Events:
         self.ended.append(outcome.spec.label)
 
 
-def _records(results: Path) -> dict[str, dict]:
-    out = {}
-    for path in sorted((results / "runs").rglob("seed*.json")):
-        record = json.loads(path.read_text())
-        for key in ("created", "duration_s"):
-            record.pop(key)
-        out[str(path.relative_to(results))] = record
-    return out
-
-
 def test_jobs_give_the_records_of_one_process(tmp_path: Path) -> None:
     features = tmp_path / "features"
     for corpus, seed in (("alpha", 0), ("beta", 1), ("gamma", 2)):
@@ -48,7 +38,7 @@ def test_jobs_give_the_records_of_one_process(tmp_path: Path) -> None:
     assert [o.spec.path.relative_to(tmp_path / "many") for o in many.outcomes] == \
         [o.spec.path.relative_to(tmp_path / "one") for o in one.outcomes]  # outcomes in plan order
     assert sorted(events.begun) == sorted(events.ended) and len(events.ended) == 12  # progress came back
-    a, b = _records(tmp_path / "one"), _records(tmp_path / "many")
+    a, b = written_records(tmp_path / "one"), written_records(tmp_path / "many")
     assert a.keys() == b.keys() and len(a) == 12
     for key in a:
         assert a[key] == b[key], key

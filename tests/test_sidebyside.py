@@ -3,7 +3,6 @@ results as each seed alone and as the frames held in memory, bit for bit, record
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from probe.sidebyside import fit_side_by_side
 from probe.stream import StreamFrames
 from probe.train import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
+from tests.records_factory import written_records
 
 
 @pytest.fixture(autouse=True)
@@ -184,16 +184,6 @@ def test_streamed_frames_with_inf_name_the_layer(tmp_path: Path) -> None:
 # -- the runner: records ---------------------------------------------------------------------------------------------
 
 
-def _records(results: Path) -> dict[str, dict]:
-    out = {}
-    for path in sorted((results / "runs").rglob("seed*.json")):
-        record = json.loads(path.read_text())
-        for key in ("created", "duration_s"):
-            record.pop(key)
-        out[str(path.relative_to(results))] = record
-    return out
-
-
 def test_runner_records_side_by_side_equal_alone_and_memory(tmp_path: Path) -> None:
     features = tmp_path / "features"
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2)
@@ -206,8 +196,8 @@ def test_runner_records_side_by_side_equal_alone_and_memory(tmp_path: Path) -> N
     alone = [run_all(features, tmp_path / f"alone{s}", seeds=f"{s},", memory_budget=nbytes - 1, **common)
              for s in (0, 1, 2)]
     held = run_all(features, tmp_path / "held", seeds="0,1,2", **common)
-    together, memory = _records(tmp_path / "together"), _records(tmp_path / "held")
-    single = {k: v for s in (0, 1, 2) for k, v in _records(tmp_path / f"alone{s}").items()}
+    together, memory = written_records(tmp_path / "together"), written_records(tmp_path / "held")
+    single = {k: v for s in (0, 1, 2) for k, v in written_records(tmp_path / f"alone{s}").items()}
     assert len(together) == 6 and set(together) == set(single) == set(memory)
     for key, record in together.items():
         assert record == single[key], key
