@@ -137,8 +137,10 @@ def _prepare_partial(partial: Path, meta: dict[str, Any], log: Callable[[str], N
 
 CUDA_BATCH = 8
 CPU_BATCH = 2
-"""Default clips per forward pass: on a CPU, larger batches of 30 s Whisper windows were slower (Whisper tiny.en,
-128 demo clips on a 2-core Xeon: batch 1 23.5 s, 2 23.8 s, 8 26.7 s; benchmarks/extract_vs_baseline.py)."""
+"""Default clips per forward pass. On a CPU, batching 30 s Whisper windows bought no speed (Whisper tiny.en, 128
+demo clips on a 2-core Xeon VM, benchmarks/extract_vs_baseline.py: suite ÷ one clip at a time 0.93×, 0.95×, 0.96× at
+batch 8 and 1.08×, 0.91×, 0.97× at batch 2, within the VM's run-to-run noise) while a batch of 8 holds 4× the
+activations of a batch of 2 (attention over 1500 frames per clip), so the CPU default is small."""
 
 
 def default_batch_size(backbone: Backbone) -> int:

