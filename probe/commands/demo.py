@@ -144,7 +144,7 @@ def demo_command(
     wav2vec2: Annotated[str, typer.Option(help="The Wav2Vec 2.0-family model to compare with Whisper tiny.en.")] = DEMO_WAV2VEC2,
     wav2vec2_weights: Annotated[str, typer.Option(help="pretrained (falls back to random when it cannot be downloaded) or random.")] = "pretrained",
     sentences: Annotated[int, typer.Option(help="Sentences per language of the synthetic corpus: 2 gives 192 clips "
-                                           "(about 10 minutes on 2 CPU cores), 4 the full 384 (about twice as long).")] = DEMO_SENTENCES,
+                                           "(about 10 minutes on 2 CPU cores), 4 the full 384 (about twice as long: the cost scales with the clips).")] = DEMO_SENTENCES,
     seeds: Annotated[str, typer.Option(help="Training seeds: a count (3) or a list (0,1,2).")] = "3",
     probes: Annotated[str, typer.Option(help="Probes to train: all, or a comma list.")] = "all",
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
