@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from extract.cache_format import (
     HDF5_SIGNATURE, NUMERIC_COLUMNS, SCHEMA, TEXT_COLUMNS, CacheError, decode_attr, encode_attr, layer_name,
+    nonfinite_error,
 )
 from extract.cache_read import FeatureCache
 from extract.cache_status import CacheStatus, cache_path, cache_status, find_caches, scan_caches
@@ -30,5 +31,6 @@ from extract.cache_write import finalise, write_cache, write_cache_columns, writ
 __all__ = [
     "HDF5_SIGNATURE", "NUMERIC_COLUMNS", "SCHEMA", "TEXT_COLUMNS", "CacheError", "CacheStatus", "FeatureCache",
     "cache_path", "cache_status", "decode_attr", "encode_attr", "find_caches", "finalise", "layer_name",
+    "nonfinite_error",
     "scan_caches", "write_cache", "write_cache_columns", "write_cache_from_states",
 ]

@@ -24,6 +24,11 @@ class CacheError(Exception):
     """A cache file that is missing, incomplete or does not follow the contract."""
 
 
+def nonfinite_error(path: object, layer: int, where: str) -> CacheError:
+    """The error for a cache whose ``layer`` holds NaN or inf (``where``: which dataset or rows)."""
+    return CacheError(f"{path}: layer {layer} holds NaN or inf ({where}); the cache cannot be used")
+
+
 def layer_name(layer: int) -> str:
     """The dataset name of a layer: ``layers/07``."""
     return f"layers/{layer:02d}"

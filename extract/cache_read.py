@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from extract.cache_format import (
-    NUMERIC_COLUMNS, TEXT_COLUMNS, CacheError, decode_attr, decode_text, layer_name, status_problem,
+    NUMERIC_COLUMNS, TEXT_COLUMNS, CacheError, decode_attr, decode_text, layer_name, nonfinite_error,
+    status_problem,
 )
 from extract.cache_status import unopened_status
 
@@ -148,7 +149,7 @@ class FeatureCache:
         pooled = self._h5["pooled/mean"][()]
         for l in range(states):
             if not np.isfinite(pooled[:, l]).all():
-                raise CacheError(f"{self.path}: layer {l} holds NaN or inf (pooled/mean); the cache cannot be used")
+                raise nonfinite_error(self.path, l, "pooled/mean")
 
     def check_frames(self, layers: Sequence[int] | None = None, block: int = 1 << 16) -> None:
         """:class:`CacheError` naming the first layer whose frames hold NaN or inf (read in blocks of frames)."""
@@ -156,8 +157,7 @@ class FeatureCache:
             data = self._h5[layer_name(l)]
             for start in range(0, self.total_frames, block):
                 if not np.isfinite(data[start : start + block]).all():
-                    raise CacheError(f"{self.path}: layer {l} holds NaN or inf (frames from row {start}); "
-                                     "the cache cannot be used")
+                    raise nonfinite_error(self.path, l, f"frames from row {start}")
 
     # -- features -------------------------------------------------------------------------------------------
     def _layer_index(self, layer: int) -> int:

@@ -28,13 +28,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from extract.cache import CacheError, FeatureCache
+from extract.cache import FeatureCache, nonfinite_error
 from probe.batching import (  # noqa: F401 - re-exported: the batching API has lived here
     BLOCK_BYTES, BUCKET_BATCHES, block_partition, gather_padded, gather_padded_torch, plan_batches, plan_blocks,
     wanted_rows,
 )
 from probe.framestats import STATS_CHUNK_BYTES, FrameStats, StatsMemo, frame_stats, squeezed  # noqa: F401
-from probe.stream import STREAM_PREFETCH, Gather, StreamFrames, frame_span, nonfinite_message, read_frames  # noqa: F401
+from probe.stream import STREAM_PREFETCH, Gather, StreamFrames, frame_span, read_frames  # noqa: F401
 
 MEMORY_FRACTION = 0.5
 """Share of the available RAM (or free GPU memory) that frames may take by default."""
@@ -163,15 +163,12 @@ class MemoryFrames:
             yield batch, x, mask
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        cached = self._stats.get(rows)
-        if cached is not None:
-            return cached
+        return self._stats.computed(rows, self._compute_stats)
+
+    def _compute_stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         acc = FrameStats()
-        rows = np.sort(np.asarray(rows, dtype=np.int64))
         frame_stats(acc, self.data, self.offsets[rows], self.lengths[rows])
-        value = squeezed(acc.result(tuple(self.data.shape[1:])), self.squeeze)
-        self._stats.put(rows, value)
-        return value
+        return squeezed(acc.result(tuple(self.data.shape[1:])), self.squeeze)
 
 
 class CacheData:
@@ -209,7 +206,7 @@ class CacheData:
         for start in range(0, len(frames), block):
             piece = frames[start : start + block]
             if not bool(torch.isfinite(piece).all() if isinstance(piece, torch.Tensor) else np.isfinite(piece).all()):
-                raise CacheError(nonfinite_message(self.cache.path, state, f"frames from row {start}"))
+                raise nonfinite_error(self.cache.path, state, f"frames from row {start}")
 
     def _load(self, states: list[int]) -> np.ndarray | torch.Tensor | None:
         """Every frame of ``states`` ``(total_frames, len(states), d)`` float16, read state by state and checked

@@ -4,6 +4,8 @@ in memory and frames streamed from the cache give bit-identical statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -54,6 +56,15 @@ class StatsMemo:
 
     def put(self, rows: np.ndarray, value: tuple[torch.Tensor, torch.Tensor]) -> None:
         self._memo[np.sort(np.asarray(rows, dtype=np.int64)).tobytes()] = value
+
+    def computed(self, rows: np.ndarray, compute: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The statistics of ``rows``: memoised, else ``compute(sorted rows)``, kept for the next head."""
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        key = rows.tobytes()
+        if key not in self._memo:
+            self._memo[key] = compute(rows)
+        return self._memo[key]
 
 
 def chunk_rows(lengths: np.ndarray, rows: np.ndarray, bytes_per_frame: int) -> list[np.ndarray]:

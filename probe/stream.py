@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from extract.cache import CacheError, FeatureCache
+from extract.cache import FeatureCache, nonfinite_error
 from probe.batching import block_partition, count_blocks, gather_padded, plan_batches
 from probe.framestats import FrameStats, StatsMemo, chunk_rows, frame_stats, squeezed
 
@@ -44,11 +44,6 @@ def read_frames(cache: FeatureCache, start: int, stop: int, states: Sequence[int
     contiguous read per state copied into place (HDF5 reads straight into a strided destination are much slower)."""
     for j, state in enumerate(states):
         out[:, j] = cache.frames_block(start, stop, [state])[:, 0]
-
-
-def nonfinite_message(path: object, layer: int, where: str) -> str:
-    """The error text for frames holding NaN or inf, as :meth:`extract.cache.FeatureCache.check_frames` words it."""
-    return f"{path}: layer {layer} holds NaN or inf ({where}); the cache cannot be used"
 
 
 def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
@@ -94,7 +89,7 @@ class StreamFrames:
             finite = np.isfinite(data[:, j]).all(axis=-1)
             if not finite.all():
                 row = order[np.searchsorted(local, int(np.argmin(finite)), side="right") - 1]
-                raise CacheError(nonfinite_message(self.cache.path, state, f"frames of utterance row {row}"))
+                raise nonfinite_error(self.cache.path, state, f"frames of utterance row {row}")
 
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The frames of ``rows`` packed in one array ``(frames, len(states), d)`` and each row's offset in it."""
@@ -238,14 +233,11 @@ class StreamFrames:
 
     def stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Statistics over the same chunks as :class:`probe.data.MemoryFrames` (bit-identical results)."""
-        cached = self._stats.get(rows)
-        if cached is not None:
-            return cached
+        return self._stats.computed(rows, self._compute_stats)
+
+    def _compute_stats(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         acc = FrameStats()
-        rows = np.sort(np.asarray(rows, dtype=np.int64))
         per_frame = len(self.states) * self.cache.dim * 4
         for piece, data, offsets in self._prefetched(chunk_rows(self.lengths, rows, per_frame)):
             frame_stats(acc, data, offsets, self.lengths[piece], chunked=False)
-        value = squeezed(acc.result((len(self.states), self.cache.dim)), self.squeeze)
-        self._stats.put(rows, value)
-        return value
+        return squeezed(acc.result((len(self.states), self.cache.dim)), self.squeeze)
