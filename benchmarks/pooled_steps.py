@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from extract.cache import FeatureCache, find_caches
+from probe.metrics import selection_macro_f1
 from probe.train import PooledFeed, TrainConfig
-from probe.trainstate import SeedRun, _grouped, _loss_per_group, predict, selection_macro_f1
+from probe.trainstate import SeedRun, _grouped, _loss_per_group, predict
 
 
 def pooled_step_shares(cache: FeatureCache, epochs: int = 10) -> tuple[dict[str, float], int]:

@@ -32,6 +32,22 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return _percent(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
+def selection_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """:func:`macro_f1` without scikit-learn's input checks (about a seventh of the pooled Linear
+    probe's training time went to them, measured): the same float64 operations in the same order (per class over
+    the labels present, 2·tp / (true + predicted), then their NaN-aware mean, in percent rounded to 4 places), so
+    the same value to the last bit (tested); the epoch selection compares these values."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if len(y_true) == 0:
+        return 0.0
+    labels = np.union1d(y_true, y_pred)
+    size = int(labels[-1]) + 1
+    tp = np.bincount(y_true[y_true == y_pred], minlength=size)[labels].astype(np.float64)
+    denom = np.bincount(y_true, minlength=size)[labels].astype(np.float64) + np.bincount(
+        y_pred, minlength=size)[labels].astype(np.float64)
+    return round(100.0 * float(np.nanmean((2.0 * tp) / denom)), 4)
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """Every metric of the record for integer labels ``y_true``/``y_pred`` indexing ``classes``."""
     y_true = np.asarray(y_true, dtype=np.int64)

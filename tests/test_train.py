@@ -235,7 +235,7 @@ def test_metrics_by_hand() -> None:
 def test_selection_macro_f1_is_the_metric_to_the_last_bit() -> None:
     """The epoch selection's macro-F1 (no scikit-learn input checks) equals probe.metrics.macro_f1 exactly."""
     from probe.metrics import macro_f1
-    from probe.trainstate import selection_macro_f1
+    from probe.metrics import selection_macro_f1
 
     rng = np.random.default_rng(0)
     for trial in range(300):
