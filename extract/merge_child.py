@@ -23,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from extract.cache_format import decode_text
 from extract.cache_write import finalise, write_cache_columns
 from extract.guards import NoUsableClipsError
 
@@ -32,10 +33,6 @@ Rows = list[tuple[str, str, str]]
 def shard_name(index: int) -> str:
     """``shard-00007.h5``."""
     return f"shard-{index:05d}.h5"
-
-
-def _strings(values: np.ndarray) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
 def merge_shards(job: dict[str, Any]) -> tuple[Rows, Rows]:
@@ -52,9 +49,9 @@ def merge_shards(job: dict[str, Any]) -> tuple[Rows, Rows]:
         skipped_rows = [int(r) for f in shards for r in f["skipped_rows"][()]]
         skipped: Rows = list(job["rejected"]) + [
             (manifest["id"][r], manifest["path"][r], reason)
-            for r, reason in zip(skipped_rows, (m for f in shards for m in _strings(f["skipped_reason"][()])))]
+            for r, reason in zip(skipped_rows, (m for f in shards for m in decode_text(f["skipped_reason"][()])))]
         note_rows = [int(r) for f in shards if "note_rows" in f for r in f["note_rows"][()]]
-        note_text = [t for f in shards if "note_text" in f for t in _strings(f["note_text"][()])]
+        note_text = [t for f in shards if "note_text" in f for t in decode_text(f["note_text"][()])]
         notes: Rows = [(manifest["id"][r], manifest["path"][r], t) for r, t in zip(note_rows, note_text)]
         if len(rows) == 0:
             raise NoUsableClipsError(f"no clip of {job['attrs']['corpus']} could be used ({len(skipped)} files "
