@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extract.corpora.base import CorpusError, escape_undecodable, nfc
+from extract.corpora.base import CorpusError, escape_undecodable, find_audio, nfc
 
 __all__ = ["Layout", "Located", "locate", "plain"]
 
@@ -139,8 +139,7 @@ def locate(root: Path, layout: Layout, suffixes: tuple[str, ...]) -> Located:
             files = sorted({p for f in folders for p in _audio_in(f, suffixes)}, key=lambda p: nfc(p.as_posix()))
             where = _describe(root, layout, list(chosen))
             return Located(files, f"ignored: outside the corpus's audio folders ({where})")
-    files = sorted((p for p in root.rglob("*") if p.suffix.lower() in {s.lower() for s in suffixes} and p.is_file()),
-                   key=lambda p: nfc(p.as_posix()))
+    files = find_audio(root, suffixes)
     note = (f"no audio folder of the expected layout ({layout.shown}) found under {root}: every folder under it is "
             "read, mirror copies included (duplicates of one id are still reported)")
     return Located(files, "", [note] if files else [])

@@ -116,7 +116,8 @@ def find_audio(root: Path, suffixes: tuple[str, ...] = AUDIO_SUFFIXES) -> list[P
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"corpus root {root} does not exist or is not a directory")
-    found = [p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()]
+    wanted = {s.lower() for s in suffixes}
+    found = [p for p in root.rglob("*") if p.suffix.lower() in wanted and p.is_file()]
     return sorted(found, key=lambda p: nfc(p.as_posix()))
 
 
