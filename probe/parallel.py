@@ -22,7 +22,7 @@ from extract.cache import FeatureCache
 from probe.data import default_memory_budget
 from probe.execute import run_cache
 from probe.runspec import RunListener, RunOutcome, RunSpec
-from probe.train import TrainConfig, training_threads
+from probe.train import TrainConfig
 
 
 class _QueueListener:
@@ -44,7 +44,7 @@ class _QueueListener:
 def _train_cache(path: Path, todo: Sequence[RunSpec], train: TrainConfig, memory_budget: int,
                  events: Any) -> list[RunOutcome]:
     """Worker: train the pending runs of one cache."""
-    with training_threads(train), FeatureCache(path) as cache:
+    with FeatureCache(path) as cache:
         return run_cache(cache, todo, train, memory_budget, _QueueListener(events))
 
 

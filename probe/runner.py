@@ -46,7 +46,7 @@ from probe.selection import (  # noqa: F401 - re-exported
     NoCachesError, parse_seeds, select_caches, select_caches_checked,
 )
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
-from probe.train import TrainConfig, training_threads
+from probe.train import TrainConfig
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
@@ -212,9 +212,8 @@ def run_all(
     paths, bad = select_caches_checked(features, corpora, models)
     if threads is not None:
         train = preset_of(replace(train, cpu_threads=max(1, int(threads))))
-    with training_threads(train), (
-            exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
-                           log=logging.getLogger(__name__).warning) if write_board else contextlib.nullcontext()):
+    with (exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
+                         log=logging.getLogger(__name__).warning) if write_board else contextlib.nullcontext()):
         return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
                              split_seed, memory_budget, force, listener, started, write_board, bad, jobs)
 

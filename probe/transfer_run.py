@@ -32,7 +32,7 @@ from probe.records import (
 from probe.runner import DEFAULT_SEEDS, NoCachesError, _pick_group, model_traits, parse_seeds, run_config
 from probe.splits import SplitError
 from probe.presets import preset_of
-from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe, training_threads
+from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe
 from probe.transfer import Domain, Task, TransferError, domain_labels, domain_split, make_domains, plan_tasks, \
     speaker_keys, task_parts
 from probe.transfer_data import TransferData
@@ -325,11 +325,10 @@ def run_transfer(
     summary = TransferSummary()
     if threads is not None:
         config = preset_of(replace(config, cpu_threads=max(1, int(threads))))
-    with training_threads(config):
-        for model, paths in sorted(by_model.items()):
-            with FeatureCache(paths[0]) as first:
-                name = first.model
-            run_model(name, paths, Path(results), protocol, names, seed_list, classes, config, group_by, train, test,
-                      memory_budget, force, listener, summary)
+    for model, paths in sorted(by_model.items()):
+        with FeatureCache(paths[0]) as first:
+            name = first.model
+        run_model(name, paths, Path(results), protocol, names, seed_list, classes, config, group_by, train, test,
+                  memory_budget, force, listener, summary)
     summary.seconds = time.perf_counter() - started
     return summary
