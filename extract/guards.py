@@ -6,12 +6,16 @@
   settings (checkpoint, weights, Whisper input, precision, class set) from the corpus as it is now.
 * :func:`require_space` / :func:`is_disk_full`: a full disk becomes one :class:`DiskFullError` naming the folder
   and the space needed, instead of a traceback (or a crash inside HDF5).
+* :func:`ensure_folder` / :func:`folder_error`: a folder that cannot be made or written (a file in its path, a
+  read-only file system, no permission) becomes one :class:`FolderError` naming it, the reason and the option to
+  change.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +40,10 @@ class CacheMismatchError(ExtractError):
 
 class DiskFullError(ExtractError):
     """No space left where the cache is written; the finished shards are kept for a rerun."""
+
+
+class FolderError(ExtractError):
+    """A folder that cannot be created or written; the message names it, the reason and what to change."""
 
 
 class NoUsableClipsError(ExtractError):
@@ -143,3 +151,52 @@ def disk_full_error(folder: Path, what: str, need: int, kept: str) -> DiskFullEr
     free = shutil.disk_usage(folder).free
     return DiskFullError(f"no space left on the device of {folder} while writing {what} (about "
                          f"{human_bytes(need)} needed, {human_bytes(free)} free). {kept}")
+
+
+def _file_in_path(folder: Path) -> Path | None:
+    """The first existing path from ``folder`` up to the root that is not a folder (a file blocking it)."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def folder_error(folder: Path, exc: OSError | None, option: str, what: str) -> FolderError:
+    """The :class:`FolderError` for ``folder`` (meant for ``what``, set by ``option``) that could not be made or
+    written, with the reason read from ``exc`` (``None``: found not writable)."""
+    folder = Path(folder)
+    blocker = _file_in_path(folder)
+    code = exc.errno if exc is not None else None
+    if blocker is not None:
+        reason, step = f"{blocker} is a file, not a folder", f"choose another {option}, or move that file away"
+    elif code == errno.EROFS or (exc is None and _read_only(folder)):
+        reason, step = "it is on a read-only file system", f"choose a {option} folder on a writable disk"
+    elif code in (errno.ENOSPC, errno.EDQUOT):
+        reason, step = "no space is left on its device", f"free some space, or choose another {option}"
+    elif code in (errno.EACCES, errno.EPERM) or exc is None:
+        reason, step = "permission denied", f"make it writable for this user, or choose another {option}"
+    else:
+        reason, step = (exc.strerror or str(exc)) if exc is not None else "not writable", f"choose another {option}"
+    return FolderError(f"cannot write {what} in {folder}: {reason}; {step}")
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether the existing part of ``folder``'s path lies on a file system mounted read-only."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    try:
+        return bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def ensure_folder(folder: str | Path, option: str, what: str) -> Path:
+    """Create ``folder`` (with its parents) and check that it can be written, before any work starts; raise
+    :class:`FolderError` naming the folder, the reason and ``option`` (the command-line option that chose it)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise folder_error(folder, exc, option, what) from None
+    if not os.access(folder, os.W_OK | os.X_OK) or _read_only(folder):
+        raise folder_error(folder, None, option, what)
+    return folder

@@ -51,11 +51,18 @@ def exclusive_lock(
     """Hold an exclusive lock on ``target`` (a file to be written, or a ``folder``) for the ``with`` block.
 
     When another process holds it: raise :class:`LockBusy` naming the holder (``wait=False``), or wait until it is
-    released (``wait=True``, saying so through ``log``). ``what`` names the guarded thing in messages.
+    released (``wait=True``, saying so through ``log``). ``what`` names the guarded thing in messages. A lock
+    file that cannot be created (a file in the folder's path, a read-only file system) raises
+    :class:`extract.guards.FolderError` naming the folder and the reason.
     """
     path = lock_path(target, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+    except OSError as exc:  # a file in the way, a read-only file system, no permission: say so, not a traceback
+        from extract.guards import folder_error
+
+        raise folder_error(path.parent, exc, "output folder (--out / --results)", what) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -73,8 +80,11 @@ def exclusive_lock(
             if log is not None:
                 log(f"lock on {what} acquired after {time.monotonic() - started:.0f} s")
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {stamp}\n".encode(), 0)
+        try:  # the text only serves another process's message: a full disk must not stop the holder
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {stamp}\n".encode(), 0)
+        except OSError:
+            pass
         try:
             yield path
         finally:

@@ -35,8 +35,8 @@ from extract.backbones.base import Backbone
 from extract.labels import class_set_name
 from extract.cache import SCHEMA, cache_path, cache_status
 from extract.guards import (
-    CacheMismatchError, NoUsableClipsError, disk_full_error, is_disk_full, mismatch_message, require_space,
-    settings_differences, state_problem,
+    CacheMismatchError, NoUsableClipsError, disk_full_error, ensure_folder, is_disk_full, mismatch_message,
+    require_space, settings_differences, state_problem,
 )
 from extract.locks import exclusive_lock
 from extract.shards import MergeDied, merge_in_child, shard_name, write_shard
@@ -176,7 +176,7 @@ def extract_corpus(
     :class:`extract.guards.ExtractError` (a mismatched cache, a full disk, out-of-range states, no usable clip).
     """
     path = cache_path(out, corpus, backbone.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent, "--out", f"cache {path.name}")
     batch_size = batch_size or default_batch_size(backbone)
     with exclusive_lock(path, what=f"cache {path}", wait=wait_lock, log=log):
         return _extract_locked(manifest, backbone, path, corpus=corpus, language=language, classes=classes,

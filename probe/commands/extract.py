@@ -13,6 +13,7 @@ from rich.markup import escape
 from tqdm import tqdm
 
 from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.errors import require_device, require_folder
 
 if TYPE_CHECKING:
     from extract.backbones import Backbone
@@ -106,10 +107,12 @@ def extract_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--classes") from None
     roots = _resolve_roots(_split_list(corpus), data_root, config)
+    require_folder(out, "--out", "the feature caches")
     if cluster and cluster.submit_extract(model, roots, out, config, weights=weights, device=device,
                                           whisper_input=whisper_input, precision=precision, classes=chosen,
                                           batch_size=batch_size, shard_size=shard_size, workers=workers, force=force):
         return  # submitted as one task per (model, corpus): --executor local|slurm
+    require_device(device)  # asked for and absent: say so, never fall back to the CPU (nor crash inside torch)
     try:
         backbone = load_backbone(model, weights=weights, device=device, whisper_input=whisper_input,
                                  precision=precision)

@@ -24,7 +24,7 @@ from probe.report.tables import BEST_PROBE
 
 def _fail(message: str, code: int) -> NoReturn:
     """Print a one-line error to stderr and exit with ``code``."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

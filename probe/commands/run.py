@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def _fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error to stderr and exit with ``code``."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -129,7 +129,9 @@ def run_command(
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
     from probe.leaderboard import filter_leaderboard, leaderboard_table, split_warnings
+    from extract.guards import FolderError
     from extract.locks import LockBusy
+    from probe.commands.errors import require_folder
     from probe.leaderboard import LeaderboardError
     from probe.runner import NoCachesError, run_all
     from probe.presets import preset_label
@@ -143,6 +145,7 @@ def run_command(
         config = training.train_config()
     except ValueError as exc:
         _fail(str(exc))
+    require_folder(results, "--results", "run records")
     if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes, seeds=seeds,
                                        protocol=protocol, folds=folds, classes=classes, config=config,
                                        split_seed=split_seed, threads=training.threads, force=force,
@@ -159,7 +162,7 @@ def run_command(
         )
     except NoCachesError as exc:
         _fail(str(exc))
-    except (LockBusy, LeaderboardError) as exc:
+    except (LockBusy, LeaderboardError, FolderError) as exc:
         _fail(str(exc), code=1)
     except ValueError as exc:
         _fail(str(exc))

@@ -68,16 +68,16 @@ class TrainingRequest:
     def train_config(self) -> TrainConfig:
         """The preset's :class:`TrainConfig` with the given settings as overrides.
 
-        Raises :class:`ValueError` with a one-line message for an unknown preset, a bad setting, or a CUDA device
-        on a machine without CUDA.
+        Raises :class:`ValueError` with a one-line message for an unknown preset, a bad setting, a memory budget
+        that is not above zero, or a device that is absent here (:func:`extract.devices.check_device`).
         """
+        from extract.devices import check_device
         from probe.presets import make_config
 
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ValueError(f"--device {self.device}: CUDA is not available here; use --device cpu or auto")
+        check_device(self.device)
+        if self.memory_gb is not None and not self.memory_gb > 0:
+            raise ValueError(f"--memory-gb {self.memory_gb:g}: the memory for frames must be more than 0 GiB; "
+                             "leave --memory-gb out for the default (25% of RAM)")
         return make_config(self.preset, device=self.device, epochs=self.epochs, batch_size=self.batch_size,
                            lr=self.lr, dropout=self.dropout, standardize=self.standardize,
                            class_weights=self.class_weights, scheduler=self.scheduler, cpu_threads=self.threads)

@@ -73,6 +73,7 @@ def transfer_command(
     Cells already recorded with the same configuration hash are skipped (--force redoes them). `probe report`
     turns the records into matrices.
     """
+    from probe.commands.errors import require_folder
     from probe.runner import NoCachesError
     from probe.transfer import TransferError
     from probe.transfer_run import run_transfer
@@ -85,6 +86,7 @@ def transfer_command(
         config = training.train_config()
     except ValueError as exc:
         _fail(str(exc))
+    require_folder(results, "--results", "transfer records")
     if cluster and cluster.submit_transfer(
             features, results, models=models, probes=probes, corpora=_split_values(corpus), protocol=protocol,
             train=_split_values(train), test=_split_values(test), group_by=group_by, seeds=seeds, classes=classes,
