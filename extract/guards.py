@@ -46,6 +46,11 @@ class FolderError(ExtractError):
     """A folder that cannot be created or written; the message names it, the reason and what to change."""
 
 
+class SpaceError(OSError):
+    """A full disk met while writing a result (a run record): an ``OSError``, so a training loop counts it as one
+    failed run, whose message names the folder and the space needed."""
+
+
 class NoUsableClipsError(ExtractError):
     """Every clip of a corpus failed: no cache (and no work folder) is left behind. ``skipped`` holds every file
     not used, ``(id, path, reason)``."""
@@ -137,6 +142,14 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and ("No space left" in text or "errno = 28" in text or "Disk quota" in text)
 
 
+def space_error(exc: OSError, folder: Path, what: str, need: int, kept: str) -> OSError:
+    """``exc`` itself, unless it is a full disk (:func:`is_disk_full`): then a :class:`SpaceError` naming
+    ``folder``, ``what`` was being written, about ``need`` bytes and the free space, and ``kept`` (the next step)."""
+    if not is_disk_full(exc):
+        return exc
+    return SpaceError(str(disk_full_error(folder, what, need, kept)))
+
+
 def require_space(folder: Path, need: int, what: str, kept: str) -> None:
     """Raise :class:`DiskFullError` when ``folder``'s file system has less than ``need`` bytes (with margin)."""
     need = int(need * SPACE_MARGIN) + SPACE_SLACK
@@ -148,7 +161,8 @@ def require_space(folder: Path, need: int, what: str, kept: str) -> None:
 
 def disk_full_error(folder: Path, what: str, need: int, kept: str) -> DiskFullError:
     """The error for ENOSPC met while writing ``what`` into ``folder``."""
-    free = shutil.disk_usage(folder).free
+    existing = next((p for p in (Path(folder), *Path(folder).parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(existing).free
     return DiskFullError(f"no space left on the device of {folder} while writing {what} (about "
                          f"{human_bytes(need)} needed, {human_bytes(free)} free). {kept}")
 

@@ -9,6 +9,7 @@ exactly the one the run alone would write (timing aside).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from extract.cache import CacheError, FeatureCache
+from extract.guards import SpaceError, space_error
 from probe.baselines import fit_baseline, is_baseline
 from probe.data import CacheData
 from probe.heads import PROBES
@@ -110,6 +112,8 @@ def build_record(
 
 
 _RUN_ERRORS = (CacheError, OSError, MemoryError, ValueError, RuntimeError)
+RECORD_KEPT = ("Free some space (or choose another --results) and rerun the same command: the records written are "
+               "kept and only the failed runs train")
 
 
 def _labels(data: CacheData, spec: RunSpec) -> np.ndarray:
@@ -120,13 +124,17 @@ def _labels(data: CacheData, spec: RunSpec) -> np.ndarray:
 def _write(spec: RunSpec, data: CacheData, result: TrainResult, labels: np.ndarray, config: dict[str, Any],
            started: float) -> RunOutcome:
     record, ids, embeddings = build_record(spec, result, data.cache, labels, config)
-    write_record(spec.path, record, ids, embeddings)
+    try:
+        write_record(spec.path, record, ids, embeddings)
+    except OSError as exc:  # a full disk: name the folder and the space a record needs (extract.guards)
+        need = len(json.dumps(record, default=str)) + embeddings.nbytes + sum(len(i) for i in ids)
+        raise space_error(exc, spec.path.parent, f"the record of {spec.label}", need, RECORD_KEPT) from exc
     return RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
 
 
 def _failed(spec: RunSpec, exc: BaseException) -> RunOutcome:
-    return RunOutcome(spec, "failed", message=f"{spec.cache_path} ({spec.probe}, seed {spec.seed}): "
-                                              f"{type(exc).__name__}: {exc}")
+    reason = str(exc) if isinstance(exc, SpaceError) else f"{type(exc).__name__}: {exc}"
+    return RunOutcome(spec, "failed", message=f"{spec.cache_path} ({spec.probe}, seed {spec.seed}): {reason}")
 
 
 def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcome:
