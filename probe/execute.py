@@ -22,6 +22,7 @@ from probe.baselines import fit_baseline, is_baseline
 from probe.data import CacheData
 from probe.heads import PROBES
 from probe.metrics import classification_metrics, macro_f1
+from probe.optim import weight_fields
 from probe.records import RECORD_SCHEMA, now_iso, versions, write_record
 from probe.runspec import RunListener, RunOutcome, RunSpec, model_traits
 from probe.sidebyside import fit_side_by_side
@@ -71,7 +72,7 @@ def build_record(
         }
         curves = {"epoch": curves["epoch"], **{k: [v[g] for v in curves[k]]
                                                 for k in ("train_loss", "val_loss", "val_macro_f1")},
-                  "lr": curves["lr"]}
+                  "lr": [v[g] if isinstance(v, list) else v for v in curves["lr"]]}
     proba = result.test.proba()[:, g]
     record = {
         "schema": RECORD_SCHEMA,
@@ -102,6 +103,7 @@ def build_record(
             "proba": np.round(proba.astype(np.float64), 6).tolist(),
         },
         "layer_weights": result.head.layer_weights(),
+        **weight_fields(result.head, result.logit_bound),
         "layerwise": layerwise,
         "versions": versions(),
         "created": now_iso(),

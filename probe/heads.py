@@ -12,10 +12,11 @@ linear         pooled last state ``(B, d)``    φ(ρ(ℓ1(h^L))), ℓ1: d→m, �
                                                frames ``(B, T, d)`` + mask (ℓ1 frame-wise, then masked mean)
 nonlinear      frames, last state              frame-wise [d→m, ReLU, Dropout, m→m, ReLU, Dropout], ℓ1: m→m,
                                                masked mean, ℓ2: m→m, ReLU, φ: m→k
-multilayer     frames, all L+1 states          h*_t = Σ_l w_l h^l_t, w = softmax(logits), then Non-Linear
+multilayer     frames, all L+1 states          h*_t = Σ_l w_l h^l_t over states 1..L (0..L on request),
+                                               w = softmax(logits), then Non-Linear
 attention      frames, last state              α = masked softmax_t(tanh(W h_t + b)), Σ α_t h_t, then MLP
                                                d→256→128→k with dropout 0.3 and 0.2
-layerwise      pooled, all states ``(B,L,d)``  one Linear probe per state, trained side by side; logits
+layerwise      pooled, all states ``(B,L,d)``  one Linear probe per state, each trained as if alone; logits
                                                ``(B, L, k)``, the best state is chosen on validation
 =============  ==============================  ================================================================
 
@@ -240,32 +241,46 @@ def mix_states(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 class MultiLayerHead(Head):
-    """Softmax-weighted sum of all states' frames ``(B, T, L, d)``, then the Non-Linear head."""
+    """Softmax-weighted sum of the states' frames ``(B, T, L+1, d)``, then the Non-Linear head.
+
+    The paper's eq. 4 sums the transformer blocks' outputs, states 1..L: by default state 0 (the input to the first
+    block) gets no logit and weight 0 (``include_input_state=True`` mixes all L+1 states).
+    """
 
     name = "multilayer"
     frames = True
     all_states = True
 
     def __init__(
-        self, n_states: int, dim: int, n_classes: int, hidden: int = HIDDEN, dropout: float = DROPOUT
+        self, n_states: int, dim: int, n_classes: int, hidden: int = HIDDEN, dropout: float = DROPOUT,
+        include_input_state: bool = False,
     ) -> None:
         super().__init__()
+        self.first_state = 0 if include_input_state or n_states < 2 else 1
         self.std = Standardize((n_states, dim))
-        self.layer_logits = nn.Parameter(torch.zeros(n_states))
+        self.layer_logits = nn.Parameter(torch.zeros(n_states - self.first_state))
         self.body = _NonLinearBody(dim, hidden, dropout)
         self.phi = nn.Linear(hidden, n_classes)
 
     def weights(self) -> torch.Tensor:
-        """w = softmax(layer logits): one weight per state, in [0, 1], summing to 1."""
+        """w = softmax(layer logits): one weight per mixed state (:meth:`weight_states`), in [0, 1], summing to 1."""
         return torch.softmax(self.layer_logits, dim=0)
 
+    def weight_states(self) -> list[int]:
+        """The state index of each weight (1..L by default, 0..L with the input state)."""
+        return list(range(self.first_state, self.first_state + self.layer_logits.numel()))
+
     def mix(self, x: torch.Tensor) -> torch.Tensor:
-        """h*_t = Σ_l w_l std_l(h^l_t) for frames ``(B, T, L, d)`` (float16 or float32) → ``(B, T, d)`` float32.
+        """h*_t = Σ_l w_l std_l(h^l_t) for frames ``(B, T, L+1, d)`` (float16 or float32) → ``(B, T, d)`` float32.
 
         Standardisation is folded into the weights, Σ_l (w_l / σ_l) h^l - Σ_l w_l μ_l / σ_l, so no standardised
-        (or float32) copy of the large input is made; see :func:`mix_states`.
+        (or float32) copy of the large input is made; see :func:`mix_states`. A state left out of the mix gets
+        scale 0 (the frames are not copied to drop it).
         """
-        scale = self.weights().unsqueeze(1) * self.std.inv_std
+        w = self.weights()
+        if self.first_state:
+            w = torch.cat([w.new_zeros(self.first_state), w])
+        scale = w.unsqueeze(1) * self.std.inv_std
         return mix_states(x, scale) - (scale * self.std.mean).sum(dim=0)
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -317,10 +332,12 @@ class AttentionHead(Head):
 
 
 class LayerwiseLinearHead(Head):
-    """One Linear probe per state, batched: pooled ``(B, L, d)`` → logits ``(B, L, k)``.
+    """One Linear probe per state: pooled ``(B, L, d)`` → logits ``(B, L, k)``.
 
-    The probes share nothing: summing their losses trains each exactly as if alone (Adam is per parameter).
-    Parameters are initialised like :class:`torch.nn.Linear`.
+    Each state's probe is a :class:`LinearHead` initialised from the same generator state, i.e. exactly as the
+    Linear probe on that state alone would be with the same seed, and it computes with the same operations on that
+    state's vectors; trained with an optimizer and scheduler of its own (:func:`probe.optim.build_optimizers`),
+    each state's probe is the Linear probe on that state alone, bit for bit.
     """
 
     name = "layerwise"
@@ -329,21 +346,29 @@ class LayerwiseLinearHead(Head):
 
     def __init__(self, n_states: int, dim: int, n_classes: int, hidden: int = HIDDEN) -> None:
         super().__init__()
-        self.std = Standardize((n_states, dim))
-        self.w1 = nn.Parameter(torch.empty(n_states, dim, hidden))
-        self.b1 = nn.Parameter(torch.empty(n_states, hidden))
-        self.w2 = nn.Parameter(torch.empty(n_states, hidden, n_classes))
-        self.b2 = nn.Parameter(torch.empty(n_states, n_classes))
-        for weight, bias, fan_in in ((self.w1, self.b1, dim), (self.w2, self.b2, hidden)):
-            bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(weight, -bound, bound)
-            nn.init.uniform_(bias, -bound, bound)
+        start = torch.get_rng_state()
+        probes = []
+        for _ in range(n_states):
+            torch.set_rng_state(start)
+            probes.append(LinearHead(dim, n_classes, hidden))
+        self.probes = nn.ModuleList(probes)
+        self.std = Standardize((n_states, dim))  # unused: each probe standardises its own state
+
+    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        mean, std = torch.as_tensor(mean), torch.as_tensor(std)
+        for layer, probe in enumerate(self.probes):
+            probe.set_standardization(mean[layer], std[layer])
+
+    def state_group(self, name: str) -> int | None:
+        """The state whose probe owns state-dict entry ``name`` (``probes.<l>.…``), else ``None``."""
+        parts = name.split(".")
+        return int(parts[1]) if parts[0] == "probes" else None
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.einsum("bld,ldm->blm", self.std(x), self.w1) + self.b1
+        return torch.stack([p.embed(x[:, l].contiguous()) for l, p in enumerate(self.probes)], dim=1)
 
     def classify(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("blm,lmk->blk", z, self.w2) + self.b2
+        return torch.stack([p.classify(z[:, l].contiguous()) for l, p in enumerate(self.probes)], dim=1)
 
 
 class BaselineHead(Head):
@@ -410,11 +435,13 @@ def parse_probes(spec: str | None) -> tuple[str, ...]:
 
 
 def build_head(
-    name: str, n_states: int, dim: int, n_classes: int, hidden: int = HIDDEN, dropout: float = DROPOUT
+    name: str, n_states: int, dim: int, n_classes: int, hidden: int = HIDDEN, dropout: float = DROPOUT,
+    include_input_state: bool = False,
 ) -> Head:
     """A fresh head by registry name, for features of ``n_states`` states × ``dim`` and ``n_classes`` classes.
 
     ``dropout`` applies to the Non-Linear and Multi-Layer heads; the attention head keeps its own (0.3, 0.2).
+    ``include_input_state`` puts state 0 into the Multi-Layer mix (the paper's eq. 4 leaves it out).
     """
     if name not in PROBES:
         raise ValueError(f"unknown probe {name!r}; available: {', '.join(PROBES)}")
@@ -425,7 +452,7 @@ def build_head(
     if name == "nonlinear":
         return NonLinearHead(dim, n_classes, hidden, dropout)
     if name == "multilayer":
-        return MultiLayerHead(n_states, dim, n_classes, hidden, dropout)
+        return MultiLayerHead(n_states, dim, n_classes, hidden, dropout, include_input_state)
     if name == "attention":
         return AttentionHead(dim, n_classes)
     return LayerwiseLinearHead(n_states, dim, n_classes, hidden)

@@ -55,6 +55,8 @@ class TrainConfig:
     plateau_patience: int = 5
     plateau_factor: float = 0.5
     min_lr: float = 5e-5
+    layer_lr: float | None = None  # Multi-Layer layer logits: own Adam group, this lr, no weight decay (probe.optim)
+    include_input_state: bool = False  # Multi-Layer mix over states 0..L instead of the paper's 1..L (eq. 4)
     preset: str = "paper"
     overrides: tuple[str, ...] = ()
     device: str = "auto"
@@ -66,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"unknown scheduler {self.scheduler!r}; use one of {', '.join(SCHEDULERS)}")
         if self.block_bytes < 1:
             raise ValueError(f"block_bytes must be positive, got {self.block_bytes}")
+        if self.layer_lr is not None and not self.layer_lr > 0:
+            raise ValueError(f"layer_lr must be positive, got {self.layer_lr}")
         if self.cpu_threads < 1:
             raise ValueError(f"cpu_threads must be at least 1, got {self.cpu_threads}")
 

@@ -22,6 +22,7 @@ from probe.batching import plan_blocks
 from probe.data import training_batches
 from probe.heads import Head, build_head
 from probe.metrics import selection_macro_f1
+from probe.optim import LogitBound, build_optimizers
 
 if TYPE_CHECKING:
     from probe.train import Feed, TrainConfig
@@ -67,6 +68,8 @@ class TrainResult:
     test: Outputs
     seconds: float
     standardization: dict[str, Any] = field(default_factory=dict)
+    logit_bound: LogitBound | None = None
+    """How far the Multi-Layer layer logits could have moved (:mod:`probe.optim`); ``None`` for other heads."""
 
 
 def _grouped(logits: torch.Tensor) -> torch.Tensor:
@@ -75,14 +78,17 @@ def _grouped(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _loss_per_group(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean cross-entropy of each group ``(G,)`` for grouped logits ``(B, G, k)``."""
-    b, g, k = logits.shape
-    losses = F.cross_entropy(logits.reshape(b * g, k), y.repeat_interleave(g), weight=weight, reduction="none")
-    losses = losses.reshape(b, g)
-    if weight is None:
-        return losses.mean(dim=0)
-    w = weight[y].unsqueeze(1)
-    return losses.sum(dim=0) / w.sum().clamp(min=1e-12)
+    """Mean cross-entropy of each group ``(G,)`` for grouped logits ``(B, G, k)``.
+
+    Each group is reduced on its own contiguous copy, so a group's loss (and gradient) is bit for bit what the
+    same logits alone (``G = 1``) give: the layer-wise head's states are trained exactly as if alone.
+    """
+    total = None if weight is None else weight[y].sum().clamp(min=1e-12)
+    out = []
+    for g in range(logits.shape[1]):
+        losses = F.cross_entropy(logits[:, g].contiguous(), y, weight=weight, reduction="none")
+        out.append(losses.mean() if total is None else losses.sum() / total)
+    return torch.stack(out)
 
 
 def predict(
@@ -130,7 +136,8 @@ class SeedRun:
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         if head is None:  # a prebuilt head (the baselines of probe.baselines) brings its own architecture
-            head = build_head(probe, n_states, dim, n_classes, hidden=config.hidden, dropout=config.dropout)
+            head = build_head(probe, n_states, dim, n_classes, hidden=config.hidden, dropout=config.dropout,
+                              include_input_state=getattr(config, "include_input_state", False))
         self.train_rows, self.val_rows, self.test_rows = (np.asarray(parts[p], dtype=np.int64)
                                                           for p in ("train", "val", "test"))
         self.standardization: dict[str, Any] = {"applied": False}
@@ -143,11 +150,8 @@ class SeedRun:
         self.y_all = torch.from_numpy(np.array(labels, dtype=np.int64))
         self.weight = (_class_weights(np.asarray(labels)[self.train_rows], n_classes).to(device)
                        if config.class_weights else None)
-        self.optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
-                                          weight_decay=config.weight_decay)
-        self.scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
-            min_lr=config.min_lr) if config.scheduler == "plateau" else None)
+        self.optim = build_optimizers(head, config)
+        self.bound = LogitBound(tuple(config.betas)) if self.optim.logit_group is not None else None
         self.groups = groups = n_states if head.name == "layerwise" else 1
         self.best_f1, self.best_loss = np.full(groups, -np.inf), np.full(groups, np.inf)
         self.best_epoch = [0] * groups
@@ -199,9 +203,11 @@ class SeedRun:
         if not bool(torch.isfinite(per_group).all()):
             raise NonFiniteLossError(f"the training loss became non-finite at epoch {epoch} "
                                      f"({per_group.detach().cpu().tolist()}); no record is written")
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optim.zero_grad()
         per_group.sum().backward()
-        self.optimizer.step()
+        if self.bound is not None:
+            self.bound.step(self.optim.logit_lr())  # type: ignore[arg-type]
+        self.optim.step()
         self._total += per_group.detach().double().cpu() * len(batch)
         self._count += len(batch)
 
@@ -214,21 +220,20 @@ class SeedRun:
         logits = torch.from_numpy(val.logits)
         val_loss = _loss_per_group(logits, self.y_val, None if self.weight is None else self.weight.cpu()).tolist()
         val_f1 = [selection_macro_f1(self.y_val.numpy(), val.pred()[:, g]) for g in range(groups)]
-        if self.scheduler is not None:
-            self.scheduler.step(float(np.mean(val_loss)))
+        self.optim.schedule(val_loss)  # one scheduler per state for the layer-wise head, on its own loss
         state = self.head.state_dict()
+        owner = getattr(self.head, "state_group", lambda _name: None)
         for g in range(groups):
             if val_f1[g] > self.best_f1[g] or (val_f1[g] == self.best_f1[g] and val_loss[g] < self.best_loss[g]):
                 self.best_f1[g], self.best_loss[g], self.best_epoch[g] = val_f1[g], val_loss[g], epoch
                 for name, tensor in state.items():
-                    if groups == 1:
+                    if groups == 1 or owner(name) == g:
                         self.best_state[name] = tensor.detach().clone()
-                    else:
-                        self.best_state[name][g] = tensor.detach()[g]
         self.curves["epoch"].append(epoch)
         for key, value in (("train_loss", train_loss), ("val_loss", val_loss), ("val_macro_f1", val_f1)):
             self.curves[key].append(value if groups > 1 else value[0])
-        self.curves["lr"].append(float(self.optimizer.param_groups[0]["lr"]))
+        lrs = self.optim.lrs()
+        self.curves["lr"].append(lrs[0] if len(lrs) == 1 else lrs)
         if self.on_epoch is not None:
             self.on_epoch(epoch, {"train_loss": float(np.mean(train_loss)), "val_macro_f1": float(np.max(val_f1))})
 
@@ -239,4 +244,4 @@ class SeedRun:
         test_out = predict(self.head, self.feed, self.test_rows, self.config.batch_size, self.device, embeddings=True)
         self.head.to("cpu")
         return TrainResult(self.head, self.best_epoch, self.curves, val_out, test_out, self.seconds,
-                           self.standardization)
+                           self.standardization, self.bound)

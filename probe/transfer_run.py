@@ -26,6 +26,7 @@ from extract.labels import class_set_name
 from probe.baselines import is_baseline
 from probe.heads import PROBES, parse_probes
 from probe.metrics import classification_metrics
+from probe.optim import weight_fields
 from probe.records import (
     RECORD_SCHEMA, config_hash, config_id, is_done, now_iso, safe_model_name, versions, write_record,
 )
@@ -150,7 +151,8 @@ def _record(cell: _Cell, task: Task, probe: str, seed: int, result: TrainResult,
         "predictions": {"id": ids[test.rows].tolist(), "speaker": speakers[test.rows].tolist(),
                         "true": [classes[i] for i in y_test], "pred": [classes[i] for i in test_pred],
                         "proba": np.round(test.proba()[:, g].astype(np.float64), 6).tolist()},
-        "layer_weights": result.head.layer_weights(), "layerwise": None, "versions": versions(),
+        "layer_weights": result.head.layer_weights(), **weight_fields(result.head, result.logit_bound),
+        "layerwise": None, "versions": versions(),
         "created": now_iso(), "duration_s": round(result.seconds, 3),
         "transfer": {**cell.config["transfer"],
                      "train_corpora": sorted({domains[n].corpus for n in task.train}),

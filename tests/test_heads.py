@@ -95,28 +95,30 @@ def test_linear_probe_framewise_equals_pooled() -> None:
 
 
 def test_layerwise_head_is_one_linear_probe_per_state() -> None:
+    """Each state's probe is the Linear probe that the same seed builds alone (issue 19: trained as if alone)."""
     torch.manual_seed(0)
     head = LayerwiseLinearHead(L, D, K).eval()
     pooled = torch.randn(5, L, D)
     logits = head(pooled)
     assert logits.shape == (5, L, K)
     for layer in range(L):
-        single = LinearHead(D, K)
-        with torch.no_grad():
-            single.l1.weight.copy_(head.w1[layer].T)
-            single.l1.bias.copy_(head.b1[layer])
-            single.phi.weight.copy_(head.w2[layer].T)
-            single.phi.bias.copy_(head.b2[layer])
-        assert torch.allclose(single(pooled[:, layer]), logits[:, layer], atol=1e-5)
+        torch.manual_seed(0)
+        single = LinearHead(D, K).eval()
+        assert torch.equal(single(pooled[:, layer]), logits[:, layer])
 
 
-def test_multilayer_mix_matches_the_direct_form_with_gradients() -> None:
-    head = frame_head("multilayer").train()
+@pytest.mark.parametrize("include_input_state", [False, True])
+def test_multilayer_mix_matches_the_direct_form_with_gradients(include_input_state: bool) -> None:
+    torch.manual_seed(0)
+    head = build_head("multilayer", L, D, K, include_input_state=include_input_state)
+    head.set_standardization(torch.randn(head.std.mean.shape), torch.rand(head.std.mean.shape) + 0.5)
     with torch.no_grad():
-        head.layer_logits.copy_(torch.randn(L))
+        head.layer_logits.copy_(torch.randn(head.layer_logits.shape))
     x, _ = padded(L)
     x16 = x.half()
     w = head.weights()
+    if not include_input_state:  # the paper's eq. 4: state 0 is not mixed
+        w = torch.cat([torch.zeros(1), w])
     direct = torch.einsum("btld,l->btd", head.std(x16.float()), w)
     mixed = head.mix(x16)
     assert mixed.dtype == torch.float32
@@ -135,7 +137,7 @@ def test_mix_states_gradient_wrt_input() -> None:
 def test_multilayer_weights_are_a_distribution() -> None:
     head = MultiLayerHead(L, D, K)
     weights = head.layer_weights()
-    assert len(weights) == L
+    assert len(weights) == L - 1  # states 1..L-1: the paper's eq. 4 leaves the input state out (issue 19)
     assert sum(weights) == pytest.approx(1.0)
     assert all(0.0 <= w <= 1.0 for w in weights)
     assert NonLinearHead(D, K).layer_weights() is None

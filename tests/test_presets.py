@@ -83,14 +83,14 @@ def test_run_all_records_preset_and_overrides(tmp_path: Path) -> None:
     assert record["predictions"]["speaker"] and len(record["predictions"]["speaker"]) == len(record["predictions"]["id"])
     assert set(record["split"]["partition"]["test"]) == set(record["predictions"]["speaker"])
     weights = read_record(summary.outcomes[1].spec.path)["layer_weights"]
-    assert len(weights) == 3 and abs(sum(weights) - 1) < 1e-6
+    assert len(weights) == 2 and abs(sum(weights) - 1) < 1e-6  # states 1..2: eq. 4 leaves state 0 out (issue 19)
 
 
 def test_layer_logits_start_uniform() -> None:
     from probe.heads import build_head
 
-    head = build_head("multilayer", 7, 8, 3)
-    assert torch.allclose(head.weights(), torch.full((7,), 1 / 7))
+    head = build_head("multilayer", 7, 8, 3)  # states 1..6 (issue 19: the input state is not in eq. 4)
+    assert torch.allclose(head.weights(), torch.full((6,), 1 / 6))
 
 
 def test_a_narrower_cache_cannot_serve_a_wider_class_set(tmp_path: Path) -> None:

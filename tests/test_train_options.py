@@ -36,7 +36,7 @@ def test_help_lists_every_training_option_with_its_text(command: str) -> None:
     click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
     params = {p.name: p for p in click_command.params}
     texts = _help_texts()
-    assert set(texts) == {f.name for f in fields(TrainingRequest)} and len(texts) == 11
+    assert set(texts) == {f.name for f in fields(TrainingRequest)} and len(texts) == 13
     for name, text in texts.items():
         assert name in params, f"probe {command} lacks --{name.replace('_', '-')}"
         assert params[name].help.replace("\\[", "[") == text

@@ -53,6 +53,14 @@ class TrainingRequest:
     scheduler: Annotated[Optional[str], _opt("--scheduler", help="plateau (ReduceLROnPlateau on val loss, "
                                              "patience 5, factor 0.5, min 5e-5) or none [paper: plateau, "
                                              "standardized: none].")] = None
+    layer_lr: Annotated[Optional[float], _opt("--layer-lr", min=0.0, help="Multi-Layer probe: Adam learning rate "
+                                              "of the layer-weight logits, in a group of their own without weight "
+                                              "decay [preset: the single --lr; at the paper's lr the weights of a "
+                                              "small corpus stay near uniform by construction].")] = None
+    include_input_state: Annotated[Optional[bool], _opt("--include-input-state/--no-include-input-state",
+                                                        help="Multi-Layer probe: also mix state 0, the input to "
+                                                        "the first block [preset: no, the paper's eq. 4 sums "
+                                                        "states 1..L].", show_default=False)] = None
     device: Annotated[str, _opt("--device", help="auto, cpu, cuda or cuda:N.")] = "auto"
     memory_gb: Annotated[Optional[float], _opt("--memory-gb", help="GiB of frames to hold in memory (default 25% "
                                                "of RAM); larger caches are streamed.")] = None
@@ -80,7 +88,8 @@ class TrainingRequest:
                              "leave --memory-gb out for the default (25% of RAM)")
         return make_config(self.preset, device=self.device, epochs=self.epochs, batch_size=self.batch_size,
                            lr=self.lr, dropout=self.dropout, standardize=self.standardize,
-                           class_weights=self.class_weights, scheduler=self.scheduler, cpu_threads=self.threads)
+                           class_weights=self.class_weights, scheduler=self.scheduler, cpu_threads=self.threads,
+                           layer_lr=self.layer_lr, include_input_state=self.include_input_state)
 
 
 def training_options(func: Callable[..., Any]) -> Callable[..., Any]:
