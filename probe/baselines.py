@@ -70,11 +70,31 @@ def is_reference(probe: str) -> bool:
     return probe in PROBES and issubclass(PROBES[probe].cls, ReferenceClassifier)
 
 
+SEVERAL_STATES: tuple[str, ...] = ("multilayer",)
+"""Probes that learn how to mix a model's states: meaningless (and shape errors) on a one-state cache."""
+
+
 def not_applicable(probe: str, attrs: dict[str, Any]) -> str | None:
     """Why ``probe`` cannot run on a cache with these attributes, or ``None`` when it can."""
     if probe in SCRATCH and attrs.get("family") != SPECTROGRAM_FAMILY:
         return f"{probe} trains on log-mel frames: it needs a logmel-128 cache, not {attrs.get('model')!r}"
+    states = int(attrs.get("n_layers", 0) or 0)
+    if probe in SEVERAL_STATES and 0 < states < 2:
+        return (f"{probe} learns weights over a model's states, and {attrs.get('model')!r} caches {states} state; "
+                "use linear, nonlinear or attention on it")
     return None
+
+
+def left_out_notes(probes: Sequence[str], caches: Sequence[FeatureCache]) -> list[str]:
+    """One line per requested probe that some caches cannot run (:func:`not_applicable`), naming those caches
+    and the reason: the runner leaves such probes out of those caches' plans."""
+    notes = []
+    for probe in probes:
+        refused = [(c, reason) for c in caches if (reason := not_applicable(probe, c.attrs)) is not None]
+        if refused:
+            names = ", ".join(f"{c.corpus}/{c.model}" for c, _ in refused)
+            notes.append(f"{probe} not run on {names}: {refused[0][1]}")
+    return notes
 
 
 def applicable_probes(probes: Sequence[str], cache: FeatureCache) -> list[str]:

@@ -29,7 +29,7 @@ import pandas as pd
 from extract.cache import CacheError, FeatureCache
 from extract.labels import class_set_name, parse_classes
 from extract.locks import exclusive_lock
-from probe.baselines import applicable_probes, baseline_config, is_baseline
+from probe.baselines import applicable_probes, baseline_config, is_baseline, left_out_notes
 from probe.execute import (  # noqa: F401 - re-exported: the runner's execution API has lived here
     _pick_group, build_record, execute_run, execute_side_by_side, run_cache,
 )
@@ -246,7 +246,8 @@ def _run_selected(
             issues.append(CacheIssue(path, f"{cache.corpus}: {exc}"))
             cache.close()
     outcomes: list[RunOutcome] = []
-    notes = other_configurations([s for _, specs in plans for s in specs])
+    notes = left_out_notes(probe_names, [c for c, _ in plans]) + other_configurations(
+        [s for _, specs in plans for s in specs])
     status = [[_status(s, force) for s in specs] for _, specs in plans]
     pending = sum(flags.count("todo") for flags in status)
     listener.planned(sum(len(s) for _, s in plans), pending, issues)
