@@ -30,6 +30,7 @@ from extract.cache import CacheError, FeatureCache
 from extract.labels import class_set_name, parse_classes
 from extract.locks import exclusive_lock
 from probe.baselines import applicable_probes, baseline_config, is_baseline, left_out_notes
+from probe.unread_layers import unread_damage_note
 from probe.execute import (  # noqa: F401 - re-exported: the runner's execution API has lived here
     _pick_group, build_record, execute_run, execute_side_by_side, run_cache,
 )
@@ -265,6 +266,8 @@ def _run_selected(
         todo = [s for s, flag in zip(specs, flags, strict=True) if flag == "todo"]
         if todo:
             work.append((cache, todo))
+            damage = unread_damage_note(cache, {s.probe for s in todo})  # frames no probe here reads
+            notes += [damage] if damage else []
     try:
         if jobs > 1 and len(work) > 1:
             outcomes.extend(run_caches_in_parallel([(c.path, todo) for c, todo in work], train, memory_budget,
