@@ -6,7 +6,8 @@ setting but the seed, split seed and fold, and the cache's identity): two config
 probe) are two rows, told apart by ``preset`` (with its ``overrides``) and ``config_id``. Means and standard
 deviations (ddof=1; 0 for a single run) are over the records of a row (seeds, or folds × seeds); ``n_splits`` counts
 the distinct speaker partitions they come from (fewer than seeds means part of the spread is initialisation noise
-only); sizes are those of the first record (k-fold: the mean over all records, rounded); identities (checkpoint,
+only); ``best_layers`` (layer-wise rows) lists the layers not significantly worse than the best one
+(:mod:`probe.bestlayers`: paired speaker-clustered tests, Holm-corrected), e.g. ``3;4;5``; sizes are those of the first record (k-fold: the mean over all records, rounded); identities (checkpoint,
 weights, Whisper input mode, cache file) are the first record's. Records are taken in path order.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from probe.bestlayers import best_layer_set, best_layers_text
 from probe.presets import preset_label
 from probe.records import iter_records, record_config_id, record_preset
 from probe.uncertainty import METRICS as CI_METRICS
@@ -31,7 +33,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "overrides", "config_id", "n_runs", "seeds", "n_splits", "macro_f1_mean", "macro_f1_std", "uar_mean", "uar_std", "accuracy_mean", "accuracy_std", "weighted_f1_mean",
     "weighted_f1_std", *(f"{m}_ci_{e}" for m in CI_METRICS for e in ("low", "high")), "n_test_speakers",
     "n_test_clips", "ci_cluster", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
-    "cache_file",
+    "cache_file", "best_layers",
 )
 GROUP_KEYS: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "classes", "preset", "config_id")
 METRICS: tuple[str, ...] = ("macro_f1", "uar", "accuracy", "weighted_f1")
@@ -103,6 +105,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         row["split_hash"] = ";".join(sorted({str((m.get("split") or {}).get("hash", "")) for m in members}))
         row.update({k: cache.get(k, "") for k in ("checkpoint", "weights", "whisper_input")})
         row["cache_file"] = cache.get("file", "")
+        row["best_layers"] = best_layers_text(best_layer_set(members)) if row["probe"] == "layerwise" else ""
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
     return sort_leaderboard(frame)
@@ -167,7 +170,8 @@ def load_leaderboard(results: str | Path, rebuild: bool = True) -> pd.DataFrame:
     path = results / LEADERBOARD_FILE
     if not path.is_file():
         raise LeaderboardError(f"no run records under {results / 'runs'} and no {path}; train probes with `probe run`")
-    return pd.read_csv(path, keep_default_na=False, dtype={"split_hash": str, "config_id": str, "overrides": str})
+    return pd.read_csv(path, keep_default_na=False, dtype={"split_hash": str, "config_id": str, "overrides": str,
+                                                           "best_layers": str})
 
 
 def filter_leaderboard(

@@ -124,3 +124,32 @@ def test_the_paper_mix_leaves_out_the_input_state() -> None:
     assert not torch.equal(full.mix(x), full.mix(changed))
     assert make_config("paper").include_input_state is False
     assert make_config("paper", include_input_state=True).overrides == ("include_input_state",)
+
+
+def _layerwise_record(rng: np.random.Generator, seed: int, accuracies: list[float]) -> dict:
+    """A layer-wise record of 20 test speakers × 8 clips whose layer l is right with probability accuracies[l]."""
+    from probe.metrics import macro_f1
+
+    classes = ["a", "b", "c", "d"]
+    speakers = [f"s{i:02d}" for i in range(20) for _ in range(8)]
+    true = rng.integers(0, 4, len(speakers))
+    preds = [np.where(rng.random(len(true)) < acc, true, rng.integers(0, 4, len(true))) for acc in accuracies]
+    return {"classes": classes, "seed": seed, "fold": 0,
+            "predictions": {"id": [f"u{i}" for i in range(len(true))], "speaker": speakers,
+                            "true": [classes[i] for i in true], "pred": [classes[i] for i in preds[0]]},
+            "layerwise": {"layers": list(range(len(accuracies))),
+                          "test_macro_f1": [macro_f1(true, p) for p in preds],
+                          "test_pred": [p.tolist() for p in preds]}}
+
+
+def test_best_layer_set_keeps_the_layers_the_data_cannot_tell_apart() -> None:
+    """Simulation: two layers as good as each other (80% and 78% right), three far worse: the set is the two."""
+    from probe.bestlayers import best_layer_set, best_layers_text
+
+    rng = np.random.default_rng(0)
+    records = [_layerwise_record(rng, seed, [0.2, 0.3, 0.8, 0.78, 0.4]) for seed in range(3)]
+    found = best_layer_set(records, n_resamples=300)
+    assert found is not None and found["best"] == 2
+    assert found["layers"] == [2, 3] and best_layers_text(found) == "2;3"
+    assert np.isnan(found["p_holm"][2]) and found["p_holm"][0] < 0.05
+    assert best_layer_set([dict(records[0], layerwise=dict(records[0]["layerwise"], test_pred=None))]) is None

@@ -18,10 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from extract.cache import FeatureCache
 from probe.data import CacheData, MemoryFrames
+from probe.metrics import macro_f1
 from probe.optim import max_weight
 from probe.presets import make_config
 from probe.records import read_record
@@ -78,10 +80,9 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             parts = {p: np.flatnonzero(np.isin(speakers, partition[p])) for p in ("train", "val", "test")}
             assert sorted(index[u] for u in record["predictions"]["id"]) == parts["test"].tolist()
             result = fit_probe("nonlinear", one, labels, parts, N_STATES, handle.dim, 4, paper, record["seed"])
-            from probe.metrics import macro_f1
-
             reference.append(macro_f1(labels[result.test.rows], result.test.pred()[:, 0]))
     out["reference"] = reference
+    out["root"] = root
     return out
 
 
@@ -121,6 +122,14 @@ def test_layerwise_curve_peaks_at_the_planted_state(planted: dict) -> None:
         assert int(np.argmax(curve["val_macro_f1"])) == PLANTED
         assert int(np.argmax(curve["test_macro_f1"])) == PLANTED
         assert record["metrics"]["test"]["macro_f1"] == curve["test_macro_f1"][PLANTED]
+
+
+def test_leaderboard_names_the_layers_not_worse_than_the_best(planted: dict) -> None:
+    """Two seeds test 2-4 speakers: the paired tests cannot exclude much, but the planted state is always in."""
+    board = pd.read_csv(planted["root"] / "paper" / "leaderboard.csv", keep_default_na=False, dtype=str)
+    cells = dict(zip(board["probe"], board["best_layers"]))
+    assert cells["linear"] == "" and cells["multilayer"] == ""
+    assert str(PLANTED) in cells["layerwise"].split(";")
 
 
 def test_last_state_linear_probe_stays_near_chance(planted: dict) -> None:

@@ -74,7 +74,7 @@ def test_every_schema_key_round_trips(features: Path, tmp_path: Path) -> None:
             assert key in record["config"]
         assert record["cache"]["model"] == "whisper-tiny" and record["cache"]["file"].endswith("whisper-tiny.h5")
         assert record["config_hash"] == config_hash(record["config"], record["split"]["hash"], record["cache"])
-        assert record["layer_weights"] is None or len(record["layer_weights"]) == 3
+        assert record["layer_weights"] is None or len(record["layer_weights"]) == 2  # states 1, 2 (issue 19: eq. 4)
         assert (record["layer_weights"] is not None) == (record["probe"] == "multilayer")
         assert (record["layerwise"] is not None) == (record["probe"] == "layerwise")
         if record["layerwise"]:
