@@ -61,3 +61,23 @@ def test_configurations_are_never_pooled() -> None:
         select_side(records, "cafe", "whisper-small", "linear")
     assert len(select_side(records, "cafe", "whisper-small", "linear", config="other")) == 1
     assert not any(r["preset"] == "standardized" for r in select_side(records[:1], "cafe", "whisper-small", "linear"))
+
+
+def test_sides_tested_on_different_splits_are_refused(tmp_path: Path) -> None:
+    for seed in range(3):
+        write_record(tmp_path, make_record("cafe", "whisper-small", "linear", seed, n_speakers=8))
+        write_record(tmp_path, make_record("cafe", "wav2vec2-base", "linear", seed, n_speakers=8, n_test=57))
+    out = invoke("--corpus", "cafe", "--a", "whisper-small:linear", "--b", "wav2vec2-base:linear", "--results",
+                 tmp_path)
+    assert out.exit_code == 1 and "tested on different splits (60 vs 57 test clips" in out.output
+
+
+def test_few_test_speakers_say_why_nothing_is_significant(tmp_path: Path) -> None:
+    for seed in range(3):
+        write_record(tmp_path, make_record("cafe", "whisper-small", "linear", seed, skill=0.9, n_speakers=1))
+        write_record(tmp_path, make_record("cafe", "wav2vec2-base", "linear", seed, skill=0.2, n_speakers=1))
+    out = invoke("--corpus", "cafe", "--a", "whisper-small:linear", "--b", "wav2vec2-base:linear", "--results",
+                 tmp_path)
+    assert out.exit_code == 0, out.output
+    assert NOT_DISTINGUISHABLE in out.output and "no difference can be significant" in out.output
+    assert "smallest possible" in out.output

@@ -50,8 +50,11 @@ def test_planted_margin_is_significant() -> None:
     result = compare_records(a, b, n_resamples=1000, seed=0)
     assert result["difference"] > 20
     assert result["ci_low"] > 0 and result["p_value"] < 0.01
-    # the normal-approximation p is not floored at 2/(B+1) like the percentile one, so it survives Holm
-    assert result["p_value"] < 1e-3 < result["p_percentile"] <= 2 / 1001 + 1e-12
+    # 16 speakers: 2^14 random sign flips (beyond exact enumeration), none of which reaches the observed difference
+    # (issue 20 replaced the bootstrap's normal-approximation p by a permutation test over speakers)
+    assert result["p_value"] == pytest.approx(2 / (2**14 + 1)) == result["p_min"]
+    assert result["test"] == "sign-flip, 16384 random flips"
+    assert result["interval"] == "jackknife-t" and result["df"] == 15
     assert result["mean_a"] - result["mean_b"] == pytest.approx(result["difference"])
     assert result["n_test_speakers"] == 16 and result["cluster"] == "speaker"
 
@@ -60,7 +63,7 @@ def test_same_distribution_false_positive_rate_near_five_percent() -> None:
     rng = np.random.default_rng(3)
     rejections, draws = 0, 200
     for _ in range(draws):
-        acc = rng.uniform(0.3, 0.8, 20)  # speakers differ; A and B are two draws from the same model of them
+        acc = rng.uniform(0.3, 0.8, 12)  # speakers differ; A and B are two draws from the same model of them
         result = compare_records([planted(acc, 8, rng)], [planted(acc, 8, rng)], n_resamples=400,
                                  seed=int(rng.integers(1 << 30)))
         rejections += result["p_value"] < 0.05
@@ -83,9 +86,12 @@ def test_clustered_interval_is_wider_than_clip_level_when_speakers_differ() -> N
 def test_deterministic_given_seed() -> None:
     rng = np.random.default_rng(5)
     records = [planted(rng.uniform(0.3, 0.9, 7), 9, rng, seed=s) for s in range(3)]
-    first = interval_of_records(records, "uar", seed=7)
-    assert interval_of_records(records, "uar", seed=7) == first
-    assert interval_of_records(records, "uar", seed=8)["ci_low"] != first["ci_low"]
+    first = interval_of_records(records, "uar", seed=7, interval="bootstrap")
+    assert interval_of_records(records, "uar", seed=7, interval="bootstrap") == first
+    assert interval_of_records(records, "uar", seed=8, interval="bootstrap")["ci_low"] != first["ci_low"]
+    # 7 speakers: the default interval is the jackknife-t, which has no randomness at all
+    jack = interval_of_records(records, "uar", seed=7)
+    assert jack["interval"] == "jackknife-t" and jack == interval_of_records(records, "uar", seed=8) | {"seed": 7}
 
 
 def test_records_without_speakers_fall_back_to_clips() -> None:

@@ -1,10 +1,12 @@
-"""``probe compare``: is backbone/probe A better than B on a corpus? A paired speaker-clustered bootstrap.
+"""``probe compare``: is backbone/probe A better than B on a corpus? A paired test over test speakers.
 
 ``probe compare --corpus emodb --a whisper-small:linear --b wav2vec2-base:multilayer [--preset paper]
 [--results results]`` prints, for test macro-F1, UAR and accuracy, each side's mean over its runs with a 95% CI,
-the difference A − B with its CI and a two-sided p-value (:func:`probe.uncertainty.compare_records`: the same
-speaker resamples for both sides, pooled over seeds or folds). Several ``--corpus`` compare the averages over those
-corpora (speakers resampled within each corpus). Exit codes: 1 when a side has no records, 2 for a bad option.
+the difference A − B with its CI and a two-sided p-value (:func:`probe.uncertainty.compare_records`: runs paired
+on the same splits, a sign-flip permutation test over the test speakers, and a jackknife-t interval, or a
+speaker bootstrap with many speakers). With few test speakers it says why no difference can be significant.
+Several ``--corpus`` compare the averages over those corpora (speakers flipped and left out within each corpus).
+Exit codes: 1 when a side has no records or the sides were tested on different splits, 2 for a bad option.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.table import Table
 
 from probe.leaderboard import class_set_of
 from probe.records import iter_records, record_config_id, record_preset
-from probe.uncertainty import METRICS, comparisons_over_corpora, intervals_over_corpora
+from probe.uncertainty import METRICS, UncertaintyError, comparisons_over_corpora, intervals_over_corpora
 
 NOT_DISTINGUISHABLE = "not distinguishable on this data"
 
@@ -95,11 +97,12 @@ def compare(
     config_a: Annotated[Optional[str], typer.Option("--config-a", help="Config id of side A, when it has "
                                                     "several.")] = None,
     config_b: Annotated[Optional[str], typer.Option("--config-b", help="Config id of side B.")] = None,
-    resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples.")] = 1000,
+    resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples (intervals with "
+                                           "many test speakers).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the resampling.")] = 0,
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.999, help="Confidence level.")] = 0.95,
 ) -> None:
-    """Paired speaker-clustered bootstrap of A − B on the same test speakers: difference, CI and p-value."""
+    """Paired comparison of A − B on the same test speakers: difference, CI and a sign-flip p-value."""
     try:
         (model_a, probe_a), (model_b, probe_b) = parse_side(a), parse_side(b)
     except ValueError as exc:
@@ -123,7 +126,10 @@ def compare(
     notes: set[str] = set()
     options = dict(n_resamples=resamples, seed=seed, level=level)
     all_a, all_b = intervals_over_corpora(side_a, **options), intervals_over_corpora(side_b, **options)
-    all_diff = comparisons_over_corpora(side_a, side_b, **options)
+    try:
+        all_diff = comparisons_over_corpora(side_a, side_b, **options)
+    except UncertaintyError as exc:
+        _fail(f"A and B cannot be compared: {exc}", 1)
     for metric in METRICS:
         ia, ib, diff = all_a[metric], all_b[metric], all_diff[metric]
         notes |= {n for n in (ia["note"], ib["note"], diff["note"]) if n}
@@ -135,9 +141,11 @@ def compare(
     console.print(table)
     diff, ia = summary
     console.print(f"macro-F1: {escape(verdict(a, b, diff, 1 - level))}", highlight=False, soft_wrap=True)
+    interval = diff["interval"] + (f", df {diff['df']:.0f}" if "df" in diff else f", {resamples} resamples")
     console.print(f"{diff['n_test_speakers']} test {diff['cluster']}s, {diff['n_test_clips']} clips; runs A "
-                  f"{sum(map(len, side_a.values()))}, B {sum(map(len, side_b.values()))}; {resamples} resamples, "
-                  f"seed {seed}; p-values are per metric, uncorrected.", highlight=False, soft_wrap=True)
+                  f"{sum(map(len, side_a.values()))}, B {sum(map(len, side_b.values()))}; p: {diff['test']} over "
+                  f"{diff['cluster']}s (smallest possible {_p(diff['p_min'])}); CI: {interval}; seed {seed}; "
+                  "p-values are per metric, uncorrected.", highlight=False, soft_wrap=True)
     for note in sorted(notes):
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
