@@ -55,11 +55,14 @@ def report(
     compare: str | None = typer.Option(
         None, "--compare", help="Print published values beside ours: `paper` (D'Asaro et al., CLiC-it 2024)."
     ),
-    protocol: str = typer.Option("holdout", "--protocol", help="Records of this protocol: holdout or kfold."),
-    classes: str = typer.Option("all", "--classes", help="Records of this class set: all, 4 or a+b+c."),
-    preset: str = typer.Option(
-        "paper", "--preset", help="Records of this training preset: paper (default) or standardized. Tables use "
-        "one configuration per cell and never average unlike runs; --compare paper needs the paper preset.",
+    protocol: str | None = typer.Option(None, "--protocol", help="Records of this protocol: holdout or kfold "
+                                        "[default: holdout, else the one the records have].", show_default=False),
+    classes: str | None = typer.Option(None, "--classes", help="Records of this class set: all, 4 or a+b+c "
+                                       "[default: all, else the one the records have].", show_default=False),
+    preset: str | None = typer.Option(
+        None, "--preset", help="Records of this training preset: paper or standardized [default: paper, else the "
+        "one the records have]. Tables use one configuration per cell and never average unlike runs; --compare "
+        "paper needs the paper preset.", show_default=False,
     ),
     formats: str = typer.Option("png,pdf", "--formats", help="Figure formats, comma-separated."),
     best_probe: str = typer.Option(
@@ -86,9 +89,10 @@ def report(
             summary = write_run_report(run, out if out is not None else results, formats)
         else:
             with console.status("writing the report…") as status:
+                given = [n for n, v in (("protocol", protocol), ("classes", classes), ("preset", preset)) if v]
                 summary = write_report(
-                    results, out, compare,
-                    protocol=protocol, classes=classes, preset=preset,
+                    results, out, compare, given=given,
+                    protocol=protocol or "holdout", classes=classes or "all", preset=preset or "paper",
                     formats=formats, best_probe=best_probe, best_run_figures=run_figures,
                     progress=lambda text: status.update(f"report: {escape(text)}"),
                 )

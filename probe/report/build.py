@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from probe.leaderboard import LEADERBOARD_FILE
 from probe.report.figures import layer_weight_figures, layer_weights, layerwise_figures, layerwise_frame
 from probe.report.intervals import apply_intervals
 from probe.report.baselines import add_baseline_columns, baseline_table, split_baselines
-from probe.report.load import Run, load_runs, read_run, runs_frame, select_runs
+from probe.report.load import NoRecordsError, Run, choose_selection, load_runs, read_run, runs_frame, select_runs
 from probe.report.markdown import ReportContent, RunFigures, write_markdown
 from probe.report.plotting import FORMATS, parse_formats
 from probe.report.reference import load_reference
@@ -78,8 +78,13 @@ def write_report(
     best_probe: str = "backbone",
     best_run_figures: bool = True,
     progress: Callable[[str], None] | None = None,
+    given: Collection[str] | None = None,
 ) -> ReportSummary:
     """Write ``tables/``, ``figures/`` and ``REPORT.md`` under ``out`` (default: ``results``).
+
+    ``given``: which of ``protocol``, ``classes``, ``preset`` the user chose; when set and no record matches,
+    the others follow the records there are, with a note (:func:`~probe.report.load.choose_selection`). With no
+    in-domain record but transfer records, the report holds the transfer matrices alone.
 
     * ``compare="paper"``: the published values beside ours where corpus and backbone names match;
     * ``protocol``, ``classes``, ``preset``: which records (``None`` keeps every value); one configuration per
@@ -96,8 +101,17 @@ def write_report(
     results = Path(results)
     out = Path(out) if out is not None else results
     formats = parse_formats(formats)
-    found = load_runs(results)
+    try:
+        found = load_runs(results)
+    except NoRecordsError:
+        only = _transfer_only(results, out, formats)  # after `probe transfer` alone: its matrices
+        if only is None:
+            raise
+        return only
     selection_notes: list[str] = []
+    if given is not None and protocol is not None and classes is not None and preset is not None:
+        protocol, classes, preset, chosen = choose_selection(found.runs, protocol, classes, preset, given)
+        selection_notes += [chosen] if chosen else []
     runs = select_runs(found.runs, protocol, classes, preset, selection_notes)
     frame = runs_frame(runs)
     summary = ReportSummary(out=out, report=None, n_runs=len(runs), skipped=found.skipped)
@@ -158,6 +172,21 @@ def write_report(
     if transfer.markdown:
         with open(summary.report, "a", encoding="utf-8") as handle:
             handle.write("\n" + transfer.markdown)
+    return summary
+
+
+def _transfer_only(results: Path, out: Path, formats: Sequence[str]) -> ReportSummary | None:
+    """The report of a results folder holding only `probe transfer` records, or ``None`` when it has none."""
+    transfer = write_transfer(results, out, formats)
+    if not transfer.markdown:
+        return None
+    summary = ReportSummary(out=out, report=out / REPORT_FILE, tables=transfer.tables, figures=transfer.figures,
+                            n_runs=sum(1 for _ in (results / "transfer").rglob("*.json")))
+    summary.notes = [f"no in-domain run records under {results} (`probe run`): the report holds the transfer "
+                     "records only", *transfer.notes]
+    out.mkdir(parents=True, exist_ok=True)
+    summary.report.write_text("# Report\n\n" + "".join(f"> {n}\n" for n in summary.notes[:1]) + "\n"
+                              + transfer.markdown, encoding="utf-8")
     return summary
 
 

@@ -166,7 +166,10 @@ def load_runs(results: Path) -> RunSet:
         raise NoRecordsError(f"no results folder at {Path(results)}: run `probe run` first, or pass --results")
     runs: list[Run] = []
     skipped: list[tuple[Path, str]] = []
+    transfer = Path(results) / "transfer"  # `probe transfer` records are not in-domain runs (probe.report.transfer)
     for path in sorted(root.rglob("*.json")):
+        if path.is_relative_to(transfer):
+            continue
         try:
             runs.append(read_run(path))
         except ReportError as exc:
@@ -212,6 +215,32 @@ def select_runs(
             notes.append(f"{corpus}/{model}/{probe}: runs of several configurations; the tables use {best} "
                          f"({len(configs[best])} runs) and leave out {others}, never averaging them together.")
     return [r for r in chosen if r in kept]
+
+
+def choose_selection(
+    runs: Sequence[Run], protocol: str, classes: str, preset: str, given: Iterable[str],
+) -> tuple[str, str, str, str | None]:
+    """The protocol, class set and preset to report: the requested ones when some record has them; otherwise the
+    options the user did not give (``given`` names those given: ``protocol``, ``classes``, ``preset``) take the
+    values of the most records that agree with the given ones. Returns the three values and a note saying what
+    was chosen (``None`` when nothing changed)."""
+    wanted = {"protocol": protocol, "classes": classes, "preset": preset}
+    keys = [(r.protocol, r.class_set, r.preset) for r in runs]
+    if tuple(wanted.values()) in keys:
+        return protocol, classes, preset, None
+    fixed = {i: wanted[k] for i, k in enumerate(wanted) if k in set(given)}
+    agree = [key for key in keys if all(key[i] == v for i, v in fixed.items())]
+    if not agree:
+        return protocol, classes, preset, None  # select_runs names what is available
+    counts = {key: agree.count(key) for key in agree}
+    best = max(counts, key=lambda key: (counts[key], key == ("holdout", "all", "paper"), key))
+    changed = [f"--{name} {value}" for name, value, old in zip(wanted, best, wanted.values(), strict=True)
+               if value != old]
+    others = sorted({f"{k[0]}-{k[1]} ({k[2]})" for k in keys if k != best})
+    note = (f"no run record has protocol={protocol}, classes={classes} and preset={preset}; reporting the "
+            f"{counts[best]} records of protocol={best[0]}, classes={best[1]}, preset={best[2]} instead (as if "
+            f"given {' '.join(changed)})" + (f"; other record sets: {', '.join(others)}" if others else ""))
+    return best[0], best[1], best[2], note
 
 
 RUN_COLUMNS: tuple[str, ...] = (
