@@ -6,9 +6,9 @@ configuration) sharing the stratum's cluster pool, and a ``contrast`` of the arm
 arms: A − B). The statistic is the mean over strata of the contrast.
 
 * :func:`jackknife_t` (the default for few clusters): per stratum the leave-one-cluster-out replicates
-  ``φ_(−i)``; variance ``Σ_h (n_h − 1)/n_h · Σ_i (φ_h(−i) − φ̄_h)² / H²`` (the stratified delete-a-group jackknife,
-  which is exact for a mean of independent speakers: it is then the usual ``s²/n``); the interval is
-  ``θ ± t_{df} · se`` with ``df = n − 1`` for one stratum and Welch–Satterthwaite degrees of freedom over strata.
+  ``φ_(−i)``; variance ``Σ_h (n_h − 1)/n_h · Σ_i (φ_h(−i) − φ̄_h)² / H²`` (the stratified delete-a-group
+  jackknife, which is exact for a mean of independent speakers: it is then the usual ``s²/n``); the interval
+  is ``θ ± t_{df} · se`` with ``df = n − 1`` for one stratum and Welch–Satterthwaite degrees of freedom over strata.
   The t quantile is what keeps the level with 4–10 speakers, where the bootstrap's standard error is biased low by
   ``√((n − 1)/n)`` and its percentiles are too narrow.
 * :func:`cluster_bootstrap`: :func:`scipy.stats.bootstrap` (percentile) with speakers drawn with replacement

@@ -206,9 +206,10 @@ def comparisons_over_corpora(groups_a: Groups, groups_b: Groups, metrics: Sequen
                             f"sign-flip, {n_permutations} random flips"), n_permutations=n_permutations)
         notes = [result["note"]] if result["note"] else []
         if p_min >= ALPHA:
-            notes.append(f"{n} test {mode}{'s' if n != 1 else ''}: the smallest two-sided p-value a paired test over them can give is "
-                         f"{p_min:.3g} (2/2^{n}), so no difference can be significant at α = {ALPHA}; test more "
-                         "speakers (every speaker once: --protocol kfold)")
+            plural = "s" if n != 1 else ""
+            notes.append(f"{n} test {mode}{plural}: the smallest two-sided p-value a paired test over them can "
+                         f"give is {p_min:.3g} (2/2^{n}), so no difference can be significant at α = {ALPHA}; "
+                         "test more speakers (every speaker once: --protocol kfold)")
         result["note"] = "; ".join(notes + sorted(pair_notes))
         result["half_width"] = (result["ci_high"] - result["ci_low"]) / 2
         out[result["metric"]] = _public(result, keep_distribution)

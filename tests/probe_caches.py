@@ -31,13 +31,18 @@ def make_cache(
     speaker_shift: float = 0.0,
     seed: int = 0,
     attrs: dict[str, object] | None = None,
+    noise_seed: int | None = None,
 ) -> Path:
     """Write a complete cache at ``path``: every speaker says every label ``per_label`` times; frames are unit
     Gaussian noise, plus in the ``planted`` states a class-dependent mean of norm about ``shift``·√dim/2 (spread
-    over all features), plus an optional per-speaker offset in every state."""
+    over all features), plus an optional per-speaker offset in every state. ``noise_seed`` draws the noise (and
+    frame counts) from its own seed: caches of one ``seed`` then carry the same emotion signal with independent
+    noise (features of equal quality)."""
     rng = np.random.default_rng(seed)
     class_means = rng.standard_normal((len(labels), dim)) * shift / 2
     speaker_means = rng.standard_normal((n_speakers, n_states, dim)) * speaker_shift
+    if noise_seed is not None:
+        rng = np.random.default_rng([seed, noise_seed])
     rows, states = [], []
     for s in range(n_speakers):
         for c, label in enumerate(labels):

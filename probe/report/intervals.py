@@ -1,5 +1,5 @@
 """Uncertainty in the report: speaker-clustered CIs in the table cells, significance-aware bold, and the
-"which differences are real" section of REPORT.md (:mod:`probe.uncertainty` does the bootstrap).
+"which differences are real" section of REPORT.md (:mod:`probe.uncertainty` does the statistics).
 
 * Table 3 (corpus × backbone): each cell's CI pools the seeds of its (corpus, backbone, probe); per corpus the
   best backbone is compared with every other one (paired, on the same test speakers).
@@ -64,9 +64,10 @@ def _annotate(table: Table, tests: TableTests, group_column: str, old_bold: str,
             cell.bold = tests.winner.get(group) == model
             cell.tied = model in tests.tied.get(group, [])
     n = len(tests.tests)
-    note = (f"Brackets: 95% confidence interval from a speaker-clustered bootstrap of the test predictions "
-            f"({what}; the standard deviations are in the CSV). Bold: the best backbone {_of(group_column)}, only "
-            f"when significantly better than the runner-up (paired bootstrap on the same test speakers, Holm "
+    note = (f"Brackets: 95% speaker-clustered confidence interval of the test predictions (jackknife-t, or a "
+            f"bootstrap with 30 or more test speakers; {what}; the standard deviations are in the CSV). Bold: the "
+            f"best backbone {_of(group_column)}, only when significantly better than the runner-up (paired "
+            f"sign-flip test over the same test speakers, Holm "
             f"correction over this table's {n} comparison{'s' if n != 1 else ''}, α = {ALPHA}); {TIED}: not "
             "distinguishable from the best.")
     caption = table.grid.caption
@@ -83,9 +84,9 @@ def apply_intervals(runs: Sequence[Run], probe_table: Table, corpus_table: Table
     table3 = corpus_tests(runs, corpus_table.data, n_resamples, seed)
     table2 = probe_tests(runs, probe_table.data, n_resamples, seed)
     _annotate(corpus_table, table3, "corpus", "Bold: best backbone of the corpus.",
-              "its seeds pooled, test speakers resampled")
+              "its seeds pooled over its test speakers")
     _annotate(probe_table, table2, "probe", "Bold: best backbone for each probe.",
-              "the mean over corpora, speakers resampled within each corpus")
+              "the mean over corpora, speakers within each corpus")
     notes = [f"{corpus}/{model}: the test predictions give macro-F1 {ci['mean']:.1f}, the records state "
              f"{stated:.1f}; intervals and tests use the predictions"
              for (corpus, model), ci in table3.intervals.items()

@@ -48,30 +48,43 @@ class Uncertainty:
             cis = [v for (g, _), v in self.table3.intervals.items() if g == corpus]
             widths = [t["half_width"] for t in self.table3.tests if t["group"] == corpus
                       and not np.isnan(t["half_width"])]
+            p_min = [t["p_min"] for t in self.table3.tests if t["group"] == corpus and "p_min" in t]
             rows.append({"corpus": corpus, "n_test_speakers": max(c["n_test_speakers"] or 0 for c in cis),
                          "n_test_clips": max(c["n_test_clips"] for c in cis), "cluster": cis[0]["cluster"],
-                         "resolvable": float(np.median(widths)) if widths else float("nan")})
-        return pd.DataFrame(rows, columns=["corpus", "n_test_speakers", "n_test_clips", "cluster", "resolvable"])
+                         "resolvable": float(np.median(widths)) if widths else float("nan"),
+                         "p_min": min(p_min) if p_min else float("nan")})
+        return pd.DataFrame(rows, columns=["corpus", "n_test_speakers", "n_test_clips", "cluster", "resolvable",
+                                           "p_min"])
 
     def markdown(self, out: Path | None = None) -> str:
         """The "Which differences are real" section (figures linked relative to ``out``)."""
         lines = ["## Which differences are real", "",
-                 f"Intervals and tests come from a speaker-clustered bootstrap of the test predictions "
-                 f"({self.n_resamples} resamples, seed {self.seed}): test speakers are drawn with replacement, each "
-                 "seed's run is scored on its clips of the drawn speakers, and the seeds are averaged; comparisons "
-                 "use the same draws for both sides. p-values are Holm-corrected over the comparisons of each "
-                 "table. A winner is named only when it is significantly better than the runner-up "
-                 f"(α = {ALPHA}); otherwise the cells are {NOT_DISTINGUISHABLE}.", "",
-                 "| corpus | test speakers | test clips | smallest resolvable macro-F1 difference | best backbone "
-                 "(corpus × backbone table) |", "|:---|---:|---:|---:|:---|"]
+                 "Intervals and tests treat the test **speaker** as the unit: 95% intervals are a delete-one-speaker "
+                 "jackknife with a Student-t quantile when a corpus has fewer than 30 test speakers (a "
+                 f"speaker-clustered bootstrap otherwise, {self.n_resamples} resamples, seed {self.seed}); paired "
+                 "p-values come from a sign-flip permutation test that swaps the two sides' predictions speaker by "
+                 "speaker (exact up to 14 speakers), on runs paired by seed and fold and tested on the same clips. "
+                 "With n test speakers no p-value can be below 2/2^n (0.25 for 3 speakers). p-values are "
+                 "Holm-corrected over the comparisons of each table. A winner is named only when it is "
+                 f"significantly better than the runner-up (α = {ALPHA}); otherwise the cells are "
+                 f"{NOT_DISTINGUISHABLE}.", "",
+                 "| corpus | test speakers | test clips | smallest possible p | smallest resolvable macro-F1 "
+                 "difference | best backbone (corpus × backbone table) |", "|:---|---:|---:|---:|---:|:---|"]
         for row in self.resolution().itertuples():
             speakers = row.n_test_speakers if row.cluster == "speaker" else "– (no speaker ids: clips resampled)"
             width = "–" if np.isnan(row.resolvable) else f"± {row.resolvable:.1f} points"
-            lines.append(f"| {row.corpus} | {speakers} | {row.n_test_clips} | {width} | "
+            p_min = "–" if np.isnan(row.p_min) else f"{row.p_min:.3g}"
+            lines.append(f"| {row.corpus} | {speakers} | {row.n_test_clips} | {p_min} | {width} | "
                          f"{_verdict(self.table3, row.corpus)} |")
         lines += ["", "The smallest resolvable difference is the median half-width of the corpus's paired 95% "
                       "intervals: differences between backbones smaller than it cannot be told apart on this test "
                       "part.", ""]
+        few = [r.corpus for r in self.resolution().itertuples() if r.p_min >= ALPHA]
+        if few:
+            lines += [f"On {', '.join(few)} too few speakers were tested for any difference to be significant at "
+                      f"α = {ALPHA}. For corpora of at most 12 speakers, `probe run --protocol kfold` (or `auto`) "
+                      "tests every speaker once (leave-one-speaker-out); the paper's holdout tests one speaker per "
+                      "seed.", ""]
         if self.notes:
             lines += [f"Caution: in {len(self.notes)} cells the records' stated macro-F1 differs by more than 0.5 "
                       f"points from what their test predictions give (first: {self.notes[0]}).", ""]
