@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -50,10 +51,60 @@ def _group(key: str) -> str:
     return "demo"
 
 
+COLUMNS: tuple[str, ...] = ("key", "set", "language", "files", "speakers", "classes", "protocol", "access",
+                            "where to get it", "found at")
+WIDE = 160
+"""Terminal columns from which the full table is printed; below it, a narrow table and one line per corpus."""
+
+
+def _corpus_rows(found: dict[str, Path]) -> list[dict[str, str]]:
+    """One row of plain text per registered corpus (a loader that fails gives its error as the classes)."""
+    rows = []
+    for key in corpora.KEYS:
+        row = dict.fromkeys(COLUMNS, "")
+        row.update(key=key, set=_group(key), **{"found at": str(found[key]) if key in found else "-"})
+        try:
+            info = corpora.info(key)
+        except Exception as exc:  # noqa: BLE001 - one broken loader must not hide the others
+            row["classes"] = f"loader error: {type(exc).__name__}: {exc}"
+            rows.append(row)
+            continue
+        row.update(language=info.language, files=_count(info.expected_files),
+                   speakers=_count(info.expected_speakers), classes=f"{len(info.classes)}: {', '.join(info.classes)}",
+                   protocol=_honest_protocol(info.expected_speakers), access=info.access,
+                   **{"where to get it": info.url})
+        rows.append(row)
+    return rows
+
+
+def _print_narrow(console: Console, rows: list[dict[str, str]]) -> None:
+    """Fits 80 columns: the short facts as a table, then each corpus's classes and source on lines of their own."""
+    table = Table(title="Corpora", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    for column in ("key", "set", "lang", "files", "spk", "classes", "protocol", "access", "found"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row["key"], row["set"], row["language"], row["files"], row["speakers"],
+                      row["classes"].split(":")[0], row["protocol"].replace(" (LOSO)", "").replace(
+                          " (too few speakers)", ""), row["access"], "yes" if row["found at"] != "-" else "-")
+    console.print(table)
+    details = Table.grid(padding=(0, 1))
+    details.add_column(no_wrap=True, style="bold")
+    details.add_column(overflow="fold")
+    for row in rows:
+        parts = [row["classes"].partition(": ")[2] or row["classes"], row["where to get it"]]
+        parts += [f"found at {row['found at']}"] if row["found at"] != "-" else []
+        details.add_row(row["key"], escape(" · ".join(p for p in parts if p)))
+    console.print(details)
+    console.print("(--wide: one table with every column; --csv: the same as CSV)", highlight=False)
+
+
 @corpora_app.command("list")
 def list_corpora(
     data_root: Path | None = typer.Option(None, "--data-root", help="Folder holding <key>/ corpus folders."),
     config: Path | None = typer.Option(None, "--config", help="A probe-data.toml with a [corpora] table."),
+    wide: bool = typer.Option(False, "--wide", help=f"One table with every column, however narrow the terminal "
+                              f"(the default from {WIDE} columns)."),
+    csv: bool = typer.Option(False, "--csv", help="Print every column as CSV (for scripts and spreadsheets)."),
 ) -> None:
     """Every corpus the suite knows: language, expected files, speakers and classes, access, source, location."""
     from extract.corpora.locate import corpus_roots
@@ -65,32 +116,21 @@ def list_corpora(
         found = corpus_roots(data_root=data_root, config=config)
     except CorpusError as exc:
         found, problem = {}, str(exc)
-    table = Table(title="Corpora", show_lines=False)
-    for column in ("key", "set", "language", "files", "speakers", "classes", "protocol", "access", "where to get it",
-                   "found at"):
-        table.add_column(column, overflow="fold")
-    for key in corpora.KEYS:
-        located = escape(str(found[key])) if key in found else "-"
-        try:
-            info = corpora.info(key)
-        except Exception as exc:  # noqa: BLE001 - one broken loader must not hide the others
-            error = f"[red]loader error: {type(exc).__name__}: {escape(str(exc))}[/]"
-            table.add_row(key, _group(key), "", "", "", error, "", "", "", located)
-            continue
-        classes = f"{len(info.classes)}: {', '.join(info.classes)}"
-        table.add_row(
-            key,
-            _group(key),
-            info.language,
-            _count(info.expected_files),
-            _count(info.expected_speakers),
-            classes,
-            _honest_protocol(info.expected_speakers),
-            info.access,
-            escape(info.url),
-            located,
-        )
-    console.print(table)
+    rows = _corpus_rows(found)
+    if csv:
+        import pandas as pd
+
+        typer.echo(pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(index=False), nl=False)
+        return
+    if wide or console.width >= WIDE:
+        table = Table(title="Corpora", show_lines=False)
+        for column in COLUMNS:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(escape(row[c]) for c in COLUMNS))
+        console.print(table)
+    else:
+        _print_narrow(console, rows)
     console.print(
         f"protocol: the honest default for the corpus. With at most {LOSO_MAX_SPEAKERS} speakers a holdout test part "
         "holds one or two speakers, so `probe run --protocol kfold` (leave-one-speaker-out) is the protocol to "

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from probe.commands.errors import require_device, require_folder
+from probe.commands.fit import LEADERBOARD_DROP, print_fitted
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -125,7 +126,10 @@ def report(run: DemoRun) -> None:
     from probe.report import write_report
 
     written = write_report(run.out, run.out, compare="paper", progress=lambda line: console.print(f"  {line}"))
-    Console(width=160).print(leaderboard_table(load_leaderboard(run.out, rebuild=False)))
+    screen = Console()  # the terminal's width (160 columns into a file or pipe); columns left out are named
+    print_fitted(screen if screen.is_terminal else Console(width=160), leaderboard_table(
+        load_leaderboard(run.out, rebuild=False)), LEADERBOARD_DROP,
+        f"`probe leaderboard --results {run.out} --wide` shows every column")
     run.outputs = {"leaderboard": run.out / "leaderboard.csv", "report": written.report,
                    "tables": run.out / "tables", "figures": run.out / "figures"}
 

@@ -6,6 +6,7 @@ command exit with code 1 after everything else has run.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.fit import LEADERBOARD_DROP, print_fitted
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
@@ -28,9 +30,11 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _console() -> Console:
-    """A console for tables: the terminal's width, or 160 columns when the output is a file or pipe."""
+    """A console for tables: the terminal's width, or into a file or pipe $COLUMNS when set, else 160 columns."""
     console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 160))
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(width=max(console.width, 160))
 
 
 def _split_values(values: list[str] | None) -> list[str] | None:
@@ -183,7 +187,8 @@ def run_command(
 
         board = filter_leaderboard(load_leaderboard(results, rebuild=False), corpora, models)
         if not board.empty:
-            console.print(leaderboard_table(board))
+            print_fitted(console, leaderboard_table(board), LEADERBOARD_DROP,
+                         f"`probe leaderboard --results {results} --wide` shows every column")
         for line in split_warnings(board):
             console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
         console.print(f"leaderboard: {summary.leaderboard}", highlight=False)
@@ -202,6 +207,9 @@ def leaderboard_command(
     corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Only these corpora.")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", help="Only these models.")] = None,
     probe: Annotated[list[str] | None, typer.Option("--probe", help="Only these probes.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, however narrow the terminal (by default "
+                                       "columns are left out, and named, until the table fits).")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV, every column.")] = False,
 ) -> None:
     """Print the leaderboard (rebuilt from the run records) as a table."""
     from probe.leaderboard import (
@@ -216,8 +224,12 @@ def leaderboard_command(
         board = sort_leaderboard(board, sort)
     except LeaderboardError as exc:
         _fail(str(exc))
+    if csv:
+        typer.echo(board.to_csv(index=False), nl=False)
+        return
     console = _console()
-    console.print(leaderboard_table(board))
+    print_fitted(console, leaderboard_table(board), LEADERBOARD_DROP, "--wide shows every column, --csv prints them "
+                 "as CSV", wide=wide)
     console.print(f"{len(board)} row(s) from {Path(results) / 'leaderboard.csv'}", highlight=False)
 
 
