@@ -96,3 +96,17 @@ def test_probe_choice_per_backbone(tmp_path: Path) -> None:
     assert nonlinear["p_holm"] < 0.05 and nonlinear["difference"] > 30
     line = next(x for x in found.markdown().splitlines() if x.startswith("Best probe per backbone"))
     assert NOT_DISTINGUISHABLE in line and "Linear" in line and "Multi-Layer" in line and "Non-Linear" not in line
+
+
+def test_sides_on_different_splits_are_not_compared_and_the_report_says_so(tmp_path: Path) -> None:
+    for model, n_test in (("whisper-small", 120), ("wav2vec2-base", 117)):  # a cache that skipped three clips
+        for seed in range(2):
+            write_record(tmp_path, make_record("cafe", model, "linear", seed, skill=0.7, n_test=n_test,
+                                               n_speakers=12), embeddings=False)
+    runs = select_runs(load_runs(tmp_path).runs)
+    frame = runs_frame(runs)
+    tables = probe_by_backbone_table(frame), corpus_by_backbone_table(frame)
+    found = apply_intervals(runs, *tables, n_resamples=200)
+    assert not found.table3.tests and len(found.table3.refused) == 1
+    assert "cafe: " in found.table3.refused[0] and "different splits (117 vs 120" in found.table3.refused[0]
+    assert "Not compared (" in found.markdown() and "not tested on the same clips" in found.markdown()

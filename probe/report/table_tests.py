@@ -39,6 +39,8 @@ class TableTests:
     """group → the best backbone when significantly better than the runner-up, else ``None``."""
     tied: dict[str, list[str]] = field(default_factory=dict)
     """group → backbones not distinguishable from the best (the best included), when there is no winner."""
+    refused: list[str] = field(default_factory=list)
+    """Comparisons that could not be made (sides tested on different splits), with the reason."""
 
     def correct(self) -> None:
         """Holm-correct every test of the table, then decide winners and ties per group."""
@@ -88,9 +90,12 @@ def _test_group(out: TableTests, group: str, rows: pd.DataFrame, item: str, cell
         return
     out.best[group] = ranked[0]
     for other in ranked[1:]:
-        result = safe(compare, cells[ranked[0]], cells[other], **options)
-        if result is not None:
-            out.tests.append(dict(result, group=group, best=ranked[0], other=other))
+        try:
+            result = compare(cells[ranked[0]], cells[other], **options)
+        except UncertaintyError as exc:  # e.g. the two sides were tested on different splits: no test, say so
+            out.refused.append(f"{group}: {ranked[0]} vs {other}: {exc}")
+            continue
+        out.tests.append(dict(result, group=group, best=ranked[0], other=other))
 
 
 def corpus_tests(runs: Sequence[Run], data: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = 0,

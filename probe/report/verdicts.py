@@ -79,6 +79,10 @@ class Uncertainty:
         lines += ["", "The smallest resolvable difference is the median half-width of the corpus's paired 95% "
                       "intervals: differences between backbones smaller than it cannot be told apart on this test "
                       "part.", ""]
+        refused = self.table3.refused + self.table2.refused
+        if refused:
+            lines += [f"Not compared ({len(refused)}; the two sides were not tested on the same clips, so no paired "
+                      "test is valid): " + "; ".join(refused) + ".", ""]
         few = [r.corpus for r in self.resolution().itertuples() if r.p_min >= ALPHA]
         if few:
             lines += [f"On {', '.join(few)} too few speakers were tested for any difference to be significant at "
