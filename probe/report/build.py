@@ -12,13 +12,14 @@ from probe.leaderboard import LEADERBOARD_FILE
 from probe.report.figures import layer_weight_figures, layer_weights, layerwise_figures, layerwise_frame
 from probe.report.intervals import apply_intervals
 from probe.report.baselines import add_baseline_columns, baseline_table, split_baselines
-from probe.report.load import NoRecordsError, Run, choose_selection, load_runs, read_run, runs_frame, select_runs
+from probe.report.load import NoRecordsError, ReportError, Run, choose_selection, load_runs, read_run, runs_frame, select_runs
 from probe.report.markdown import ReportContent, RunFigures, write_markdown
 from probe.report.plotting import FORMATS, parse_formats
 from probe.report.reference import load_reference
 from probe.report.run_plots import run_figures
 from probe.report.tables import comparison, corpus_by_backbone_table, probe_by_backbone_table
 from probe.report.transfer import write_transfer
+from probe.report.weights_text import layer_lr_section
 
 REPORT_FILE = "REPORT.md"
 
@@ -53,6 +54,20 @@ def few_test_speakers(runs: Sequence[Run]) -> list[str]:
             "other speakers. The k-fold protocol (`probe run --protocol kfold`, leave-one-speaker-out for corpora "
             "of up to 12 speakers) is the honest choice for this corpus."
             for corpus, n in sorted(counts.items()) if max(n) <= 2]
+
+
+def layer_lr_runs(found: Sequence[Run], chosen: Sequence[Run], protocol: str | None, classes: str | None,
+                  preset: str | None) -> list[Run]:
+    """Multi-Layer runs with ``--layer-lr`` that the tables left out (one configuration per cell), or []."""
+    taken = {id(r) for r in chosen}
+    extra = [r for r in found if r.probe == "multilayer" and id(r) not in taken
+             and (r.data.get("config") or {}).get("layer_lr") is not None]
+    if not extra:
+        return []
+    try:
+        return select_runs(extra, protocol, classes, preset)
+    except ReportError:
+        return []
 
 
 def best_runs(runs: Sequence[Run], winners: pd.DataFrame) -> list[Run]:
@@ -139,6 +154,10 @@ def write_report(
     figures = out / "figures"
     say("layer-weight heatmaps")
     weight_files = layer_weight_figures(runs, figures, formats)
+    lr_runs = layer_lr_runs(found.runs, runs, protocol, classes, preset)
+    lr_files = layer_weight_figures(lr_runs, figures, formats, name="layer_weights_layer_lr",
+                                    what=" with --layer-lr") if lr_runs else []
+    weight_files += lr_files
     say("layer-wise curves")
     lw_frame = layerwise_frame(runs)
     lw_files = layerwise_figures(runs, figures, formats)
@@ -167,6 +186,7 @@ def write_report(
         reference=comp.reference.short if comp is not None and comp.shared_corpora else None,
         leaderboard=board if board.is_file() else None, notes=summary.notes, skipped=found.skipped,
         uncertainty=uncertainty.markdown(out),
+        layer_lr=layer_lr_section(lr_runs, runs, lr_files, out) if lr_runs else "",
     )
     summary.report = write_markdown(content, out / REPORT_FILE)
     if transfer.markdown:

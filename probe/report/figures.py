@@ -1,32 +1,27 @@
-"""Figures over many runs: the Multi-Layer layer-weight heatmaps and the layer-wise Linear-probe curves.
-
-Relative depth: when the models of a figure have different numbers of hidden states, state ``l`` of a model with
-``L+1`` states (0 = input to the first block, ``L`` = final state) sits at relative depth ``l/L``. Its weight is
-split between the two nearest points of the grid 0, 0.1, …, 1 (:data:`DEPTH_BINS` points) in proportion to
-proximity (linear, mass-preserving binning), so every model's row still sums to one and a state that falls on a
-grid point (state 6 of 13, state 12 of 25: depth 0.5) keeps all of its weight there. The grid is never finer than
-the model with the fewest states (5 points for Whisper tiny beside a 13-state model), so no model shows empty bins
-that only reflect the binning. With equal state counts the figures show absolute layers.
+"""Figures over many runs: the layer-wise Linear-probe curves (absolute layers, and relative depth l/L when models
+differ in depth, as defined in :mod:`probe.report.layer_weights`), and, re-exported from there, the Multi-Layer
+layer-weight heatmaps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from probe.report.load import ReportError, Run
-from probe.report.naming import file_safe, group_label, order_models
+from probe.report.layer_weights import (  # noqa: F401 - re-exported: the heatmap code lived here
+    DEPTH_BINS, LayerWeights, layer_weight_figures, layer_weights, plot_layer_weights, relative_depth,
+    to_relative_depth,
+)
+from probe.report.load import Run
+from probe.report.naming import group_label, order_models
 from probe.report.plotting import (
     FORMATS,
-    HEATMAP_CMAP,
     LINESTYLES,
     MARKERS,
     new_figure,
@@ -35,143 +30,12 @@ from probe.report.plotting import (
     save_figure,
 )
 
-DEPTH_BINS = 11
 CurveDrawer = Callable[[Axes, pd.DataFrame, object, int], None]
 """Draws one corpus's curve on a panel: ``(axes, that corpus's rows, colour, corpus index)``."""
 
 
 def _corpora(n: int) -> str:
     return "1 corpus" if n == 1 else f"{n} corpora"
-
-
-def relative_depth(n_states: int) -> np.ndarray:
-    """Relative depth ``l/L`` of each of ``n_states = L+1`` states."""
-    if n_states < 1:
-        raise ValueError("a model has at least one state")
-    return np.zeros(1) if n_states == 1 else np.arange(n_states) / (n_states - 1)
-
-
-def to_relative_depth(weights: Sequence[float], bins: int = DEPTH_BINS) -> np.ndarray:
-    """Move per-state weights onto ``bins`` equally spaced relative depths 0..1, preserving their sum."""
-    w = np.asarray(weights, dtype=float)
-    position = relative_depth(len(w)) * (bins - 1)
-    low = np.floor(position + 1e-9).astype(int)
-    frac = np.clip(position - low, 0.0, 1.0)
-    high = np.minimum(low + 1, bins - 1)
-    out = np.zeros(bins)
-    np.add.at(out, low, w * (1.0 - frac))
-    np.add.at(out, high, w * frac)
-    return out
-
-
-@dataclass
-class LayerWeights:
-    """Mean learned layer weights: rows are models, columns layers or relative depths; rows sum to one."""
-
-    matrix: pd.DataFrame
-    axis: str  # "layer" or "depth"
-    languages: dict[str, str]
-    n_corpora: dict[str, int]
-    n_runs: dict[str, int]
-
-    def peaks(self) -> dict[str, float]:
-        """Per model, the layer (or relative depth) with the most weight."""
-        return {m: float(self.matrix.columns[int(np.argmax(row))]) for m, row in self.matrix.iterrows()}
-
-
-def _depth_density(weights: Sequence[float], bins: int) -> np.ndarray:
-    """Binned weights divided by what uniform weights would put in each bin, renormalised to sum to one: the end
-    points of the grid collect from one side only, so without this a uniform row would look low at both ends."""
-    binned = to_relative_depth(weights, bins)
-    coverage = to_relative_depth(np.full(len(weights), 1.0 / len(weights)), bins)
-    density = binned / coverage
-    return density / density.sum()
-
-
-def layer_weights(runs: Sequence[Run], corpus: str | None = None, bins: int = DEPTH_BINS) -> LayerWeights | None:
-    """Average the Multi-Layer weights over seeds per (corpus, model), then over corpora; ``None`` if none.
-
-    ``corpus`` restricts to one corpus. Records of one model that disagree on the number of weights raise
-    :class:`~probe.report.load.ReportError`.
-    """
-    chosen = [r for r in runs if r.probe == "multilayer" and r.data.get("layer_weights")
-              and (corpus is None or r.corpus == corpus)]
-    if not chosen:
-        return None
-    per_cell: dict[tuple[str, str], list[np.ndarray]] = {}
-    languages: dict[str, str] = {}
-    for r in chosen:
-        per_cell.setdefault((r.model, r.corpus), []).append(np.asarray(r.data["layer_weights"], dtype=float))
-        languages[r.model] = str(r.data.get("languages", ""))
-    per_model: dict[str, list[np.ndarray]] = {}
-    n_runs: dict[str, int] = {}
-    for (model, _), vectors in per_cell.items():
-        if len({len(v) for v in vectors}) > 1:
-            raise ReportError(f"{model}: Multi-Layer records disagree on the number of layer weights")
-        per_model.setdefault(model, []).append(np.mean(vectors, axis=0))
-        n_runs[model] = n_runs.get(model, 0) + len(vectors)
-    sizes = {m: {len(v) for v in vs} for m, vs in per_model.items()}
-    if any(len(s) > 1 for s in sizes.values()):
-        raise ReportError(f"Multi-Layer records of one model have different layer counts across corpora: {sizes}")
-    means = {m: np.mean(vs, axis=0) for m, vs in per_model.items()}
-    models = order_models({m: languages[m] for m in means})
-    if len({len(v) for v in means.values()}) == 1:
-        n = len(next(iter(means.values())))
-        matrix = pd.DataFrame([means[m] for m in models], index=models, columns=list(range(n)))
-        axis = "layer"
-    else:
-        bins = min(bins, min(len(v) for v in means.values()))  # no finer than the shallowest model: no empty bins
-        grid = np.round(np.linspace(0.0, 1.0, bins), 3)
-        matrix = pd.DataFrame([_depth_density(means[m], bins) for m in models], index=models, columns=grid)
-        axis = "depth"
-    return LayerWeights(matrix, axis, {m: languages[m] for m in models},
-                        {m: len(per_model[m]) for m in models}, {m: n_runs[m] for m in models})
-
-
-def plot_layer_weights(data: LayerWeights, title: str, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Heatmap models × layers (or relative depth), viridis, values annotated when there is room."""
-    matrix = data.matrix
-    n_rows, n_cols = matrix.shape
-    annotate = n_cols <= 13
-    with report_style():
-        fig = new_figure(3.4 + min(0.62 * n_cols, 10.0), max(2.8, 0.55 * n_rows + 1.6))
-        ax = fig.add_subplot()
-        labels = [f"{m} ({data.languages[m]})" if data.languages[m] else m for m in matrix.index]
-        sns.heatmap(
-            matrix.to_numpy(), ax=ax, cmap=HEATMAP_CMAP, vmin=0.0, annot=annotate, fmt=".2f",
-            annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white",
-            cbar_kws={"label": "mean weight"},
-            xticklabels=[f"{c:g}" for c in matrix.columns], yticklabels=labels,
-        )
-        groups = [data.languages[m] for m in matrix.index]
-        for i in range(1, n_rows):
-            if groups[i] != groups[i - 1]:
-                ax.axhline(i, color="white", linewidth=4)
-        ax.set_xlabel("layer (0 = input to the first block)" if data.axis == "layer"
-                      else "relative depth l/L (0 = input to the first block, 1 = final state)")
-        ax.set_ylabel("")
-        ax.tick_params(axis="y", rotation=0)
-        ax.tick_params(axis="x", rotation=0)
-        ax.set_title(f"{title}\n(each row sums to 1)", loc="left", fontsize="medium")
-        return save_figure(fig, stem, formats)
-
-
-def layer_weight_figures(runs: Sequence[Run], folder: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """The heatmap averaged over corpora (``layer_weights``) and one per corpus (``layer_weights/<corpus>``)."""
-    overall = layer_weights(runs)
-    if overall is None:
-        return []
-    corpora = sorted({r.corpus for r in runs if r.probe == "multilayer" and r.data.get("layer_weights")})
-    n = max(overall.n_corpora.values())
-    paths = plot_layer_weights(
-        overall, f"Multi-Layer probe: learned layer weights, mean over {_corpora(n)} and seeds",
-        folder / "layer_weights", formats)
-    for corpus in corpora:
-        data = layer_weights(runs, corpus)
-        if data is not None:
-            paths += plot_layer_weights(data, f"Multi-Layer layer weights on {corpus} (mean over seeds)",
-                                        folder / "layer_weights" / file_safe(corpus), formats)
-    return paths
 
 
 # --------------------------------------------------------------------------------------------- layer-wise curves

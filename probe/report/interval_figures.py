@@ -22,6 +22,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 
 from probe.report.figures import plot_layer_panels, relative_depth
+from probe.report.layer_weights import record_weights
 from probe.report.load import Run
 from probe.report.naming import order_models
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, MARKERS, new_figure, palette, report_style, save_figure
@@ -138,7 +139,7 @@ def layer_weight_spread(runs: Sequence[Run], bins: int = 11) -> pd.DataFrame | N
     per_cell: dict[tuple[str, str], list[np.ndarray]] = {}
     for r in runs:
         if r.probe == "multilayer" and r.data.get("layer_weights"):
-            per_cell.setdefault((r.model, r.corpus), []).append(np.asarray(r.data["layer_weights"], dtype=float))
+            per_cell.setdefault((r.model, r.corpus), []).append(record_weights(r))  # at their states (NaN: unmixed)
     spreads: dict[str, list[np.ndarray]] = {}
     languages = {r.model: str(r.data.get("languages", "")) for r in runs}
     for (model, _), vectors in per_cell.items():

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from probe.report.figures import LayerWeights, layerwise_summary
+from probe.report.weights_text import best_layers_sentence, weights_paragraph
 from probe.report.load import Run
 from probe.report.naming import group_label, order_models, order_probes, probe_code, probe_label
 from probe.report.render import to_markdown
@@ -57,6 +58,8 @@ class ReportContent:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     uncertainty: str = ""
     """The "Which differences are real" section (:mod:`probe.report.intervals`), after the tables."""
+    layer_lr: str = ""
+    """The Multi-Layer runs with ``--layer-lr`` beside the table's runs (heatmap and paragraph), or empty."""
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -155,38 +158,6 @@ def _corpus_paragraph(table: Table) -> str:
                  f"(median; largest {d['macro_f1_std'].max():.1f}).")
     parts += _paper_gap(d)
     return " ".join(parts)
-
-
-def _weights_paragraph(data: LayerWeights) -> str:
-    matrix = data.matrix
-    if data.axis == "depth":
-        depths = np.asarray(matrix.columns, dtype=float)
-        where = "relative depth"
-    else:
-        n = matrix.shape[1]
-        depths = np.arange(n) / max(n - 1, 1)
-        where = "layer"
-    peaks = []
-    for model, row in matrix.iterrows():
-        k = int(np.argmax(row.to_numpy()))
-        peaks.append(f"{model} at {where} {matrix.columns[k]:g} ({row.iloc[k]:.2f})")
-    mean_row = matrix.to_numpy().mean(axis=0)
-    overall = matrix.columns[int(np.argmax(mean_row))]
-    thirds = [float(mean_row[(depths >= lo) & (depths < hi)].sum()) for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3))]
-    thirds.append(1.0 - sum(thirds))
-    axis = ("absolute layers (all models have the same number of states)" if data.axis == "layer"
-            else f"relative depth l/L on {len(matrix.columns)} points "
-                 f"{', '.join(f'{c:g}' for c in matrix.columns)} (models differ in depth; the grid is no finer than "
-                 "the shallowest model; each state's weight is split between its two nearest grid points and "
-                 "divided by what uniform weights would put there, so a flat row means no preference; rows sum "
-                 "to one)")
-    return (
-        f"Rows are backbones, columns {axis}; each row is the softmax layer weight learned by the Multi-Layer "
-        f"probe, averaged over seeds and then over corpora, and sums to one. Peak weight: {'; '.join(peaks)}. "
-        f"Averaged over backbones, {where} {overall:g} gets the most weight, and the lower, middle and upper "
-        f"thirds of the network get {thirds[0]:.0%}, {thirds[1]:.0%} and {thirds[2]:.0%} of it. A flat row "
-        f"(every weight near 1/{matrix.shape[1]}) would mean that the probe found no layer more useful than another."
-    )
 
 
 def _layerwise_paragraph(frame: pd.DataFrame) -> str:
@@ -346,7 +317,7 @@ def report_markdown(content: ReportContent) -> str:
     if content.layer_weights is not None:
         groups = _stems(content.layer_weight_files)
         overall = [f for stem, fs in groups.items() if stem.name == "layer_weights" for f in fs]
-        lines += ["### Multi-Layer layer weights", "", _weights_paragraph(content.layer_weights), ""]
+        lines += ["### Multi-Layer layer weights", "", weights_paragraph(content.layer_weights), ""]
         lines += _image(overall, out, "Layer-weight heatmap") + [""]
         per_corpus = {stem: fs for stem, fs in groups.items() if stem.parent.name == "layer_weights"}
         if per_corpus:
@@ -355,9 +326,12 @@ def report_markdown(content: ReportContent) -> str:
             lines.append("")
     else:
         lines += ["### Multi-Layer layer weights", "", "No Multi-Layer records: no heatmap.", ""]
+    lines += [content.layer_lr, ""] if content.layer_lr else []
     if not content.layerwise.empty:
         groups = _stems(content.layerwise_files)
+        best = best_layers_sentence(content.runs)
         lines += ["### Layer-wise Linear probe", "", _layerwise_paragraph(content.layerwise), ""]
+        lines += [best, ""] if best else []
         for stem, files in groups.items():
             lines += _image(files, out, stem.name.replace("_", " ")) + [""]
     else:
