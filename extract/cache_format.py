@@ -5,7 +5,9 @@ Imports only numpy and h5py, so the merge process (:mod:`extract.merge_child`) s
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import h5py
@@ -69,3 +71,17 @@ def status_problem(attrs: h5py.AttributeManager) -> str:
     if not bool(attrs.get("complete", False)):
         return "marked incomplete"
     return ""
+
+
+def content_fingerprint(utterances: Mapping[str, Sequence[Any]], pooled: np.ndarray) -> str:
+    """sha256 (16 hex digits) of what a cache holds: every utterance's id, label, speaker, gender and frame count,
+    and the pooled means (float32, which the fp16 frames are rounded from). A function of the content only, not of
+    when or where it was written: re-extracting identical features gives the same fingerprint."""
+    digest = hashlib.sha256()
+    for column in (*TEXT_COLUMNS, "n_frames"):
+        digest.update(json.dumps([str(v) if column != "n_frames" else int(v) for v in utterances[column]],
+                                 ensure_ascii=False).encode("utf-8"))
+    values = np.ascontiguousarray(np.asarray(pooled, dtype="<f4"))
+    digest.update(repr(values.shape).encode())
+    digest.update(values.tobytes())
+    return digest.hexdigest()[:16]

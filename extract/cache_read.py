@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from extract.cache_format import (
-    NUMERIC_COLUMNS, TEXT_COLUMNS, CacheError, decode_attr, decode_text, layer_name, nonfinite_error,
-    status_problem,
+    NUMERIC_COLUMNS, TEXT_COLUMNS, CacheError, content_fingerprint, decode_attr, decode_text, layer_name,
+    nonfinite_error, status_problem,
 )
 from extract.cache_status import unopened_status
 
@@ -109,10 +109,22 @@ class FeatureCache:
         return self._n
 
     def identity(self) -> dict[str, Any]:
-        """What a probe run records to trace its input: file, model, checkpoint, input mode, creation time."""
+        """What a probe run records to trace its input: file, model, checkpoint, input mode, creation time, and
+        ``content_hash`` (:func:`~extract.cache_format.content_fingerprint`: stored at write time, computed here
+        for caches written before it existed)."""
         keys = ("schema", "corpus", "language", "model", "base_model", "family", "pretraining", "languages", "checkpoint",
                 "weights", "n_layers", "dim", "whisper_input", "precision", "classes", "manifest_hash", "created")
-        return {"file": str(self.path), **{k: self.attrs.get(k, "") for k in keys}}
+        return {"file": str(self.path), **{k: self.attrs.get(k, "") for k in keys},
+                "content_hash": self.content_hash()}
+
+    def content_hash(self) -> str:
+        """The cache's content fingerprint (its ``content_hash`` attribute, else computed from the file once)."""
+        stored = self.attrs.get("content_hash")
+        if stored:
+            return str(stored)
+        if getattr(self, "_content_hash", None) is None:
+            self._content_hash = content_fingerprint(self.utterances, self._h5["pooled/mean"][()])
+        return self._content_hash
 
     def skipped(self) -> pd.DataFrame:
         """Clips extraction could not use: id, path, reason."""

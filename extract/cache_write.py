@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 
 from extract.cache_format import (
-    LIST_COLUMNS, NUMERIC_COLUMNS, SCHEMA, STR, TEXT_COLUMNS, CacheError, encode_attr, layer_name,
+    LIST_COLUMNS, NUMERIC_COLUMNS, SCHEMA, STR, TEXT_COLUMNS, CacheError, content_fingerprint, encode_attr,
+    layer_name,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +70,9 @@ def write_cache_columns(
             cursor[layer] = start + len(block)
         if any(c != total for c in cursor):
             raise CacheError(f"{path}: wrote {cursor} frames per layer, expected {total}")
-        h5.create_dataset("pooled/mean", data=np.asarray(pooled, dtype=np.float32).reshape(n, n_states, dim))
+        pooled = np.asarray(pooled, dtype=np.float32).reshape(n, n_states, dim)
+        h5.create_dataset("pooled/mean", data=pooled)
+        h5.attrs["content_hash"] = content_fingerprint(utterances, pooled)
         for name, table in (("skipped", skipped), ("notes", notes)):
             if name == "notes" and not (table and len(table["id"])):
                 continue  # notes/ is optional: written only when a clip was used although odd

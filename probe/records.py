@@ -42,10 +42,19 @@ LAYERWISE_KEYS: tuple[str, ...] = ("layers", "val_macro_f1", "test_macro_f1", "t
 UNHASHED_CONFIG: tuple[str, ...] = ("device", "data")
 RUN_COORDINATES: tuple[str, ...] = ("seed", "split_seed", "fold")
 """Config keys that tell the runs of one configuration apart; :func:`config_id` leaves them out."""
-"""Config keys left out of ``config_hash``: where a run computes and how it reads its frames do not change what
-it is, so a result made on CPU is not redone on GPU."""
+"""Config keys left out of ``config_hash`` as they are: which device index a run computes on and how it reads its
+frames do not change what it is; the device's kind (CPU or GPU) does, and is hashed (:func:`device_kind`)."""
 
 PACKAGES: tuple[str, ...] = ("ser-probe", "torch", "numpy", "scikit-learn", "h5py", "pandas")
+UNHASHED_CACHE: tuple[str, ...] = ("file", "created")
+"""Cache identity keys left out of ``config_hash`` and ``config_id``: where the cache lies and when it was written
+do not change what it holds (its ``content_hash`` does), so identical features re-extracted keep their ids."""
+
+
+def device_kind(config: Mapping[str, Any]) -> str:
+    """``cpu``, ``cuda`` or ``mps`` (the configuration's device without its index): hashed, because CPU and GPU
+    kernels give different numbers, so their runs are never seeds of one configuration."""
+    return str(config.get("device") or "cpu").split(":")[0]
 
 
 def safe_model_name(model: str) -> str:
@@ -95,12 +104,14 @@ def _plain(value: Any) -> Any:
 
 
 def config_hash(config: Mapping[str, Any], split_hash: str, cache_identity: Mapping[str, Any]) -> str:
-    """First 16 hex digits of the sha256 of the configuration (less :data:`UNHASHED_CONFIG`), the split's hash
-    and the cache's identity (less its file path, so a moved features folder keeps its results)."""
+    """First 16 hex digits of the sha256 of the configuration (less :data:`UNHASHED_CONFIG`, with its device
+    kind), the split's hash and the cache's identity (less its file path and creation time, so a moved or
+    identically re-extracted features folder keeps its results)."""
     payload = {
         "config": {k: v for k, v in config.items() if k not in UNHASHED_CONFIG},
         "split": split_hash,
-        "cache": {k: v for k, v in cache_identity.items() if k != "file"},
+        "cache": {k: v for k, v in cache_identity.items() if k not in UNHASHED_CACHE},
+        "device_kind": device_kind(config),
     }
     text = json.dumps(_plain(payload), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -108,11 +119,13 @@ def config_hash(config: Mapping[str, Any], split_hash: str, cache_identity: Mapp
 
 def config_id(config: Mapping[str, Any], cache_identity: Mapping[str, Any]) -> str:
     """Short id (8 hex digits) of a configuration: the config less the run's coordinates (seed, split seed, fold)
-    and :data:`UNHASHED_CONFIG`, and the cache's identity less its path. Runs that share it are seeds or folds of
+    and :data:`UNHASHED_CONFIG` but with its device kind, and the cache's identity less its path and creation time
+    (:data:`UNHASHED_CACHE`). Runs that share it are seeds or folds of
     one configuration and may be averaged; runs that do not must never be."""
     payload = {
         "config": {k: v for k, v in config.items() if k not in UNHASHED_CONFIG + RUN_COORDINATES},
-        "cache": {k: v for k, v in cache_identity.items() if k != "file"},
+        "cache": {k: v for k, v in cache_identity.items() if k not in UNHASHED_CACHE},
+        "device_kind": device_kind(config),
     }
     text = json.dumps(_plain(payload), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
@@ -133,14 +146,32 @@ def record_preset(record: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
 
 
 def versions() -> dict[str, str]:
-    """Python and library versions (``""`` for a package that is not installed)."""
+    """Python and library versions (``""`` for a package that is not installed), and what the numbers depend on
+    beyond them: torch's CPU instruction set (``torch_cpu_capability``, e.g. ``AVX512``: runs are bit-identical
+    per machine type, not across instruction sets) and the CUDA device's name (``cuda_device``, ``""`` without
+    one)."""
     found = {"python": platform.python_version()}
     for package in PACKAGES:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = ""
+    found.update(machine())
     return found
+
+
+def machine() -> dict[str, str]:
+    """``torch_cpu_capability`` and ``cuda_device`` of this machine (``""`` where torch cannot tell)."""
+    try:
+        import torch
+    except ImportError:
+        return {"torch_cpu_capability": "", "cuda_device": ""}
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        capability = ""
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    return {"torch_cpu_capability": capability, "cuda_device": cuda}
 
 
 def now_iso() -> str:

@@ -16,7 +16,7 @@ from probe.leaderboard import (
 )
 from probe.records import (
     CURVE_KEYS, LAYERWISE_KEYS, METRIC_KEYS, PREDICTION_KEYS, RECORD_KEYS, RECORD_SCHEMA, SPLIT_KEYS, config_hash,
-    iter_records, read_record, record_path, sidecar_path, write_record,
+    config_id, iter_records, read_record, record_path, sidecar_path, write_record,
 )
 from probe.runner import run_all
 from probe.train import TrainConfig
@@ -124,11 +124,17 @@ def test_a_record_of_another_split_is_kept_not_overwritten(features: Path, tmp_p
     assert run_all(features, results, probes="linear", seeds=1, config=FAST, force=True).count("trained") == 1
 
 
-def test_config_hash_ignores_device_and_file_but_not_settings() -> None:
-    config = {"lr": 5e-4, "device": "cpu", "data": "memory"}
-    cache = {"file": "a/x.h5", "checkpoint": "small"}
+def test_config_hash_ignores_device_index_file_and_creation_but_not_settings() -> None:
+    config = {"lr": 5e-4, "device": "cuda:0", "data": "memory"}
+    cache = {"file": "a/x.h5", "checkpoint": "small", "content_hash": "c1", "created": "2026-01-01"}
     base = config_hash(config, "s1", cache)
-    assert base == config_hash({**config, "device": "cuda", "data": "stream"}, "s1", {**cache, "file": "b/x.h5"})
+    moved = {**cache, "file": "b/x.h5", "created": "2026-02-02"}  # identical content, re-extracted elsewhere
+    assert base == config_hash({**config, "device": "cuda:1", "data": "stream"}, "s1", moved)
+    assert config_id(config, cache) == config_id(config, moved)
+    # issue 20: CPU and GPU kernels give different numbers, so the device kind is part of the hash and the id
+    assert base != config_hash({**config, "device": "cpu"}, "s1", cache)
+    assert config_id(config, cache) != config_id({**config, "device": "cpu"}, cache)
+    assert config_id(config, cache) != config_id(config, {**cache, "content_hash": "c2"})
     assert base != config_hash({**config, "lr": 1e-3}, "s1", cache)
     assert base != config_hash(config, "s2", cache)
     assert base != config_hash(config, "s1", {**cache, "checkpoint": "medium"})
