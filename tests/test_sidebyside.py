@@ -124,6 +124,26 @@ def test_side_by_side_equals_each_seed_alone_and_the_memory_path(cache: FeatureC
     assert not np.array_equal(together[0].test.logits[:4], together[1].test.logits[:4])
 
 
+def test_layer_lr_is_honoured_side_by_side_streamed_and_in_memory(cache: FeatureCache) -> None:
+    """Issue 19: --layer-lr on every training path: the same weights, records and movement bound, and the logits
+    really ran at their own rate (the bound is 100 times the single rate's)."""
+    nbytes = cache.nbytes()
+    config = replace(make_config("paper", device="cpu", epochs=3, batch_size=4, layer_lr=0.05), block_bytes=nbytes // 6)
+    labels, seeds = labels_of(cache), [0, 1]
+    parts = [seed_parts(cache, s) for s in seeds]
+    feed = CacheData(cache, memory_budget=nbytes - 1).frames(True)
+    assert feed.mode == "stream"
+    together = fit_side_by_side("multilayer", feed, labels, parts, seeds, cache.n_states, cache.dim, 4, config)
+    held = CacheData(cache).frames(True)
+    for seed, part, result in zip(seeds, parts, together):
+        in_memory = fit_probe("multilayer", held, labels, part, cache.n_states, cache.dim, 4, config, seed)
+        _same(result, in_memory)
+        assert result.logit_bound == in_memory.logit_bound and result.logit_bound is not None
+        single = fit_probe("multilayer", held, labels, part, cache.n_states, cache.dim, 4,
+                           replace(config, layer_lr=None), seed)
+        assert result.logit_bound.bound == pytest.approx(100 * single.logit_bound.bound)
+
+
 def test_blocked_plan_differs_from_one_block_but_trains_every_row(cache: FeatureCache) -> None:
     feed = CacheData(cache).frames(True)
     rows = seed_parts(cache, 0)["train"]
