@@ -46,10 +46,10 @@ def pooled_step_shares(cache: FeatureCache, epochs: int = 10) -> tuple[dict[str,
             loss = _loss_per_group(_grouped(run.head(x, None)), run.y_all[torch.from_numpy(batch)], run.weight)
             bool(torch.isfinite(loss).all())
             t1 = clock()
-            run.optimizer.zero_grad(set_to_none=True)
+            run.optim.zero_grad()
             loss.sum().backward()
             t2 = clock()
-            run.optimizer.step()
+            run.optim.step()
             t3 = clock()
             spent["forward, loss, finite check"] += t1 - t0
             spent["backward"] += t2 - t1
