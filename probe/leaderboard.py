@@ -32,7 +32,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "classes", "preset",
     "overrides", "config_id", "n_runs", "seeds", "n_splits", "macro_f1_mean", "macro_f1_std", "uar_mean", "uar_std", "accuracy_mean", "accuracy_std", "weighted_f1_mean",
     "weighted_f1_std", *(f"{m}_ci_{e}" for m in CI_METRICS for e in ("low", "high")), "n_test_speakers",
-    "n_test_clips", "ci_cluster", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
+    "n_test_clips", "ci_cluster", "speakers_tested", "speakers_total", "n_train", "n_val", "n_test", "split_hash", "checkpoint", "weights", "whisper_input",
     "cache_file", "best_layers",
 )
 GROUP_KEYS: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "classes", "preset", "config_id")
@@ -74,6 +74,15 @@ def interval_columns(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
+def speaker_columns(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``speakers_tested``: distinct test speakers over the row's runs (3 of a 10-speaker corpus for 3 holdout
+    seeds; all of them under leave-one-speaker-out); ``speakers_total``: the corpus's speakers in the split."""
+    tested = {str(s) for m in members for s in ((m.get("predictions") or {}).get("speaker") or [])}
+    split = members[0].get("split") or {}
+    total = sum(int(split.get(f"speakers_{part}", 0) or 0) for part in ("train", "val", "test"))
+    return {"speakers_tested": len(tested) if tested else "", "speakers_total": total or ""}
+
+
 def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """The leaderboard of ``records`` (dicts of the run-record schema), columns :data:`LEADERBOARD_COLUMNS`."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -97,6 +106,7 @@ def build_leaderboard(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row[f"{metric}_mean"] = round(float(np.mean(values)), 4)
             row[f"{metric}_std"] = round(_std(values), 4)
         row.update(interval_columns(members))
+        row.update(speaker_columns(members))
         for part in ("train", "val", "test"):
             if first.get("protocol") == "kfold":
                 row[f"n_{part}"] = int(round(np.mean([(m.get("split") or {}).get(f"n_{part}", 0) for m in members])))
@@ -197,12 +207,19 @@ def _ci_text(low: Any, high: Any) -> str:
     return "–" if np.isnan(low) or np.isnan(high) else f"[{low:.1f}, {high:.1f}]"
 
 
+def _tested_text(tested: Any, total: Any) -> str:
+    """``3/10``: speakers tested of the corpus's (``–`` when unknown, e.g. a CSV of older records)."""
+    if tested in ("", None) or pd.isna(tested):
+        return "–"
+    return f"{int(tested)}/{int(total)}" if total not in ("", None) and not pd.isna(total) else str(int(tested))
+
+
 def leaderboard_table(frame: pd.DataFrame, title: str = "Leaderboard (test, percent, mean ± std)") -> Table:
     """A rich table of the main columns."""
     table = Table(title=title, header_style="bold")
     for name, justify in (("corpus", "left"), ("model", "left"), ("probe", "left"), ("protocol", "left"),
                           ("classes", "left"), ("preset", "left"), ("config", "left"), ("runs", "right"),
-                          ("splits", "right"), ("macro-F1", "right"), ("95% CI", "right"), ("UAR", "right"),
+                          ("splits", "right"), ("speakers tested", "right"), ("macro-F1", "right"), ("95% CI", "right"), ("UAR", "right"),
                           ("accuracy", "right"), ("train/val/test", "right")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in frame.itertuples(index=False):
@@ -210,6 +227,7 @@ def leaderboard_table(frame: pd.DataFrame, title: str = "Leaderboard (test, perc
             str(row.corpus), str(row.model), str(row.probe), str(row.protocol), str(row.classes),
             preset_label(str(row.preset), str(row.overrides)), str(row.config_id), str(row.n_runs),
             str(row.n_splits) if row.n_splits >= row.seeds else f"[yellow]{row.n_splits}[/]",
+            _tested_text(row.speakers_tested, row.speakers_total),
             f"{row.macro_f1_mean:.2f} ± {row.macro_f1_std:.2f}", _ci_text(row.macro_f1_ci_low, row.macro_f1_ci_high),
             f"{row.uar_mean:.2f} ± {row.uar_std:.2f}",
             f"{row.accuracy_mean:.2f} ± {row.accuracy_std:.2f}", f"{row.n_train}/{row.n_val}/{row.n_test}",

@@ -46,7 +46,7 @@ from probe.runspec import (  # noqa: F401 - re-exported
 from probe.selection import (  # noqa: F401 - re-exported
     NoCachesError, parse_seeds, select_caches, select_caches_checked,
 )
-from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split
+from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split, resolve_protocol
 from probe.train import TrainConfig
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
@@ -119,8 +119,8 @@ def plan_cache(
 
     Raises :class:`probe.splits.SplitError` (speakers cannot be separated) or ``ValueError`` (too few classes).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol not in PROTOCOLS + ("auto",):
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} or auto")
     splits = {} if splits is None else splits
     probes = applicable_probes(probes, cache)  # e.g. the AST only on log-mel caches
     table = cache.utterances
@@ -133,6 +133,7 @@ def plan_cache(
     if len(labels) < 2:
         raise ValueError(f"{len(labels)} class(es) {list(labels)} left after selecting classes {classes!r}; need 2")
     set_name = class_set_name(wanted)
+    protocol = resolve_protocol(protocol, int(manifest["speaker"].nunique()))  # auto: k-fold up to 12 speakers
     key_base = (cache.corpus, protocol, folds, set_name, _manifest_key(manifest))
     specs: list[RunSpec] = []
     identity = cache.identity()
@@ -207,8 +208,8 @@ def run_all(
     train = config or TrainConfig()
     probe_names = parse_probes(probes) if probes is None or isinstance(probes, str) else parse_probes(",".join(probes))
     seed_list = parse_seeds(seeds)
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol not in PROTOCOLS + ("auto",):
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} or auto")
     parse_classes(classes)  # fail early on a bad class spec
     paths, bad = select_caches_checked(features, corpora, models)
     if threads is not None:

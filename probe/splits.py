@@ -56,6 +56,7 @@ __all__ = [
     "holdout_split",
     "kfold_split",
     "load_split",
+    "resolve_protocol",
     "save_split",
     "speaker_folds",
     "split_hash",
@@ -197,6 +198,15 @@ def fold_roles(seed: int, k: int, n_test: int = 1, n_val: int = 1) -> tuple[list
     test = [(base + j) % k for j in range(n_test)]
     val = [(base + n_test + shift + j) % k for j in range(n_val)]
     return test, val
+
+
+def resolve_protocol(protocol: str, n_speakers: int) -> str:
+    """``auto`` → ``kfold`` (leave-one-speaker-out: every speaker tested once) for corpora of at most
+    :data:`LOSO_MAX_SPEAKERS` speakers, where 3 holdout seeds test only 3 speakers and no paired test over them can
+    reach p < 0.05, else ``holdout``; any other protocol as given."""
+    if protocol != "auto":
+        return protocol
+    return "kfold" if n_speakers <= LOSO_MAX_SPEAKERS else "holdout"
 
 
 def distinct_partitions(n_speakers: int, ratios: Sequence[float] = DEFAULT_RATIOS) -> int:

@@ -112,7 +112,9 @@ def run_command(
                                         "logreg, svm (scikit-learn).")]
     = "linear,nonlinear,multilayer",
     seeds: Annotated[str, typer.Option("--seeds", help="A count (3 → 0,1,2) or a list (0,1,2).")] = "3",
-    protocol: Annotated[str, typer.Option("--protocol", help="holdout (80/10/10 by speakers) or kfold.")] = "holdout",
+    protocol: Annotated[str, typer.Option("--protocol", help="holdout (80/10/10 by speakers, the paper's), kfold, "
+                                          "or auto: kfold (leave-one-speaker-out, every speaker tested) for "
+                                          "corpora of at most 12 speakers, holdout above.")] = "holdout",
     folds: Annotated[int | None, typer.Option("--folds", help="k for kfold (default: leave-one-speaker-out "
                                               "up to 12 speakers, else 5).")] = None,
     classes: Annotated[str, typer.Option("--classes", help="all, 4 (anger, happiness, neutral, sadness) or "
