@@ -76,14 +76,19 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def state_problem(states: np.ndarray, clip: str) -> str | None:
+def state_problem(states: np.ndarray, clip: str, peaks: np.ndarray | None = None) -> str | None:
     """Why a clip's states ``(L+1, frames, dim)`` cannot be cached: a skip reason when they hold NaN/inf, None
     when they are fine. Raises :class:`StateRangeError` naming ``clip`` and the layer when finite values exceed
-    float16's range."""
-    bad = [layer for layer in range(states.shape[0]) if not np.isfinite(states[layer]).all()]
+    float16's range. ``peaks``: each state's max |value| before a float16 cast, computed beside it (NaN/inf
+    where the state holds one; :func:`extract.backbones.base.cache_tensors`), in place of reading ``states``."""
+    if peaks is None:
+        bad = [layer for layer in range(states.shape[0]) if not np.isfinite(states[layer]).all()]
+    else:
+        bad = [int(layer) for layer in np.flatnonzero(~np.isfinite(peaks))]
     if bad:
         return f"the model's states hold NaN or inf (layer{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})"
-    peaks = np.abs(states.reshape(states.shape[0], -1)).max(axis=1) if states.size else np.zeros(0)
+    if peaks is None:
+        peaks = np.abs(states.reshape(states.shape[0], -1)).max(axis=1) if states.size else np.zeros(0)
     over = np.flatnonzero(peaks > FP16_MAX)
     if over.size:
         layer = int(over[0])

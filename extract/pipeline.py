@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from extract.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, Clip, read_clip
-from extract.backbones.base import Backbone
+from extract.backbones.base import Backbone, CacheStates
 from extract.labels import class_set_name
 from extract.cache import SCHEMA, cache_path, cache_status
 from extract.guards import (
@@ -78,13 +78,9 @@ def manifest_hash(manifest: pd.DataFrame) -> str:
 
 
 def _batches(waves: list[tuple[int, np.ndarray]], backbone: Backbone, batch_size: int) -> Iterator[list[int]]:
-    """Positions of ``waves`` grouped by the backbone's batching key, in first-appearance order."""
-    groups: dict[object, list[int]] = {}
-    for pos, (_, wave) in enumerate(waves):
-        groups.setdefault(backbone.group_key(len(wave)), []).append(pos)
-    for members in groups.values():
-        for start in range(0, len(members), batch_size):
-            yield members[start : start + batch_size]
+    """Positions of ``waves`` in the backbone's batches (:meth:`Backbone.batch_plan`: grouped by its batching key;
+    length-bucketed where it pads)."""
+    yield from backbone.batch_plan([len(wave) for _, wave in waves], batch_size)
 
 
 class _Prefetcher:
@@ -249,15 +245,16 @@ def _extract_locked(
                     for note in item.notes:
                         log(f"note {manifest.at[row, 'path']}: {note}")
             summary.load_wait_s += time.perf_counter() - t0
-            states: dict[int, np.ndarray] = {}
+            states: dict[int, CacheStates] = {}
             for batch in _batches(waves, backbone, batch_size):
                 t0 = time.perf_counter()
-                out_states = backbone.extract([waves[p][1] for p in batch])
+                out_states = backbone.extract_for_cache([waves[p][1] for p in batch])
                 summary.forward_s += time.perf_counter() - t0
                 seconds = 0.0
                 for p, s in zip(batch, out_states):
                     row = waves[p][0]
-                    problem = state_problem(s, f"{manifest.at[row, 'id']} ({manifest.at[row, 'path']})")
+                    problem = state_problem(s.frames, f"{manifest.at[row, 'id']} ({manifest.at[row, 'path']})",
+                                            peaks=s.peaks)
                     if problem is None:
                         states[p] = s
                     else:
@@ -275,10 +272,11 @@ def _extract_locked(
             if pending is not None:
                 summary.bytes_written += pending.result()
             summary.write_s += time.perf_counter() - t0
-            shard_need = sum(states[p].size for p in used) * 2 + sum(states[p][:, 0].size for p in used) * 4
+            shard_need = sum(states[p].frames.size * 2 + states[p].pooled.size * 4 for p in used)
             pending = writer.submit(
-                write_shard, partial / shard_name(shard), [waves[p][0] for p in used], [states[p] for p in used],
-                [len(waves[p][1]) / SAMPLE_RATE for p in used], skipped, backbone.n_states, backbone.dim, notes,
+                write_shard, partial / shard_name(shard), [waves[p][0] for p in used],
+                [states[p].frames for p in used], [len(waves[p][1]) / SAMPLE_RATE for p in used], skipped,
+                backbone.n_states, backbone.dim, notes, [states[p].pooled for p in used],
             )
             summary.n_done += len(used)
         t0 = time.perf_counter()

@@ -177,15 +177,12 @@ def time_model(backbone: Backbone, paths: Sequence[str], batch_size: int = 8) ->
     waves = [read_clip(p).wave for p in paths]
     if not waves:
         raise ValueError("no clip to time the model on")
-    backbone.extract(waves[:1])
+    backbone.extract_for_cache(waves[:1])
     _sync(backbone)
-    groups: dict[object, list[np.ndarray]] = {}
-    for wave in waves:
-        groups.setdefault(backbone.group_key(len(wave)), []).append(wave)
+    batches = backbone.batch_plan([len(w) for w in waves], batch_size)
     start = time.perf_counter()
-    for members in groups.values():
-        for i in range(0, len(members), batch_size):
-            backbone.extract(members[i : i + batch_size])
+    for batch in batches:
+        backbone.extract_for_cache([waves[p] for p in batch])
     _sync(backbone)
     seconds = time.perf_counter() - start
     pad30 = backbone.spec.family == "whisper" and getattr(backbone, "whisper_input", "") == "pad30"

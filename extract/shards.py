@@ -36,13 +36,16 @@ class MergeDied(ExtractError):
 
 
 def write_shard(path: Path, rows: list[int], states: list[np.ndarray], durations: list[float],
-                skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]]) -> int:
-    """Write one shard under a temporary name and rename it; returns its size in bytes.
+                skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]],
+                pooled: list[np.ndarray] | None = None) -> int:
+    """Write one shard under a temporary name and rename it; returns its size in bytes. ``pooled``: each clip's
+    float32 mean over frames when it was computed beside the states (:meth:`Backbone.extract_for_cache`, whose
+    ``states`` are float16 already); otherwise the mean of ``states``.
 
     The HDF5 file is built in memory and written with plain file I/O, so a full disk is an ``OSError`` here
     and never reaches the HDF5 library; the temporary file is then removed and the error re-raised."""
     image = io.BytesIO()
-    _shard_image(image, rows, states, durations, skipped, n_states, dim, notes)
+    _shard_image(image, rows, states, durations, skipped, n_states, dim, notes, pooled)
     tmp = path.with_suffix(".h5.tmp")
     try:
         with open(tmp, "wb") as handle:
@@ -57,17 +60,20 @@ def write_shard(path: Path, rows: list[int], states: list[np.ndarray], durations
 
 
 def _shard_image(target: io.BytesIO, rows: list[int], states: list[np.ndarray], durations: list[float],
-                 skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]]) -> None:
+                 skipped: list[tuple[int, str]], n_states: int, dim: int, notes: list[tuple[int, str]],
+                 means: list[np.ndarray] | None = None) -> None:
     with h5py.File(target, "w") as h5:
         h5.attrs["schema"] = SHARD_SCHEMA
         h5.create_dataset("rows", data=np.asarray(rows, dtype=np.int64))
         h5.create_dataset("n_frames", data=np.asarray([s.shape[1] for s in states], dtype=np.int64))
         h5.create_dataset("duration", data=np.asarray(durations, dtype=np.float32))
-        pooled = np.stack([s.mean(axis=1) for s in states]) if states else np.empty((0, n_states, dim))
+        if means is None:
+            means = [s.mean(axis=1) for s in states]
+        pooled = np.stack(means) if states else np.empty((0, n_states, dim))
         h5.create_dataset("pooled", data=pooled.astype(np.float32))
         for layer in range(n_states):
             frames = np.concatenate([s[layer] for s in states]) if states else np.empty((0, dim))
-            h5.create_dataset(f"layers/{layer:02d}", data=frames.astype(np.float16))
+            h5.create_dataset(f"layers/{layer:02d}", data=frames.astype(np.float16, copy=False))
         h5.create_dataset("skipped_rows", data=np.asarray([r for r, _ in skipped], dtype=np.int64))
         h5.create_dataset("skipped_reason", data=[m for _, m in skipped], dtype=h5py.string_dtype("utf-8"))
         h5.create_dataset("note_rows", data=np.asarray([r for r, _ in notes], dtype=np.int64))

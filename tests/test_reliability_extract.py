@@ -99,11 +99,12 @@ class _NaNOnClip:
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._inner, name)
 
-    def extract(self, waves):  # noqa: ANN001, ANN201
-        states = self._inner.extract(waves)
+    def extract_for_cache(self, waves):  # noqa: ANN001, ANN201 - the pipeline's path (float16 frames and peaks)
+        states = self._inner.extract_for_cache(waves)
         for wave, s in zip(waves, states):
             if len(wave) == self._samples:
-                s[2, 3, 7] = np.nan
+                s.frames[2, 3, 7] = np.nan
+                s.peaks[2] = np.nan  # as the device computes it: a state holding NaN has a NaN peak
         return states
 
 

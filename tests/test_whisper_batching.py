@@ -31,15 +31,15 @@ def _tiny(**options: object) -> WhisperBackbone:
 
 
 def _count_encoder_calls(backbone: WhisperBackbone) -> list[int]:
-    """Wrap the backbone's real ``encode_states`` so that each call records its batch size."""
+    """Wrap the backbone's real ``encoder_states`` so that each call records its batch size."""
     sizes: list[int] = []
-    real = backbone.encode_states
+    real = backbone.encoder_states
 
-    def counted(mel: torch.Tensor) -> torch.Tensor:
+    def counted(mel: torch.Tensor) -> list[torch.Tensor]:
         sizes.append(int(mel.shape[0]))
         return real(mel)
 
-    backbone.encode_states = counted  # type: ignore[method-assign]
+    backbone.encoder_states = counted  # type: ignore[method-assign]
     return sizes
 
 

@@ -52,6 +52,46 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.pin_memory().to(device, non_blocking=True)
 
 
+def to_host(tensors: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """Tensors as host numpy arrays. From CUDA: each is copied asynchronously into pinned host memory
+    (``non_blocking``), then one synchronisation of the stream waits for all of them, instead of one blocking
+    copy per tensor. CPU tensors are returned as arrays sharing their memory (no copy)."""
+    out: list[np.ndarray] = [np.empty(0)] * len(tensors)
+    pending: list[tuple[int, torch.Tensor]] = []
+    for i, tensor in enumerate(tensors):
+        if tensor.device.type != "cuda":
+            out[i] = tensor.numpy()
+            continue
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host.copy_(tensor, non_blocking=True)
+        pending.append((i, host))
+    if pending:
+        torch.cuda.current_stream().synchronize()
+    for i, host in pending:
+        out[i] = host.numpy()
+    return out
+
+
+@dataclass(frozen=True)
+class CacheStates:
+    """One clip's states in the form the cache stores, reduced on the model's device before one host copy."""
+
+    frames: np.ndarray  # (n_states, n_frames, dim) float16: the cache's dtype, cast on the device
+    pooled: np.ndarray  # (n_states, dim) float32: the mean over frames of the float32 states
+    peaks: np.ndarray  # (n_states,) float32: max |value| of each float32 state; NaN or inf when it holds one
+
+
+def cache_tensors(states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(frames fp16, pooled fp32, peaks fp32)`` of one clip's states ``(n_states, n_frames, dim)``, computed
+    where ``states`` lies. The fp16 cast is the same round-to-nearest-even cast numpy's ``astype`` does."""
+    full = states.float()
+    if full.shape[1] == 0:
+        peaks = torch.zeros(full.shape[0], device=full.device)
+    else:
+        peaks = full.abs().amax(dim=(1, 2))  # NaN and inf propagate: a non-finite state has a non-finite peak
+    return states.to(torch.float16), full.mean(dim=1), peaks
+
+
 class Backbone(ABC):
     """A frozen model that maps 16 kHz mono waveforms to all its hidden states."""
 
@@ -87,6 +127,27 @@ class Backbone(ABC):
     def group_key(self, n_samples: int) -> Hashable:
         """Clips whose keys are equal may share a batch without changing each other's features."""
 
+    def batch_plan(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+        """Positions of clips of these sample ``lengths`` cut into batches of at most ``batch_size`` clips that
+        share a :meth:`group_key`: groups in first-appearance order, clips in their order. Backbones that pad
+        override it (:meth:`length_bucketed`). Depends only on the lengths, so a resumed run batches the same."""
+        groups: dict[Hashable, list[int]] = {}
+        for pos, n in enumerate(lengths):
+            groups.setdefault(self.group_key(n), []).append(pos)
+        return [m[i : i + batch_size] for m in groups.values() for i in range(0, len(m), batch_size)]
+
+    def length_bucketed(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+        """:meth:`batch_plan` with each group's clips sorted by length first (stable: ties keep their order), so a
+        padded batch holds clips of similar lengths and little padding."""
+        groups: dict[Hashable, list[int]] = {}
+        for pos, n in enumerate(lengths):
+            groups.setdefault(self.group_key(n), []).append(pos)
+        plan: list[list[int]] = []
+        for members in groups.values():
+            members = sorted(members, key=lambda pos: lengths[pos])
+            plan += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+        return plan
+
     @abstractmethod
     def _forward(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """States of each clip, ``(n_states, n_frames, dim)``, on the model's device."""
@@ -96,12 +157,30 @@ class Backbone(ABC):
 
         Clips of one call must share a :meth:`group_key`; callers batch accordingly.
         """
+        self._check_group(waves)
+        with torch.inference_mode(), self._autocast():
+            states = self._forward(waves)
+        with torch.inference_mode():
+            return to_host([s.float() for s in states])
+
+    def extract_for_cache(self, waves: Sequence[np.ndarray]) -> list[CacheStates]:
+        """What :meth:`extract` gives, as the cache stores it: float16 frames, the float32 mean over frames and
+        each state's peak magnitude, computed on the model's device so that half the bytes cross to the host
+        (in one asynchronous batch of copies on CUDA). The frames equal :meth:`extract`'s cast to float16 bit for
+        bit; the means equal numpy's to float32 rounding (summation order)."""
+        self._check_group(waves)
+        with torch.inference_mode(), self._autocast():
+            states = self._forward(waves)
+        with torch.inference_mode():
+            parts = [t for s in states for t in cache_tensors(s)]
+            host = to_host(parts)
+        return [CacheStates(*host[i : i + 3]) for i in range(0, len(host), 3)]
+
+    def _check_group(self, waves: Sequence[np.ndarray]) -> None:
+        """Clips of one call must share a :meth:`group_key`."""
         keys = {self.group_key(len(w)) for w in waves}
         if len(keys) > 1:
             raise ValueError(f"{self.name}: clips with different group keys {sorted(map(str, keys))} in one batch")
-        with torch.inference_mode(), self._autocast():
-            states = self._forward(waves)
-        return [s.float().cpu().numpy() for s in states]
 
     @contextmanager
     def _autocast(self) -> Iterator[None]:

@@ -160,6 +160,11 @@ class Wav2Vec2Backbone(Backbone):
     def group_key(self, n_samples: int) -> Hashable:
         return "padded" if self.padding_safe else n_samples
 
+    def batch_plan(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+        """Padding-safe models (layer-norm front end, attention mask): length-bucketed batches, clips sorted by
+        length so that each batch pads little. Group-norm models batch only clips of equal length (their key)."""
+        return self.length_bucketed(lengths, batch_size)
+
     def attrs(self) -> dict[str, object]:
         norm = "fbank" if self.features else "group" if self.group_norm else "layer"
         return {**super().attrs(), "feat_extract_norm": norm, "model_type": self.config.model_type}

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import whisper
-from whisper.audio import HOP_LENGTH, N_FFT, N_SAMPLES
+from whisper.audio import HOP_LENGTH, N_FFT, N_SAMPLES, mel_filters
 from whisper.model import ModelDimensions, Whisper
 
 from extract.backbones.base import Backbone, ModelSpec, resolve_device, to_device
@@ -133,17 +133,32 @@ class WhisperBackbone(Backbone):
         return {**super().attrs(), "whisper_input": self.whisper_input}
 
     def log_mel(self, window: np.ndarray) -> torch.Tensor:
-        """Log-mel input of one ≤ 30 s window: padded to 3000 frames (pad30) or of its own length (trim)."""
+        """Log-mel input of one ≤ 30 s window on the CPU: padded to 3000 frames (pad30) or of its own length (trim).
+        openai-whisper's own computation, one window at a time: the reference :meth:`log_mel_batch` is tested
+        against."""
         audio = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32))
-        if self.whisper_input == "pad30":
-            audio = whisper.pad_or_trim(audio, N_SAMPLES)
-        else:  # trim: zero-pad to whole encoder frames (< 20 ms) so the frame count is ceil(n / 320)
-            target = max(SAMPLES_PER_FRAME * math.ceil(audio.numel() / SAMPLES_PER_FRAME), N_FFT)
-            audio = F.pad(audio, (0, target - audio.numel()))
+        audio = F.pad(audio, (0, self._input_samples(len(window)) - audio.numel()))
         return whisper.log_mel_spectrogram(audio, self.n_mels)
 
-    def encode_states(self, mel: torch.Tensor) -> torch.Tensor:
-        """Encoder states ``(n_states, batch, frames, dim)`` for a log-mel batch ``(batch, n_mels, T)``."""
+    def _input_samples(self, n_samples: int) -> int:
+        """Samples a window of ``n_samples`` is zero-padded to: 30 s (pad30), or whole encoder frames (trim, so
+        that the frame count is ``ceil(n / 320)``, at least one STFT window)."""
+        if self.whisper_input == "pad30":
+            return N_SAMPLES
+        return max(SAMPLES_PER_FRAME * math.ceil(n_samples / SAMPLES_PER_FRAME), N_FFT)
+
+    def log_mel_batch(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
+        """Log-mel inputs ``(batch, n_mels, T)`` of windows that pad to the same length, computed on the model's
+        device in one batched STFT (the samples cross to the device once, through pinned memory on CUDA);
+        equal to :meth:`log_mel` window by window (tested)."""
+        size = self._input_samples(len(windows[0]))
+        audio = np.zeros((len(windows), size), dtype=np.float32)
+        for row, window in enumerate(windows):
+            audio[row, : len(window)] = window
+        return batched_log_mel(to_device(torch.from_numpy(audio), self.device), self.n_mels)
+
+    def encoder_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """The L+1 encoder states, each ``(batch, frames, dim)``, for a log-mel batch ``(batch, n_mels, T)``."""
         enc = self.encoder
         x = F.gelu(enc.conv1(mel))
         x = F.gelu(enc.conv2(x)).permute(0, 2, 1)
@@ -153,7 +168,11 @@ class WhisperBackbone(Backbone):
             x = block(x)
             states.append(x)
         states[-1] = enc.ln_post(x)
-        return torch.stack(states)
+        return states
+
+    def encode_states(self, mel: torch.Tensor) -> torch.Tensor:
+        """Encoder states stacked, ``(n_states, batch, frames, dim)``, for a log-mel batch (every frame)."""
+        return torch.stack(self.encoder_states(mel))
 
     def _forward(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
         windows: list[np.ndarray] = []
@@ -162,15 +181,38 @@ class WhisperBackbone(Backbone):
             for window in _windows(wave):
                 windows.append(window)
                 owner.append(i)
-        pieces: list[torch.Tensor] = []
+        # Windows that pad to the same input length share an encoder call (pad30: all; trim: equal lengths, so a
+        # clip's shorter last window never shares a call with a full 30 s one), in order.
+        by_size: dict[int, list[int]] = {}
+        for w, window in enumerate(windows):
+            by_size.setdefault(self._input_samples(len(window)), []).append(w)
+        pieces: list[torch.Tensor | None] = [None] * len(windows)
         step = self.batch_windows or max(1, len(waves))
-        for start in range(0, len(windows), step):
-            chunk = windows[start : start + step]
-            mel = to_device(torch.stack([self.log_mel(w) for w in chunk]), self.device)
-            states = self.encode_states(mel)
-            for j, window in enumerate(chunk):
-                pieces.append(states[:, j, : math.ceil(len(window) / SAMPLES_PER_FRAME)])
-        return [torch.cat([p for p, o in zip(pieces, owner) if o == i], dim=1) for i in range(len(waves))]
+        for members in by_size.values():
+            for start in range(0, len(members), step):
+                chunk = members[start : start + step]
+                states = self.encoder_states(self.log_mel_batch([windows[w] for w in chunk]))
+                for j, w in enumerate(chunk):  # only the frames that cover real audio are copied, state by state
+                    real = math.ceil(len(windows[w]) / SAMPLES_PER_FRAME)
+                    pieces[w] = torch.stack([state[j, :real] for state in states])
+                del states
+        per_clip: list[list[torch.Tensor]] = [[] for _ in waves]
+        for w, piece in enumerate(pieces):
+            per_clip[owner[w]].append(piece)  # type: ignore[arg-type]
+        return [parts[0] if len(parts) == 1 else torch.cat(parts, dim=1) for parts in per_clip]
+
+
+def batched_log_mel(audio: torch.Tensor, n_mels: int) -> torch.Tensor:
+    """openai-whisper's ``log_mel_spectrogram`` of each row of ``audio`` ``(batch, samples)``, on its device: the
+    same STFT, filter bank and scaling, with the 80 dB clamp taken from each row's own maximum (whisper's function
+    takes one maximum over everything it is given, so it cannot be handed a batch)."""
+    window = torch.hann_window(N_FFT, device=audio.device)
+    stft = torch.stft(audio, N_FFT, HOP_LENGTH, window=window, return_complex=True)
+    magnitudes = stft[..., :-1].abs() ** 2
+    mel_spec = mel_filters(audio.device, n_mels) @ magnitudes
+    log_spec = torch.clamp(mel_spec, min=1e-10).log10()
+    log_spec = torch.maximum(log_spec, log_spec.amax(dim=(1, 2), keepdim=True) - 8.0)
+    return (log_spec + 4.0) / 4.0
 
 
 def _windows(wave: np.ndarray) -> list[np.ndarray]:

@@ -60,8 +60,8 @@ class HFWhisperBackbone(WhisperBackbone):
     def attrs(self) -> dict[str, object]:
         return {**super().attrs(), "model_type": "whisper"}
 
-    def encode_states(self, mel: torch.Tensor) -> torch.Tensor:
-        """Encoder states ``(n_states, batch, frames, dim)`` for a log-mel batch ``(batch, n_mels, T)``."""
+    def encoder_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """The L+1 encoder states, each ``(batch, frames, dim)``, for a log-mel batch ``(batch, n_mels, T)``."""
         enc = self.encoder
         if enc.training:
             enc.eval()
@@ -74,4 +74,4 @@ class HFWhisperBackbone(WhisperBackbone):
             x = out[0] if isinstance(out, tuple) else out
             states.append(x)
         states[-1] = enc.layer_norm(x)
-        return torch.stack(states)
+        return states
