@@ -39,6 +39,7 @@ from extract.guards import (
     require_space, settings_differences, state_problem,
 )
 from extract.locks import exclusive_lock
+from extract.determinism import determinism_settings, deterministic_cuda
 from extract.shards import MergeDied, merge_in_child, shard_name, write_shard
 from extract.versions import library_versions
 
@@ -174,6 +175,7 @@ def extract_corpus(
     path = cache_path(out, corpus, backbone.name)
     ensure_folder(path.parent, "--out", f"cache {path.name}")
     batch_size = batch_size or default_batch_size(backbone)
+    deterministic_cuda(backbone.device)  # recorded in the cache's ``determinism`` attribute
     with exclusive_lock(path, what=f"cache {path}", wait=wait_lock, log=log):
         return _extract_locked(manifest, backbone, path, corpus=corpus, language=language, classes=classes,
                                batch_size=batch_size, shard_size=shard_size, force=force, workers=workers,
@@ -301,6 +303,7 @@ def _extract_locked(
         "class_set": class_set_name(classes),
         "manifest_hash": m_hash,
         "versions": library_versions(),
+        "determinism": determinism_settings(backbone.device),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     shard_bytes = sum((partial / shard_name(s)).stat().st_size for s in range(n_shards))

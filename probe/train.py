@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from extract.determinism import deterministic_cuda
 from probe.batching import BLOCK_BYTES, plan_batches
 from probe.heads import DROPOUT, HIDDEN, Head
 from probe.trainstate import (  # noqa: F401 - re-exported: the training API has lived here
@@ -99,6 +100,7 @@ def training_threads(config: TrainConfig) -> Iterator[None]:
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(config.cpu_threads)
+    deterministic_cuda(resolve_device(config.device))  # deterministic kernels where torch has them (on CUDA)
     try:
         yield
     finally:

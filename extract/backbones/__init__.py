@@ -31,6 +31,7 @@ from extract.backbones.wav2vec2 import (
     hub_config,
     random_transformers,
 )
+from extract.determinism import deterministic_cuda
 from extract.backbones.whisper_hf import HFWhisperBackbone, download_whisper_encoder, random_whisper_encoder
 from extract.backbones.whisper import (
     _DIMS,
@@ -125,6 +126,7 @@ def load_backbone(
     if spec.name in LOWLEVEL_MODELS:
         return load_lowlevel(spec, weights)
     dev = resolve_device(device)
+    deterministic_cuda(dev)  # before the model reaches the GPU: cuBLAS reads its workspace setting at start
     if dev.type == "cpu" and precision != "fp32":
         log.warning("%s precision needs CUDA; running fp32 on the CPU", precision)
         precision = "fp32"

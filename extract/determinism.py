@@ -1,0 +1,53 @@
+"""Deterministic CUDA kernels for extraction and training, in one place, and the settings a cache records.
+
+On a GPU, several torch kernels (cuBLAS with its default workspaces, cuDNN's autotuned convolutions, atomic-add
+reductions) can give different last bits from run to run. :func:`deterministic_cuda` asks torch for its
+deterministic implementations where it has them (``torch.use_deterministic_algorithms``; ``warn_only`` so an
+operator without one warns instead of stopping an extraction), sets ``CUBLAS_WORKSPACE_CONFIG`` (which cuBLAS needs
+for reproducible matrix products; it only takes effect when set before CUDA starts, so it is set at model load),
+and switches cuDNN to deterministic, non-benchmarked algorithms. On the CPU it changes nothing: torch's CPU kernels
+are deterministic for a fixed thread count. :func:`determinism_settings` is what a cache's root attribute
+``determinism`` holds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+CUBLAS_WORKSPACE = ":4096:8"
+WARN_ONLY = True
+
+
+def deterministic_cuda(device: str | torch.device) -> bool:
+    """Switch torch to deterministic CUDA algorithms when ``device`` is CUDA (idempotent); False on the CPU.
+
+    ``CUBLAS_WORKSPACE_CONFIG`` is set only when absent (a user's own setting is kept) and only helps when this
+    runs before CUDA is initialised: call it before a model is moved to the GPU."""
+    if torch.device(device).type != "cuda":
+        return False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True, warn_only=WARN_ONLY)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    return True
+
+
+def determinism_settings(device: str | torch.device) -> dict[str, object]:
+    """The settings in effect for work on ``device``, for a cache's ``determinism`` attribute."""
+    dev = torch.device(device)
+    settings: dict[str, object] = {
+        "device_type": dev.type,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+    }
+    if dev.type == "cuda":
+        settings.update({
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ""),
+            "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        })
+    else:
+        settings["cpu_threads"] = torch.get_num_threads()
+    return settings

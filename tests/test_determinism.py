@@ -1,0 +1,56 @@
+"""Deterministic CUDA settings in one function, used by extraction and training, and recorded in caches."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from extract.determinism import CUBLAS_WORKSPACE, determinism_settings, deterministic_cuda
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_on_the_cpu_nothing_changes_and_the_thread_count_is_recorded() -> None:
+    before = torch.are_deterministic_algorithms_enabled()
+    assert deterministic_cuda("cpu") is False
+    assert torch.are_deterministic_algorithms_enabled() == before
+    settings = determinism_settings("cpu")
+    assert settings["device_type"] == "cpu" and settings["cpu_threads"] == torch.get_num_threads()
+    assert "cublas_workspace_config" not in settings
+
+
+def test_cuda_settings_are_set_and_recorded_in_a_fresh_process() -> None:
+    """The flags are process-wide, so they are set in a child (one, torch takes seconds to import); torch accepts
+    them without a GPU present. A user's own ``CUBLAS_WORKSPACE_CONFIG`` is kept."""
+    code = ("import json, os; os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None); import torch; "
+            "from extract.determinism import deterministic_cuda, determinism_settings; "
+            "assert deterministic_cuda('cuda:0') is True; assert deterministic_cuda('cuda') is True; "
+            "print(json.dumps(determinism_settings('cuda'))); os.environ['CUBLAS_WORKSPACE_CONFIG'] = ':16:8'; "
+            "deterministic_cuda('cuda'); print(os.environ['CUBLAS_WORKSPACE_CONFIG'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    settings, kept = out.stdout.splitlines()
+    assert json.loads(settings) == {
+        "device_type": "cuda", "deterministic_algorithms": True, "warn_only": True,
+        "cublas_workspace_config": CUBLAS_WORKSPACE, "cudnn_deterministic": True, "cudnn_benchmark": False,
+    }
+    assert kept == ":16:8"
+
+
+def test_a_cache_records_the_settings_it_was_extracted_under(tmp_path: Path, write_wav) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from extract.backbones import load_backbone
+    from extract.cache import FeatureCache
+    from extract.pipeline import extract_corpus
+
+    paths = [write_wav(tmp_path / f"c{i}.wav", seconds=0.3, seed=i) for i in range(2)]
+    manifest = pd.DataFrame({"id": ["c0", "c1"], "path": [str(p) for p in paths], "label": ["anger", "neutral"],
+                             "speaker": ["s0", "s1"], "gender": ["f", "m"]})
+    backbone = load_backbone("whisper-tiny.en", weights="random", device="cpu", whisper_input="trim")
+    summary = extract_corpus(manifest, backbone, tmp_path / "f", corpus="c", log=lambda m: None)
+    with FeatureCache(summary.path) as cache:
+        assert cache.attrs["determinism"] == determinism_settings("cpu")
