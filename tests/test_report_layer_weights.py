@@ -54,6 +54,7 @@ def test_the_layer_lr_heatmap_stands_beside_it(results: Path) -> None:
     section = report.split("### Multi-Layer layer weights with a layer learning rate (--layer-lr 0.05)")[1]
     assert "Peak weight: whisper-tiny at layer" in section and "uniform by construction" not in section
     assert "figures/layer_weights_layer_lr.png" in section
+    assert "(single lr: " in section and "best layer of the layer-wise curve: " in section
     assert (results / "figures" / "layer_weights_layer_lr.png").is_file()
 
 

@@ -105,8 +105,12 @@ def layer_lr_section(lr_runs: Sequence[Run], table_runs: Sequence[Run], files: S
     for model in data.matrix.index:
         with_lr = [r.macro_f1 for r in lr_runs if r.model == model]
         single = [r.macro_f1 for r in table_runs if r.model == model and r.probe == "multilayer"]
+        curves = [r.data["layerwise"]["test_macro_f1"] for r in table_runs
+                  if r.model == model and r.probe == "layerwise" and (r.data.get("layerwise") or {}).get("layers")]
         if with_lr and single:
-            compare.append(f"{model} {np.mean(with_lr):.1f} (single lr: {np.mean(single):.1f})")
+            best = (f"; best layer of the layer-wise curve: {np.max(np.mean(curves, axis=0)):.1f}"
+                    if curves and len({len(c) for c in curves}) == 1 else "")
+            compare.append(f"{model} {np.mean(with_lr):.1f} (single lr: {np.mean(single):.1f}{best})")
     lines = [
         f"### Multi-Layer layer weights with a layer learning rate (--layer-lr {', '.join(f'{x:g}' for x in rates)})",
         "",
