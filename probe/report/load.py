@@ -111,6 +111,9 @@ class Run:
         value = self.cache.get("n_layers")
         if value not in (None, ""):
             return int(value)
+        states = self.data.get("layer_weight_states")  # Multi-Layer weights of states 1..L (eq. 4): L+1 states
+        if states:
+            return int(max(states)) + 1
         weights = self.data.get("layer_weights")
         return len(weights) if weights else None
 
