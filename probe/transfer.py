@@ -16,6 +16,12 @@ Classes: those common to every domain involved, within the wanted set (default t
 stay in the corpus modules, transfer only intersects. Each domain is split by :func:`probe.splits.holdout_split`
 on its own rows within the class space (the same split ``probe run --classes`` gives a corpus), and no test
 speaker of the tested domain is ever in training or validation (checked on every task, see :func:`task_parts`).
+Where a transfer's class space is smaller than its target's own, an in-domain run over the same classes is added
+(:func:`in_domain_references`), so the relative drop compares like with like.
+
+Languages: corpora are merged by primary language subtag (``fr-CA`` with ``fr``), unless ``regional`` (``probe
+transfer --regional``, recorded in every record's ``transfer`` block) keeps regional variants apart: CaFE
+(Canadian French) then is its own language, not French.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from extract.labels import parse_classes
 from probe.splits import Split, holdout_split
 
 PROTOCOLS: tuple[str, ...] = ("pair", "leave-one-language-out", "multilingual", "sequential")
+IN_DOMAIN = "in-domain"
+"""The protocol of the in-domain references :func:`plan_tasks` adds (see :func:`in_domain_references`)."""
 GROUP_BY: tuple[str, ...] = ("corpus", "language")
 
 
@@ -48,11 +56,13 @@ class Domain:
     language: str
     source: int  # index of its cache in the model's cache list
     rows: np.ndarray  # the cache's rows of this domain
+    regional: bool = False  # keep regional variants (fr-CA) apart from their language (fr)
 
     @property
     def lang(self) -> str:
-        """Primary language subtag (``fr-CA`` → ``fr``): corpora of one language are merged by it."""
-        return self.language.split("-")[0].lower() or self.name
+        """Primary language subtag (``fr-CA`` → ``fr``), or the whole tag when ``regional``: corpora of one
+        language are merged by it."""
+        return (self.language.lower() if self.regional else self.language.split("-")[0].lower()) or self.name
 
 
 def utterance_languages(cache: FeatureCache) -> np.ndarray:
@@ -75,15 +85,16 @@ def corpus_language(cache: FeatureCache) -> str:
     return lang or cache.corpus
 
 
-def make_domains(caches: Sequence[FeatureCache], group_by: str = "corpus") -> list[Domain]:
-    """The domains of the caches: one per cache, or (``language``) one per language within each cache."""
+def make_domains(caches: Sequence[FeatureCache], group_by: str = "corpus", regional: bool = False) -> list[Domain]:
+    """The domains of the caches: one per cache, or (``language``) one per language within each cache;
+    ``regional`` keeps regional variants of a language apart (see :attr:`Domain.lang`)."""
     if group_by not in GROUP_BY:
         raise TransferError(f"unknown --group-by {group_by!r}; use one of {', '.join(GROUP_BY)}")
     domains: list[Domain] = []
     for source, cache in enumerate(caches):
         if group_by == "corpus":
             domains.append(Domain(cache.corpus, cache.corpus, corpus_language(cache), source,
-                                  np.arange(len(cache), dtype=np.int64)))
+                                  np.arange(len(cache), dtype=np.int64), regional))
             continue
         langs = utterance_languages(cache)
         speakers = cache.utterances["speaker"].astype(str).to_numpy()
@@ -94,7 +105,7 @@ def make_domains(caches: Sequence[FeatureCache], group_by: str = "corpus") -> li
                                     "must not share speakers")
         for lang in dict.fromkeys(langs):
             domains.append(Domain(f"{cache.corpus}-{lang}", cache.corpus, str(lang), source,
-                                  np.flatnonzero(langs == lang).astype(np.int64)))
+                                  np.flatnonzero(langs == lang).astype(np.int64), regional))
     names = [d.name for d in domains]
     if len(set(names)) != len(names):
         raise TransferError(f"domain names are not unique: {names}")
@@ -206,7 +217,19 @@ def plan_tasks(
                 continue
             spaces = {t: space(*sources, t) for t in targets}
             keep(_grouped(protocol, (sources,), targets, spaces, f"all-but-{lang}"), f"all but {lang}", spaces)
-    return tasks, notes
+    return tasks + in_domain_references(tasks, {t: space(t) for t in test_names}), notes
+
+
+def in_domain_references(tasks: Sequence[Task], own: dict[str, tuple[str, ...]]) -> list[Task]:
+    """In-domain runs (train and test on the target's own speakers) over the class space of each transfer into a
+    target whose space is smaller than the target's own (``own``, the pair diagonal's), where the tasks hold none:
+    leave-one-language-out and multilingual intersect the classes of all sources (3 classes when AESDD, without
+    neutral, is one), so the relative drop must divide by an in-domain score over the same classes, not by the
+    target's 4-class diagonal."""
+    have = {(t, task.classes) for task in tasks if task.protocol == "pair" for t in task.tests if task.train == (t,)}
+    wanted = dict.fromkeys((t, task.classes) for task in tasks for t in task.tests
+                           if task.train != (t,) and task.classes != own.get(t))
+    return [Task(IN_DOMAIN, ((t,),), (t,), classes, t) for t, classes in wanted if (t, classes) not in have]
 
 
 def task_parts(

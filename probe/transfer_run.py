@@ -186,14 +186,15 @@ def _model_identity(cache: FeatureCache) -> dict[str, Any]:
 
 
 def _cell(results: Path, model: str, task: Task, test: str, probe: str, seed: int, train: TrainConfig, n_states: int,
-          identity: dict[str, Any], split_hash: str, cache_ids: dict[str, Any], protocol: str, group_by: str) -> _Cell:
+          identity: dict[str, Any], split_hash: str, cache_ids: dict[str, Any], protocol: str, group_by: str,
+          regional: bool = False) -> _Cell:
     """One record's configuration, id (training settings and backbone only, shared by a matrix's cells), path
     and hash (everything: transfer coordinates, classes, splits and caches)."""
     config = run_config(probe, train, seed=seed, split_seed=seed, protocol="holdout", fold=0, n_folds=1,
                         class_set=class_set_name(task.classes), classes=task.classes, n_states=n_states)
     cid = config_id({k: v for k, v in config.items() if k not in ("class_set", "classes")}, identity)
-    config["transfer"] = {"protocol": protocol, "group_by": group_by, "stages": [list(s) for s in task.stages],
-                          "train": task.train_label, "test": test}
+    config["transfer"] = {"protocol": task.protocol, "group_by": group_by, "stages": [list(s) for s in task.stages],
+                          "train": task.train_label, "test": test, **({"regional": True} if regional else {})}
     path = transfer_record_path(results, model, task, test, probe, f"{config['preset']}-{cid}", seed)
     return _Cell(test, path, config, cid, config_hash(config, split_hash, cache_ids))
 
@@ -202,13 +203,13 @@ def run_model(
     model: str, paths: Sequence[Path], results: Path, protocol: str, probes: Sequence[str], seeds: Sequence[int],
     classes: str | Sequence[str] | None, train: TrainConfig, group_by: str, train_names: Sequence[str] | None,
     test_names: Sequence[str] | None, memory_budget: int | None, force: bool, listener: TransferListener,
-    summary: TransferSummary,
+    summary: TransferSummary, *, regional: bool = False,
 ) -> None:
     """Every task of one model's caches (see :func:`run_transfer`)."""
     caches = [FeatureCache(p) for p in paths]
     data = TransferData(caches, memory_budget)
     try:
-        domains = {d.name: d for d in make_domains(caches, group_by)}
+        domains = {d.name: d for d in make_domains(caches, group_by, regional)}
         labels_of = {n: domain_labels(d, caches[d.source]) for n, d in domains.items()}
         tasks, notes = plan_tasks(protocol, list(domains.values()), labels_of, train_names, test_names, classes)
         notes = [f"{model}: {n}" for n in notes]
@@ -235,7 +236,7 @@ def run_model(
                              for n in involved}
                 for probe in probes:
                     cells = [_cell(results, model, task, test, probe, seed, train, data.n_states, identity,
-                                   split_hash, cache_ids, protocol, group_by) for test in task.tests]
+                                   split_hash, cache_ids, protocol, group_by, regional) for test in task.tests]
                     plan.append((task, seed, probe, stages, tests, cells, split_hash))
         total = sum(len(item[5]) for item in plan)
         pending = [[force or not is_done(c.path, c.config_hash) for c in item[5]] for item in plan]
@@ -299,12 +300,13 @@ def run_transfer(
     group_by: str = "corpus", probes: str | Sequence[str] | None = None,
     seeds: str | int | Sequence[int] = DEFAULT_SEEDS, classes: str | Sequence[str] | None = "4",
     config: TrainConfig | None = None, memory_budget: int | None = None, threads: int | None = None,
-    force: bool = False, listener: TransferListener | None = None,
+    force: bool = False, listener: TransferListener | None = None, regional: bool = False,
 ) -> TransferSummary:
     """Run ``protocol`` for each model (default: every model with a cache under ``features``; ``corpora``: only
     those corpora's caches); records go under
     ``<results>/transfer/runs``. ``train``/``test`` name domains (corpora, or ``<corpus>-<lang>`` with
-    ``group_by="language"``); default all. Recorded cells with the same configuration hash are skipped."""
+    ``group_by="language"``); default all. ``regional`` keeps regional variants of a language apart (fr-CA from
+    fr; recorded). Recorded cells with the same configuration hash are skipped."""
     started = time.perf_counter()
     listener = listener or _Silent()
     config = config or TrainConfig()
@@ -331,6 +333,6 @@ def run_transfer(
         with FeatureCache(paths[0]) as first:
             name = first.model
         run_model(name, paths, Path(results), protocol, names, seed_list, classes, config, group_by, train, test,
-                  memory_budget, force, listener, summary)
+                  memory_budget, force, listener, summary, regional=regional)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -71,7 +71,7 @@ def test_pair_matrix_transfers_shared_signal_only(features: Path, tmp_path: Path
     import pandas as pd
 
     table = pd.read_csv(protocols).set_index("test")
-    assert list(table.columns) == ["in_domain", "pair_from_others", "multilingual"]
+    assert list(table.columns) == ["classes", "in_domain", "pair_from_others", "multilingual"]  # issue 20: classes
     assert table.loc["alpha", "in_domain"] >= 90 and table.loc["gamma", "pair_from_others"] <= CHANCE
     tex = next(p for p in report.tables if p.name.startswith("matrix_whisper-tiny_linear") and p.suffix == ".tex")
     assert tex.read_text().count("\\textbf{") == 3
@@ -212,3 +212,68 @@ def test_all_models_each_on_its_own_caches(tmp_path: Path, one_thread: None) -> 
     finally:
         for cache in mixed:
             cache.close()
+
+
+def test_relative_drop_compares_like_with_like(tmp_path: Path, one_thread: None) -> None:
+    """Issue 20: leave-one-language-out with a corpus lacking neutral is 3-class everywhere; the drop divides by an
+    in-domain run over those 3 classes (trained for the purpose), never by the 4-class diagonal."""
+    import pandas as pd
+
+    from probe.report.transfer import relative_drop
+    from probe.transfer import IN_DOMAIN
+
+    feats = tmp_path / "features"
+    transfer_cache(feats / "alpha" / "whisper-tiny.h5", "alpha", seed=1, language="de")
+    transfer_cache(feats / "greek" / "whisper-tiny.h5", "greek", seed=4, language="el",
+                   labels=("anger", "happiness", "sadness"))
+    three = ("anger", "happiness", "sadness")
+    caches = [FeatureCache(feats / c / "whisper-tiny.h5") for c in ("alpha", "greek")]
+    try:
+        domains = make_domains(caches)
+    finally:
+        for cache in caches:
+            cache.close()
+    labels = {"alpha": {"anger", "happiness", "neutral", "sadness"}, "greek": set(three)}
+    tasks, _ = plan_tasks("leave-one-language-out", domains, labels)
+    # only alpha needs one: greek's own class space is already those 3 classes (the pair diagonal serves)
+    assert [(t.train, t.tests, t.classes) for t in tasks if t.protocol == IN_DOMAIN] == [
+        (("alpha",), ("alpha",), three)]
+    pair_tasks, _ = plan_tasks("pair", domains, labels)  # greek → alpha is 3-class, alpha's diagonal 4-class
+    assert [(t.train, t.classes) for t in pair_tasks if t.protocol == IN_DOMAIN] == [(("alpha",), three)]
+
+    summary = run_transfer(feats, tmp_path / "r", protocol="leave-one-language-out", probes="linear", seeds="0,",
+                           config=FAST)
+    records = _records(summary)
+    reference = [r for r in records if r["transfer"]["protocol"] == IN_DOMAIN and r["corpus"] == "alpha"]
+    assert len(reference) == 1 and reference[0]["classes"] == list(three)
+    report = write_transfer(tmp_path / "r", tmp_path / "out", formats=("png",))
+    table = pd.read_csv(next(p for p in report.tables if p.name.startswith("protocols_"))).set_index("test")
+    assert table.loc["alpha", "classes"] == "+".join(three)
+    assert table.loc["alpha", "in_domain"] == pytest.approx(reference[0]["metrics"]["test"]["macro_f1"], abs=0.01)
+
+    pair = pd.DataFrame({"train": ["alpha", "greek"], "test": ["alpha", "alpha"], "macro_f1_mean": [90.0, 60.0],
+                         "classes": ["+".join(sorted(labels["alpha"])), "+".join(three)]})
+    assert np.isnan(relative_drop(pair)["drop_pct"].iloc[0])  # no 3-class in-domain score: no drop
+    drop = relative_drop(pair, {("alpha", "+".join(three)): 80.0})
+    assert drop["drop_pct"].iloc[0] == pytest.approx(25.0)
+
+
+def test_canadian_french_apart_from_french_when_asked(tmp_path: Path, one_thread: None) -> None:
+    feats = tmp_path / "features"
+    for name, language, seed in (("cafe", "fr-CA", 1), ("oreau", "fr", 2), ("alpha", "de", 3)):
+        transfer_cache(feats / name / "whisper-tiny.h5", name, seed=seed, language=language)
+    caches = [FeatureCache(feats / c / "whisper-tiny.h5") for c in ("cafe", "oreau", "alpha")]
+    try:
+        labels = {c.corpus: {"anger", "happiness", "neutral", "sadness"} for c in caches}
+        merged, _ = plan_tasks("leave-one-language-out", make_domains(caches), labels)
+        apart, _ = plan_tasks("leave-one-language-out", make_domains(caches, regional=True), labels)
+    finally:
+        for cache in caches:
+            cache.close()
+    assert {(t.train, t.tests) for t in merged} == {(("alpha",), ("cafe", "oreau")), (("cafe", "oreau"), ("alpha",))}
+    assert (("oreau", "alpha"), ("cafe",)) in {(t.train, t.tests) for t in apart}
+    summary = run_transfer(feats, tmp_path / "r", protocol="leave-one-language-out", test=["cafe"],
+                           probes="linear", seeds="0,", config=FAST, regional=True)
+    (record,) = _records(summary)
+    assert record["transfer"]["regional"] is True and record["transfer"]["train_languages"] == ["de", "fr"]
+    assert record["transfer"]["test_language"] == "fr-ca"

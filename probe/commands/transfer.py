@@ -54,6 +54,8 @@ def transfer_command(
     test: Annotated[list[str] | None, typer.Option("--test", help="Test domains; default all.")] = None,
     group_by: Annotated[str, typer.Option("--group-by", help="corpus (each cache is a domain) or language (each "
                                           "language of a cache is one, e.g. the demo corpus's eight).")] = "corpus",
+    regional: Annotated[bool, typer.Option("--regional", help="Keep regional variants apart from their language "
+                                           "(CaFE's fr-CA is not French); recorded.")] = False,
     corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Only these corpora's caches (repeat or "
                                                      "comma-separate); default every corpus of the model.")] = None,
     features: Annotated[Path, typer.Option("--features", help="Folder of caches <corpus>/<model>.h5.")] = Path("features"),
@@ -87,6 +89,8 @@ def transfer_command(
     except ValueError as exc:
         _fail(str(exc))
     require_folder(results, "--results", "transfer records")
+    if cluster and regional:
+        _fail("--regional is not passed to cluster tasks yet; run it without --executor")
     if cluster and cluster.submit_transfer(
             features, results, models=models, probes=probes, corpora=_split_values(corpus), protocol=protocol,
             train=_split_values(train), test=_split_values(test), group_by=group_by, seeds=seeds, classes=classes,
@@ -99,7 +103,7 @@ def transfer_command(
                                test=_split_values(test), group_by=group_by, probes=probes, seeds=seeds,
                                classes=classes, config=config,
                                memory_budget=training.memory_budget, threads=training.threads,
-                               force=force, listener=listener)
+                               force=force, listener=listener, regional=regional)
     except (NoCachesError, TransferError, ValueError) as exc:
         _fail(str(exc))
     finally:

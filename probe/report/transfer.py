@@ -22,6 +22,7 @@ import seaborn as sns
 from matplotlib.patches import Rectangle
 
 from probe.records import read_record
+from probe.transfer import IN_DOMAIN
 from probe.report.naming import file_safe, group_label, order_models, probe_label
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, new_figure, report_style, save_figure
 from probe.report.render import latex_escape
@@ -86,11 +87,21 @@ def cells(frame: pd.DataFrame, records: dict[int, dict[str, Any]], row: str = "t
     return pd.DataFrame(out)
 
 
-def relative_drop(pair: pd.DataFrame) -> pd.DataFrame:
-    """``drop_pct`` of every off-diagonal cell: 100·(in-domain F1 of the test domain − cell F1) / in-domain F1."""
-    diag = {r.test: r.macro_f1_mean for r in pair.itertuples() if r.train == r.test}
+def in_domain_scores(group: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(test domain, classes) → in-domain test macro-F1 (mean over seeds): the pair diagonal, and the in-domain
+    references ``probe transfer`` trains over the smaller class space of transfers into a domain."""
+    sel = group[(group["train"] == group["test"]) & group["protocol"].isin(["pair", IN_DOMAIN])]
+    return {k: float(v) for k, v in sel.groupby(["test", "classes"])["macro_f1"].mean().items()}
+
+
+def relative_drop(pair: pd.DataFrame, in_domain: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
+    """``drop_pct`` of every off-diagonal cell: 100·(in-domain F1 of the test domain − cell F1) / in-domain F1,
+    the in-domain F1 over the **same classes** as the cell (``in_domain``: from :func:`in_domain_scores`, else the
+    matrix's diagonal); NaN where there is none (a 3-class cell is never divided by a 4-class diagonal)."""
+    diag = in_domain if in_domain is not None else {(r.test, r.classes): r.macro_f1_mean for r in pair.itertuples()
+                                                    if r.train == r.test}
     out = pair[pair["train"] != pair["test"]].copy()
-    out["in_domain"] = out["test"].map(diag)
+    out["in_domain"] = [diag.get((t, c), np.nan) for t, c in zip(out["test"], out["classes"])]
     out["drop_pct"] = 100 * (out["in_domain"] - out["macro_f1_mean"]) / out["in_domain"]
     return out
 
@@ -191,10 +202,12 @@ def write_transfer(results: Path, out: Path, formats: Sequence[str] = FORMATS, i
             path.parent.mkdir(parents=True, exist_ok=True)
             others.to_csv(path, index=False, float_format="%.2f")
             report.tables.append(path)
-            lines += ["Other protocols (test macro-F1, mean over seeds) beside the in-domain score:", "",
-                      "| " + " | ".join(others.columns) + " |", "|:---|" + "---:|" * (len(others.columns) - 1)]
-            lines += ["| " + " | ".join([str(r[0])] + [f"{v:.1f}" for v in r[1:]]) + " |"
-                      for r in others.itertuples(index=False)]
+            lines += ["Other protocols (test macro-F1, mean over seeds) beside the in-domain score over the same "
+                      "classes (trained for the purpose where a protocol's class space is smaller than the "
+                      "domain's):", "",
+                      "| " + " | ".join(others.columns) + " |", "|:---|:---|" + "---:|" * (len(others.columns) - 2)]
+            lines += ["| " + " | ".join([str(r[0]), str(r[1]).replace("+", ", ")] + [f"{v:.1f}" for v in r[2:]])
+                      + " |" for r in others.itertuples(index=False)]
             lines.append("")
     if summary:
         table = pd.DataFrame(summary)
@@ -229,14 +242,17 @@ def _pair_outputs(pair: pd.DataFrame, group: pd.DataFrame, records: dict[int, di
                                   "test_language", formats)
         lines += ["By language (corpora of one language merged):", "",
                   _matrix_text(lang, "train_language", "test_language", False)]
-    drop = relative_drop(pair)
+    drop = relative_drop(pair, in_domain_scores(group))
+    unmatched = int(drop["in_domain"].isna().sum())
     drop_path = tables / f"drop_{name}.csv"
     drop.to_csv(drop_path, index=False, float_format="%.2f")
     report.tables.append(drop_path)
     if not drop.empty:
         lines += [f"Mean relative drop from in-domain: {drop['drop_pct'].mean():.1f}% over {len(drop)} off-diagonal "
                   f"cells (mean off-diagonal macro-F1 {drop['macro_f1_mean'].mean():.1f}, in-domain "
-                  f"{pair.loc[pair['train'] == pair['test'], 'macro_f1_mean'].mean():.1f}).", ""]
+                  f"{pair.loc[pair['train'] == pair['test'], 'macro_f1_mean'].mean():.1f}); each cell against the "
+                  "in-domain score over its own classes" + (f"; {unmatched} cells have none and are left out"
+                                                           if unmatched else "") + ".", ""]
     model, probe, preset, cid = (group[k].iloc[0] for k in KEYS)
     return {"model": model, "languages": group["languages"].iloc[0], "probe": probe, "preset": preset,
             "config_id": cid, "in_domain": pair.loc[pair["train"] == pair["test"], "macro_f1_mean"].mean(),
@@ -245,16 +261,16 @@ def _pair_outputs(pair: pd.DataFrame, group: pd.DataFrame, records: dict[int, di
 
 
 def _protocols(group: pd.DataFrame, pair: pd.DataFrame) -> pd.DataFrame:
-    """Per test domain: in-domain (pair diagonal), mean pair transfer into it from the other domains, and the
-    other protocols' mean macro-F1 (one column each)."""
-    sel = group[group["protocol"] != "pair"]
+    """Per test domain and class space: in-domain over those classes, mean pair transfer into it from the other
+    domains, and the other protocols' mean macro-F1 (one column each)."""
+    sel = group[~group["protocol"].isin(["pair", IN_DOMAIN])]
     if sel.empty:
         return pd.DataFrame()
-    out = sel.groupby(["test", "protocol"])["macro_f1"].mean().unstack("protocol").reset_index()
+    out = sel.groupby(["test", "classes", "protocol"])["macro_f1"].mean().unstack("protocol").reset_index()
     out.columns.name = None
+    diag = in_domain_scores(group)  # over the same classes as the protocol's cells (NaN where none was trained)
+    out.insert(2, "in_domain", [diag.get((t, c), np.nan) for t, c in zip(out["test"], out["classes"])])
     if not pair.empty:
-        diag = {r.test: r.macro_f1_mean for r in pair.itertuples() if r.train == r.test}
         into = pair[pair["train"] != pair["test"]].groupby("test")["macro_f1_mean"].mean()
-        out.insert(1, "in_domain", out["test"].map(diag))
-        out.insert(2, "pair_from_others", out["test"].map(into))
+        out.insert(3, "pair_from_others", out["test"].map(into))
     return out
