@@ -11,6 +11,14 @@ input to the first block), and its layer logits share the single learning rate: 
 that keeps them within a few tenths of their start, i.e. the weights near uniform by construction (the record
 flags it, :mod:`probe.optim`); ``layer_lr`` (``--layer-lr``) gives them a rate of their own.
 
+Where the suite departs from PEFT-SER's unstated defaults (:data:`PAPER_DEPARTURES`; the report lists them beside
+every published number): PEFT-SER crops or pads audio to 6 s, the suite extracts every clip at its full length
+once; PEFT-SER feeds Whisper the clip's real length, the suite pads to 30 s as in pre-training (``probe extract
+--whisper-input trim`` gives the real length); PEFT-SER augments the audio while training, the suite trains on
+frozen features extracted once, without augmentation. The split is the paper's holdout, 80/10/10 by speakers
+(``probe run --protocol holdout``, the default); ``--protocol auto`` (leave-one-speaker-out up to 12 speakers),
+which the report recommends for small corpora, is not the paper's protocol.
+
 ``standardized`` is this suite's opt-in variant: inputs standardised with statistics of the training part,
 Dropout 0.2, plain cross-entropy and a constant learning rate. It mixes the same states as ``paper`` (1..L) and
 keeps the single learning rate, so the two presets differ only in the settings listed here; ``include_input_state``
@@ -51,6 +59,20 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     PAPER: "the paper's protocol (raw features, dropout 0.1, class-weighted loss, ReduceLROnPlateau)",
     STANDARDIZED: "opt-in: train-split standardisation, dropout 0.2, plain cross-entropy, constant lr",
 }
+
+
+PAPER_DEPARTURES: tuple[str, ...] = (
+    "full-length clips, not PEFT-SER's 6 s crops",
+    "Whisper input padded to 30 s (--whisper-input pad30), not PEFT-SER's real-length input",
+    "no audio augmentation (frozen features extracted once), unlike PEFT-SER's training",
+)
+"""Where the ``paper`` preset departs from PEFT-SER's defaults that the paper does not state."""
+
+
+def paper_departures_sentence() -> str:
+    """One sentence listing :data:`PAPER_DEPARTURES`, for captions and the report."""
+    return ("Departures from PEFT-SER's defaults, which the paper does not state: " + "; ".join(PAPER_DEPARTURES)
+            + ".")
 
 
 class PresetError(ValueError):

@@ -18,6 +18,13 @@ PAPER_PROBES: dict[str, str] = {"linear": "linear", "nonlinear": "non_linear", "
 
 ALIASES: dict[str, str] = {"paper": "dasaro2024", "dasaro2024": "dasaro2024"}
 
+NOT_LIKE_FOR_LIKE: dict[str, str] = {
+    "oreau": "Oréau: version 2 here (434 files), the paper's 502 files are version 1",
+    "aesdd": "AESDD: 604 usable files here, 500 in the paper",
+    "demos": "DEMoS: 8 classes here (guilt included, 9697 files), not the paper's class set",
+}
+"""Corpora whose published cells are not like-for-like with ours (other files or classes), and why."""
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -47,6 +54,10 @@ class Reference:
         if corpus in self.by_corpus.index and model in self.by_corpus.columns:
             return float(self.by_corpus.at[corpus, model])
         return None
+
+    def caveat(self, corpus: str) -> str:
+        """Why the published value of ``corpus`` is not like-for-like with ours ("" when it is)."""
+        return NOT_LIKE_FOR_LIKE.get(corpus, "") if self.key == "dasaro2024" else ""
 
     @property
     def corpora(self) -> list[str]:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from probe.report.naming import group_label, order_models, order_probes, probe_code, probe_label
+from probe.presets import paper_departures_sentence
 from probe.report.reference import Reference
 from probe.report.render import Cell, Grid, to_latex, to_markdown
 
@@ -237,6 +238,9 @@ def probe_by_backbone_table(frame: pd.DataFrame, comp: Comparison | None = None)
                else "")
             + "."
         )
+        caveats = [comp.reference.caveat(c) for c in comp.shared_corpora if comp.reference.caveat(c)]
+        caption += (" Not like-for-like: " + "; ".join(caveats) + "." if caveats else "")
+        caption += f" {paper_departures_sentence()}"
     grid = Grid(
         title="Table: probe × backbone",
         caption=caption,
@@ -257,6 +261,7 @@ def corpus_by_backbone_table(
     data = corpus_by_backbone(frame, best_probe)
     if comp is not None:
         data["paper_macro_f1"] = [_paper_by_corpus(r, comp) for _, r in data.iterrows()]
+        data["paper_like_for_like"] = [not comp.reference.caveat(c) for c in data["corpus"]]
     corpora = list(dict.fromkeys(data["corpus"]))
     models = list(dict.fromkeys(data["model"]))
     languages = dict(zip(data["model"], data["languages"]))
@@ -314,6 +319,10 @@ def corpus_by_backbone_table(
             "Wav2Vec 2.0 family, Linear for Whisper), where the paper has the corpus and backbone; last column: its "
             "AST baseline trained from scratch."
         )
+        caveats = [reference.caveat(c) for c in corpora if reference.caveat(c) and c in reference.corpora]
+        if caveats:
+            caption += " Not like-for-like (other files or classes than the paper's): " + "; ".join(caveats) + "."
+        caption += f" {paper_departures_sentence()}"
     grid = Grid(
         title="Table: corpus × backbone",
         caption=caption,
