@@ -107,7 +107,7 @@ class Uncertainty:
         link = (lambda f: Path(os.path.relpath(f, out)).as_posix()) if out is not None else (lambda f: f.as_posix())
         captions = {
             "corpus_bars": "Per corpus, each backbone with its probe; error bars: 95% CI.",
-            "layerwise_intervals": "Layer-wise Linear probe with 95% bootstrap bands (pooled over seeds; ± std over "
+            "layerwise_intervals": "Layer-wise Linear probe with 95% speaker-clustered bands (pooled over seeds; ± std over "
                                    "seeds for records without per-layer predictions); filled markers: layers whose "
                                    "macro-F1 differs significantly from the final layer's (paired, Holm).",
             "layer_weight_spread": "Seed-to-seed standard deviation of the Multi-Layer weights (companion of the "
@@ -128,7 +128,8 @@ class Uncertainty:
             better = self.layers[(self.layers["p_holm"] < ALPHA) & (self.layers["diff_vs_final"] > 0)]
             cells = self.layers.groupby(["model", "corpus"]).ngroups
             found = better.groupby(["model", "corpus"]).ngroups
-            lines += [f"A layer beats the final layer significantly (paired bootstrap, Holm over the layers of each "
+            lines += [f"A layer beats the final layer significantly (paired sign-flip test over speakers, Holm over the "
+                      f"layers of each "
                       f"curve; {int(self.layers['p_vs_final'].notna().sum())} layer comparisons) in {found} of {cells} "
                       "(backbone, corpus) curves" + (": " + "; ".join(
                           f"{m} on {c}: layer {int(g.loc[g['diff_vs_final'].idxmax(), 'layer'])} "
