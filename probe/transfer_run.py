@@ -28,7 +28,8 @@ from probe.heads import PROBES, parse_probes
 from probe.metrics import classification_metrics
 from probe.optim import weight_fields
 from probe.records import (
-    RECORD_SCHEMA, config_hash, config_id, is_done, now_iso, safe_model_name, versions, write_record,
+    RECORD_SCHEMA, UNHASHED_CACHE, config_hash, config_id, is_done, now_iso, safe_model_name, versions,
+    write_record,
 )
 from probe.runner import DEFAULT_SEEDS, NoCachesError, _pick_group, model_traits, parse_seeds, run_config
 from probe.splits import SplitError
@@ -232,8 +233,8 @@ def run_model(
                     notes.append(f"{model} {task.train_label} → {','.join(task.tests)} seed {seed}: {exc}")
                     continue
                 split_hash = _digest({n: splits[(n, task.classes, seed)][0] for n in involved})
-                cache_ids = {n: {k: v for k, v in caches[domains[n].source].identity().items() if k != "file"}
-                             for n in involved}
+                cache_ids = {n: {k: v for k, v in caches[domains[n].source].identity().items()
+                                 if k not in UNHASHED_CACHE} for n in involved}  # content, not path or time
                 for probe in probes:
                     cells = [_cell(results, model, task, test, probe, seed, train, data.n_states, identity,
                                    split_hash, cache_ids, protocol, group_by, regional) for test in task.tests]
