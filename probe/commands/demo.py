@@ -7,8 +7,11 @@ only redoes what is missing.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,24 +104,53 @@ def extract_features(run: DemoRun) -> None:
         run.baseline_pairs = extract_baselines(run.roots, run.features, console)
 
 
-def train_probes(run: DemoRun) -> None:
-    """Train every probe on every cache (and the baselines), one record per run; caches in parallel, one per core."""
-    from probe.commands.demo_baselines import run_baselines
-    from probe.commands.run import ProgressListener
+def layer_lr_runs(features: Path, out: Path, model: str, seeds: str, device: str, layer_lr: float) -> Any:
+    """The demo's extra runs: ``model``'s Multi-Layer probe with its layer logits at ``layer_lr`` (the paper preset
+    otherwise); a RunSummary. No leaderboard: :func:`train_probes` writes it once after every run."""
     from probe.presets import make_config
     from probe.runner import run_all
 
+    config = make_config("paper", device=device, layer_lr=layer_lr)
+    return run_all(features, out, corpora=["synthetic"], models=[model], probes="multilayer", seeds=seeds,
+                   config=config, write_board=False)
+
+
+def train_probes(run: DemoRun) -> None:
+    """Train every probe on every cache (and the baselines), one record per run; caches in parallel, one per core.
+
+    With ``layer_lr`` the first model's Multi-Layer probe is trained once more with that layer learning rate, in a
+    process of its own beside the caches' workers (their pool leaves a core idle near its end), under the same
+    results-folder lock; the leaderboard is written once, after both."""
+    from extract.locks import exclusive_lock
+    from probe.commands.demo_baselines import run_baselines
+    from probe.commands.run import ProgressListener
+    from probe.leaderboard import write_leaderboard
+    from probe.runner import run_all
+
     listener = ProgressListener(Console(stderr=True))
+    extra = bool(run.layer_lr > 0 and run.models and ("all" in run.probes or "multilayer" in run.probes))
     try:
         jobs = min(len(run.models), os.cpu_count() or 1)  # one cache per core: training itself is single-threaded
-        extra = run.layer_lr > 0 and run.models and ("all" in run.probes or "multilayer" in run.probes)
-        run.summaries.append(run_all(run.features, run.out, corpora=["synthetic"], models=run.models,
-                                     probes=run.probes, seeds=run.seeds, listener=listener, jobs=jobs,
-                                     write_board=not extra))
-        if extra:  # the paper's single lr leaves the weights uniform here: the same probe with a layer lr beside it
-            config = make_config("paper", device=run.device, layer_lr=run.layer_lr)
-            run.summaries.append(run_all(run.features, run.out, corpora=["synthetic"], models=run.models[:1],
-                                         probes="multilayer", seeds=run.seeds, listener=listener, config=config))
+        with contextlib.ExitStack() as stack:
+            side = None
+            if extra:  # the paper's single lr leaves the weights uniform here: the same probe with a layer lr
+                stack.enter_context(exclusive_lock(run.out, folder=True, what=f"results folder {run.out}"))
+                pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+                side = pool.submit(layer_lr_runs, run.features, run.out, run.models[0], run.seeds, run.device,
+                                   run.layer_lr)
+            run.summaries.append(run_all(run.features, run.out, corpora=["synthetic"], models=run.models,
+                                         probes=run.probes, seeds=run.seeds, listener=listener, jobs=jobs,
+                                         write_board=not extra))
+            if side is not None:
+                summary = side.result()
+                scores = [o.macro_f1 for o in summary.outcomes if o.status == "trained" and o.macro_f1 is not None]
+                console.print(f"{run.models[0]} multilayer with --layer-lr {run.layer_lr:g}: "
+                              f"{summary.count('trained')} trained, {summary.count('skipped')} already recorded"
+                              + (f", test macro-F1 {sum(scores) / len(scores):.1f} (mean)" if scores else "")
+                              + "".join(f"; {o.status}: {o.message}" for o in summary.outcomes
+                                        if o.status not in ("trained", "skipped")), highlight=False)
+                run.summaries.append(summary)
+                write_leaderboard(run.out)
         run.summaries.extend(run_baselines(run.baseline_pairs, run.features, run.out, run.seeds, listener))
     finally:
         listener.close()
