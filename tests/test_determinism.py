@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from extract.determinism import CUBLAS_WORKSPACE, determinism_settings, deterministic_cuda
@@ -54,3 +55,27 @@ def test_a_cache_records_the_settings_it_was_extracted_under(tmp_path: Path, wri
     summary = extract_corpus(manifest, backbone, tmp_path / "f", corpus="c", log=lambda m: None)
     with FeatureCache(summary.path) as cache:
         assert cache.attrs["determinism"] == determinism_settings("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_two_cuda_extractions_write_the_same_frames(tmp_path: Path, write_wav) -> None:  # noqa: ANN001
+    """Under the deterministic settings, the same clips through the same model on the GPU give the same cache."""
+    import h5py
+    import numpy as np
+    import pandas as pd
+
+    from extract.backbones import load_backbone
+    from extract.pipeline import extract_corpus
+
+    paths = [write_wav(tmp_path / f"c{i}.wav", seconds=0.4 + 0.3 * i, seed=i) for i in range(6)]
+    manifest = pd.DataFrame({"id": [p.stem for p in paths], "path": [str(p) for p in paths],
+                             "label": ["anger", "neutral"] * 3, "speaker": ["s0", "s1", "s2"] * 2, "gender": ["f"] * 6})
+    caches = []
+    for run in ("a", "b"):
+        backbone = load_backbone("whisper-tiny.en", weights="random", device="cuda", precision="fp16")
+        caches.append(extract_corpus(manifest, backbone, tmp_path / run, corpus="c", batch_size=4,
+                                     log=lambda m: None).path)
+    with h5py.File(caches[0], "r") as a, h5py.File(caches[1], "r") as b:
+        assert a.attrs["determinism"] == b.attrs["determinism"]
+        for name in ("pooled/mean", *(f"layers/{k}" for k in a["layers"])):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)

@@ -54,7 +54,8 @@ def test_probe_run_jobs_from_the_command_line(tmp_path: Path) -> None:
     for corpus in ("alpha", "beta"):
         make_cache(features / corpus / "whisper-tiny.h5", corpus=corpus, n_states=3, dim=8, per_label=2)
     result = CliRunner().invoke(app, ["run", "--all", "--features", str(features), "--results", str(tmp_path / "r"),
-                                      "--probes", "linear", "--seeds", "0,", "--epochs", "2", "--jobs", "2"],
+                                      "--probes", "linear", "--seeds", "0,", "--epochs", "2", "--jobs", "2",
+                                      "--device", "cpu"],  # CPU workers: with CUDA present each would start it
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "r" / "runs").rglob("seed0.json"))) == 2

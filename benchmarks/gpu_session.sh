@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 21's measurements in one prepared run on a GPU machine (about 9 minutes). Prepare on your own machine
+# first, from the project root:  ../shared/device/prepare.sh   (fills the ignored .device/: wheels the GPU image
+# lacks and the rendered 192-clip demo corpus). Then, on the GPU machine, from the project root with .device
+# carried along:  bash benchmarks/gpu_session.sh
+# Every log goes to /tmp/gpu and is packed into $OUT/all.tar after each step (a run cut short returns what it
+# finished). Commit the outputs under benchmarks/results/ with the GPU named (machine.txt names it).
+set -u
+export PYTHONUNBUFFERED=1
+R=$(cd "$(dirname "$0")/.." && pwd); D=$R/.device; L=/tmp/gpu; OUT=${OUT:-/tmp/gpu-out}; mkdir -p $L "$OUT"
+[ -d "$D/whl" ] && [ -d "$D/data/synthetic" ] || { echo "run ../shared/device/prepare.sh first (.device/ missing)"; exit 2; }
+pack() { tar cf "$OUT/all.tar" -C /tmp gpu; }
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $D/whl/*.whl >$L/install.log 2>&1
+export PYTHONPATH=/tmp/site:$R
+mkdir -p /tmp/bin; printf '#!/bin/bash\nexec python3 -c "import sys; sys.argv[0]=\\"probe\\"; from probe.cli import main; main()" "$@"\n' >/tmp/bin/probe
+chmod +x /tmp/bin/probe; export PATH=/tmp/bin:$PATH
+cd "$R"; C=$D/data/synthetic
+{ nvidia-smi; python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; git log --oneline -1 2>/dev/null; } >$L/machine.txt 2>&1
+step() { local name=$1 limit=$2; shift 2; echo "== $name ($(date +%T), limit ${limit}s)"; timeout "$limit" "$@" >$L/$name.log 2>&1; echo "rc=$?" | tee -a $L/$name.log; tail -15 $L/$name.log; pack; }
+
+# 1. The device path and determinism on CUDA (pinned copies, bit-identical reruns), then the tests issue 21 found
+#    failing or unfinished with CUDA present, with their failures printed (-rfE).
+step tests_device 150 python3 -m pytest -q -p no:cacheprovider -x -rfE tests/test_extract_device_path.py \
+  tests/test_determinism.py tests/test_length_buckets.py tests/test_whisper_batching.py
+step tests_issue21 200 python3 -m pytest -q -p no:cacheprovider -n 8 --timeout 180 -rfE tests/test_benchmarks.py \
+  tests/test_pipeline.py::test_killed_extraction_resumes_to_the_same_cache tests/test_parallel_run.py
+# 2. The goals: whisper-medium pad30 and wav2vec2-large / xls-r-300m length-bucketed, bf16 and fp16, the loop beside.
+step gpu_extract 300 python3 benchmarks/gpu_extract.py --corpus-dir $C --clips 192 \
+  --models whisper-medium,wav2vec2-large,xls-r-300m --precisions bf16,fp16 --batch-size 32 --shard-size 64 \
+  --epochs 3 --out $L/gpu_extract.txt
+# 3. Where the time of a batch goes on the GPU (CPU launch time and CUDA time per operator).
+step profile 90 python3 benchmarks/extract_profile.py --model whisper-medium --device cuda --precision bf16 \
+  --clips 64 --batch-size 32 --out $L/extract_profile.txt
+# 4. probe plan timed on this GPU (extraction time of the demo corpus from rates measured here).
+step plan 90 probe plan --model whisper-medium,wav2vec2-large,xls-r-300m --corpus synthetic --data-root $D/data \
+  --device cuda --precision bf16 --batch-size 32 --time-clips 64
+echo "== done $(date +%T)"; pack
