@@ -26,6 +26,7 @@ from extract.labels import parse_classes
 from probe.commands.corpora_check import MIN_SPLIT_SPEAKERS, PROGRESS_MIN_FILES, SPEAKER_TABLE_MAX, check
 from probe.commands.corpora_common import CorpusOption, RootOption, _count, _fail, _info, _key, _root, _scan
 from probe.commands.errors import require_folder
+from probe.commands.fit import print_fitted
 
 __all__ = ["MIN_SPLIT_SPEAKERS", "PROGRESS_MIN_FILES", "SPEAKER_TABLE_MAX", "corpora_app", "register"]
 
@@ -129,7 +130,7 @@ def list_corpora(
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*(escape(row[c]) for c in COLUMNS))
-        console.print(table)
+        print_fitted(console, table, (), "", wide=wide)  # --wide: the console widens to the table
     else:
         _print_narrow(console, rows)
     console.print(
