@@ -48,9 +48,10 @@ def _root(key: str, root: Path | None) -> Path:
             _fail(str(exc))
     root = root.expanduser()
     if not root.exists():
-        _fail(f"corpus folder {root} does not exist")
+        _fail(f"corpus folder {root} does not exist; give --root the folder holding {key}'s audio (or leave it "
+              f"out to look in probe-data.toml, $PROBE_DATA_ROOT and ./data/{key})")
     if not root.is_dir():
-        _fail(f"corpus folder {root} is not a directory")
+        _fail(f"corpus folder {root} is not a directory (a file); give --root the folder holding {key}'s audio")
     return root.absolute()
 
 

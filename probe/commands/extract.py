@@ -117,7 +117,8 @@ def extract_command(
         backbone = load_backbone(model, weights=weights, device=device, whisper_input=whisper_input,
                                  precision=precision)
     except (RuntimeError, ValueError, KeyError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError quotes it
+        console.print(f"[red]error:[/] {escape(reason)}", highlight=False)
         raise typer.Exit(2) from None
     if not extract_roots(backbone, roots, out, classes=chosen, batch_size=batch_size, shard_size=shard_size,
                          workers=workers, force=force, max_seconds=max_duration, wait_lock=wait_lock):
