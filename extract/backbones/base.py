@@ -83,13 +83,14 @@ class CacheStates:
 
 def cache_tensors(states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(frames fp16, pooled fp32, peaks fp32)`` of one clip's states ``(n_states, n_frames, dim)``, computed
-    where ``states`` lies. The fp16 cast is the same round-to-nearest-even cast numpy's ``astype`` does."""
+    where ``states`` lies. The fp16 cast is the same round-to-nearest-even cast of the float32 states that numpy's
+    ``astype`` did on the host."""
     full = states.float()
     if full.shape[1] == 0:
         peaks = torch.zeros(full.shape[0], device=full.device)
     else:
         peaks = full.abs().amax(dim=(1, 2))  # NaN and inf propagate: a non-finite state has a non-finite peak
-    return states.to(torch.float16), full.mean(dim=1), peaks
+    return full.to(torch.float16), full.mean(dim=1), peaks  # from float32, as before (no double rounding)
 
 
 class Backbone(ABC):
