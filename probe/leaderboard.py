@@ -58,7 +58,7 @@ def _std(values: Sequence[float]) -> float:
 
 def interval_columns(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``<metric>_ci_low``/``_ci_high`` (95%, speaker-clustered, of the test predictions pooled over the row's
-    runs: jackknife-t below 30 test speakers, else a bootstrap of 1000 resamples, seed 0;
+    runs: jackknife over speakers and runs with a t quantile;
     :func:`probe.uncertainty.interval_of_records`), ``n_test_speakers``,
     ``n_test_clips`` and ``ci_cluster`` (``speaker``, or ``clip`` for records without speakers); NaN/empty for
     records without predictions."""

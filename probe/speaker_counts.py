@@ -121,6 +121,31 @@ class Counts:
         weights = 1.0 - self.clips / np.where(self.run_clips > 0, self.run_clips, 1.0)
         return run_mean(sums, weights, metrics)
 
+    def leave_one_run_out(self, metrics: Sequence[str]) -> np.ndarray:
+        """The statistic with each run left out in turn, ``(metrics, R)``."""
+        n_runs = self.sums.shape[1]
+        sums = np.broadcast_to(self.sums.sum(axis=0), (n_runs, *self.sums.shape[1:]))
+        return run_mean(sums, 1.0 - np.eye(n_runs), metrics)
+
+    def cells(self) -> np.ndarray:
+        """The (cluster, run) pairs with clips, ``(C, 2)``."""
+        return np.argwhere(self.clips > 0)
+
+    def leave_one_cell_out(self, metrics: Sequence[str]) -> np.ndarray:
+        """The statistic with each (cluster, run) cell of :meth:`cells` left out in turn, ``(metrics, C)``."""
+        cells = self.cells()
+        total = self.sums.sum(axis=0)  # (R, 3, k)
+        sums = np.repeat(total[None], len(cells), axis=0)
+        runs = cells[:, 1]
+        sums[np.arange(len(cells)), runs] -= self.sums[cells[:, 0], runs]
+        weights = np.ones((len(cells), total.shape[0]))
+        weights[np.arange(len(cells)), runs] -= self.clips[cells[:, 0], runs] / self.run_clips[runs]
+        return run_mean(sums, weights, metrics)
+
+    def runs_nested_in_clusters(self) -> bool:
+        """Whether every run tests exactly one cluster (leave-one-speaker-out, or one test speaker per seed)."""
+        return bool(((self.clips > 0).sum(axis=0) == 1).all())
+
 
 def run_mean(sums: np.ndarray, weights: np.ndarray, metrics: Sequence[str]) -> np.ndarray:
     """Weighted mean over runs of each metric from sums ``(B, R, 3, k)`` and run weights ``(B, R)``; runs with no

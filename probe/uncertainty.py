@@ -6,15 +6,19 @@ clusters. For one configuration (the seeds or folds of one leaderboard row) the 
 runs (``n_test_speakers``) and the estimate is the mean over runs of each run's metric, exactly as the leaderboard
 states it; the metrics are recomputed from per-speaker class counts (:mod:`probe.speaker_counts`).
 
-* **Intervals** (``interval="auto"``): a delete-one-speaker jackknife with a Student-t quantile
-  (:func:`probe.cluster_intervals.jackknife_t`) when a corpus has fewer than :data:`BOOTSTRAP_MIN_CLUSTERS`
-  test speakers, otherwise a speaker-clustered percentile bootstrap (:func:`scipy.stats.bootstrap`, 1000 resamples,
-  seeded) in which each run counts with its clips' multiplicity. ``interval="t"`` or ``"bootstrap"`` forces one.
+* **Intervals** (``interval="auto"`` or ``"t"``): a jackknife clustered by speaker and by run, with a Student-t
+  quantile (:func:`probe.cluster_intervals.jackknife_t`): a run's test speakers share its training seed's luck, so
+  with several speakers per run neither the speaker-level jackknife nor the speaker bootstrap holds its level
+  (simulated). ``interval="bootstrap"``: a speaker-clustered percentile bootstrap (:func:`scipy.stats.bootstrap`,
+  1000 resamples, seeded) in which each run counts with its clips' multiplicity; valid only when runs test one
+  speaker each.
 * **Paired comparisons** (:func:`compare_records`): A's and B's runs are paired on the same splits
   (:func:`probe.paired.pair_runs` refuses runs tested on different clips); the difference's interval as above on
-  the same speakers for both sides, and the p-value of an exact sign-flip permutation test over speakers
-  (:func:`probe.paired.sign_flip_p`). With ``n`` test speakers no p-value is below ``2/2^n`` (``p_min``; 0.25 for
-  3 speakers) and the result's note says when nothing can be significant.
+  the same speakers for both sides. The p-value: when every run tests one speaker (leave-one-speaker-out, or a
+  holdout of a small corpus), an exact sign-flip permutation test over speakers (:func:`probe.paired.sign_flip_p`),
+  which can never be below ``2/2^n`` (``p_min``; 0.25 for 3 speakers; the note says when nothing can be
+  significant); when runs test several speakers, the two-way clustered t test of the same jackknife
+  (``df = min(speakers, runs) − 1``).
 * Averages over corpora (:func:`interval_over_corpora`, :func:`compare_over_corpora`) treat corpora as strata:
   speakers are left out, drawn or flipped within each corpus. :func:`holm` corrects a table's p-values.
 
@@ -29,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from probe.cluster_intervals import cluster_bootstrap, difference, jackknife_t, single
 from probe.paired import N_PERMUTATIONS, pair_runs, sign_flip_p, smallest_p
@@ -47,7 +52,7 @@ from probe.speaker_counts import (
     n_clips,
 )
 
-__all__ = ["ALPHA", "BOOTSTRAP_MIN_CLUSTERS", "CLUSTERS", "LEVEL", "METRICS", "N_PERMUTATIONS", "N_RESAMPLES",
+__all__ = ["ALPHA", "CLUSTERS", "LEVEL", "METRICS", "N_PERMUTATIONS", "N_RESAMPLES",
            "UncertaintyError", "compare_over_corpora", "compare_records", "comparisons_over_corpora",
            "has_speakers", "holm", "interval_of_records", "interval_over_corpora", "intervals_of_records",
            "intervals_over_corpora", "metric_from_confusion", "smallest_p"]
@@ -55,8 +60,6 @@ __all__ = ["ALPHA", "BOOTSTRAP_MIN_CLUSTERS", "CLUSTERS", "LEVEL", "METRICS", "N
 N_RESAMPLES = 1000
 LEVEL = 0.95
 ALPHA = 0.05
-BOOTSTRAP_MIN_CLUSTERS = 30
-"""Below this many test speakers in a corpus, intervals are jackknife-t (the bootstrap is too narrow there)."""
 INTERVALS: tuple[str, ...] = ("auto", "t", "bootstrap")
 
 
@@ -84,8 +87,8 @@ def _estimate(strata: Sequence[Sequence[Sequence[Record]]], contrast: Any, metri
         pool = {c: i for i, c in enumerate(names)}
         arms.append([Counts(g, pool, mode) for g in stratum])
     sizes = [a[0].sums.shape[0] for a in arms]
-    use = interval if interval != "auto" else ("bootstrap" if min(sizes) >= BOOTSTRAP_MIN_CLUSTERS else "t")
-    estimate, low, high, df = jackknife_t(arms, contrast, metrics, level)
+    use = "t" if interval == "auto" else interval
+    estimate, low, high, df, se = jackknife_t(arms, contrast, metrics, level)
     base: dict[str, Any] = {
         "ci_low": float("nan"), "ci_high": float("nan"), "level": level, "interval": "jackknife-t",
         "n_resamples": n_resamples, "seed": seed, "cluster": mode, "n_test_speakers": sum(sizes),
@@ -95,7 +98,7 @@ def _estimate(strata: Sequence[Sequence[Sequence[Record]]], contrast: Any, metri
         base["note"] = "records lack predictions.speaker: each clip is its own cluster (intervals too narrow)"
         base["n_test_speakers"] = None
     ones = [[a.values(np.ones((1, n)), metrics)[:, 0] for a in stratum] for stratum, n in zip(arms, sizes)]
-    results = [dict(base, metric=m, estimate=float(estimate[i]),
+    results = [dict(base, metric=m, estimate=float(estimate[i]), se=float(se[i]), df=float(df[i]),
                     arm_means=[float(np.mean([o[j][i] for o in ones])) for j in range(len(ones[0]))])
                for i, m in enumerate(metrics)]
     if min(sizes) < 2:
@@ -104,7 +107,7 @@ def _estimate(strata: Sequence[Sequence[Sequence[Record]]], contrast: Any, metri
         return results, arms
     if use == "t":
         for i, result in enumerate(results):
-            result.update(ci_low=float(low[i]), ci_high=float(high[i]), df=float(df[i]))
+            result.update(ci_low=float(low[i]), ci_high=float(high[i]))
         return results, arms
     low, high, dist, left_out = cluster_bootstrap(arms, contrast, metrics, level, n_resamples, seed)
     for i, result in enumerate(results):
@@ -195,15 +198,23 @@ def comparisons_over_corpora(groups_a: Groups, groups_b: Groups, metrics: Sequen
     results, arms = _estimate(strata, difference, metrics, n_resamples, seed, level, cluster, interval)
     counts = [(a, b) for a, b in arms]
     n = sum(a.sums.shape[0] for a, _ in counts)
+    nested = all(a.runs_nested_in_clusters() for a, _ in counts)
     for result in results:
         result["difference"] = result.pop("estimate")
         mean_a, mean_b = result.pop("arm_means")
         mode = result["cluster"]
-        p_min = smallest_p(n, n_permutations)
+        if nested:  # every run tests one speaker: speakers are independent units, the flip test is exact
+            p_min = smallest_p(n, n_permutations)
+            result.update(p_value=sign_flip_p(counts, result["metric"], n_permutations, seed),
+                          test=("sign-flip, exact" if 2.0**n <= n_permutations else
+                                f"sign-flip, {n_permutations} random flips"))
+        else:  # runs test several speakers who share the run's seed luck: two-way clustered t
+            p_min, d, se, df = 0.0, result["difference"], result["se"], result["df"]
+            result.update(p_value=float(2 * student_t.sf(abs(d) / se, df)) if se > 0 else (1.0 if d == 0 else
+                                                                                             float("nan")),
+                          test=f"two-way clustered t (speakers × runs), df {df:.0f}")
         result.update(mean_a=mean_a, mean_b=mean_b, n_corpora=len(shared), p_min=p_min,
-                      p_value=sign_flip_p(counts, result["metric"], n_permutations, seed),
-                      test=("sign-flip, exact" if 2.0**n <= n_permutations else
-                            f"sign-flip, {n_permutations} random flips"), n_permutations=n_permutations)
+                      n_permutations=n_permutations)
         notes = [result["note"]] if result["note"] else []
         if p_min >= ALPHA:
             plural = "s" if n != 1 else ""

@@ -14,11 +14,22 @@ from tests.records_factory import FOUR, planted_record
 
 
 def _pair(n_speakers: int, clips: int = 6, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Leave-one-speaker-out runs (one test speaker per fold, 2 seeds) of A and of a better B."""
     rng = np.random.default_rng(seed)
     acc = rng.uniform(0.3, 0.8, n_speakers)
-    a = [dict(planted_record(acc, clips, rng, seed=s), split={"hash": f"h{s}"}) for s in range(2)]
-    b = [dict(planted_record(np.minimum(acc + 0.2, 0.95), clips, rng, seed=s), split={"hash": f"h{s}"})
-         for s in range(2)]
+
+    a, b = [], []
+    for s in range(2):
+        for fold in range(n_speakers):
+            record = planted_record(acc[fold : fold + 1], clips, rng, seed=s)
+            pred = record["predictions"]
+            pred.update(speaker=[f"c-s{fold}"] * clips, id=[f"c/{fold}/{i}" for i in range(clips)])
+            a.append(dict(record, protocol="kfold", fold=fold, split={"hash": f"h{s}"}))
+            true = np.array([FOUR.index(x) for x in pred["true"]])  # B predicts the same clips, more often right
+            right = rng.random(clips) < min(acc[fold] + 0.2, 0.95)
+            other = np.where(right, true, (true + rng.integers(1, 4, clips)) % 4)
+            b.append(copy.deepcopy(a[-1]))
+            b[-1]["predictions"]["pred"] = [FOUR[i] for i in other]
     return a, b
 
 
@@ -31,7 +42,7 @@ def _macro_f1(record: dict) -> float:
 def test_exact_p_value_is_the_share_of_speaker_flips_as_extreme() -> None:
     a, b = _pair(5)
     observed = np.mean([_macro_f1(x) for x in a]) - np.mean([_macro_f1(x) for x in b])
-    speakers = sorted(set(a[0]["predictions"]["speaker"]))
+    speakers = sorted({s for r in a for s in r["predictions"]["speaker"]})
     extreme = 0
     for flips in itertools.product((0, 1), repeat=len(speakers)):  # swap A's and B's predictions per speaker
         swapped_a, swapped_b = copy.deepcopy(a), copy.deepcopy(b)
@@ -57,10 +68,10 @@ def test_three_speakers_say_why_nothing_can_be_significant() -> None:
 
 def test_runs_tested_on_different_clips_are_refused() -> None:
     a, b = _pair(6)
-    b[1] = copy.deepcopy(b[1])
+    b[7] = copy.deepcopy(b[7])
     for key in ("id", "speaker", "true", "pred"):
-        b[1]["predictions"][key] = b[1]["predictions"][key][:-3]  # a cache that skipped three clips
-    b[1]["split"] = {"hash": "other"}
+        b[7]["predictions"][key] = b[7]["predictions"][key][:-3]  # a cache that skipped three clips
+    b[7]["split"] = {"hash": "other"}
     with pytest.raises(UncertaintyError, match="tested on different splits .*split hash h1 vs other"):
         compare_records(a, b)
 
@@ -70,8 +81,18 @@ def test_same_clips_other_split_hash_and_missing_runs_are_noted() -> None:
     b[0] = dict(b[0], split={"hash": "retrained"})
     note = compare_records(a, b)["note"]
     assert "split hashes differ (h0 vs retrained) but the test clips are the same" in note
-    only = compare_records(a, b[1:])
-    assert "compared on the 1 runs both sides have (A has 2, B 1)" in only["note"]
-    assert only["mean_a"] == pytest.approx(_macro_f1(a[1]))
+    only = compare_records(a, b[6:])  # B has seed 1 only
+    assert "compared on the 6 runs both sides have (A has 12, B 6)" in only["note"]
+    assert only["mean_a"] == pytest.approx(np.mean([_macro_f1(r) for r in a[6:]]))
     with pytest.raises(UncertaintyError, match="share no"):
-        compare_records(a[:1], b[1:])
+        compare_records(a[:6], b[6:])
+
+
+def test_runs_of_several_speakers_use_the_two_way_clustered_t() -> None:
+    rng = np.random.default_rng(3)
+    acc = rng.uniform(0.3, 0.8, 8)
+    a = [planted_record(acc, 10, rng, seed=s) for s in range(3)]  # each run tests all 8 speakers
+    b = [planted_record(acc, 10, rng, seed=s) for s in range(3)]
+    result = compare_records(a, b)
+    assert result["test"] == "two-way clustered t (speakers × runs), df 2" and result["p_min"] == 0
+    assert 0 < result["p_value"] <= 1 and result["ci_low"] < result["difference"] < result["ci_high"]

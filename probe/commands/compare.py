@@ -3,8 +3,9 @@
 ``probe compare --corpus emodb --a whisper-small:linear --b wav2vec2-base:multilayer [--preset paper]
 [--results results]`` prints, for test macro-F1, UAR and accuracy, each side's mean over its runs with a 95% CI,
 the difference A − B with its CI and a two-sided p-value (:func:`probe.uncertainty.compare_records`: runs paired
-on the same splits, a sign-flip permutation test over the test speakers, and a jackknife-t interval, or a
-speaker bootstrap with many speakers). With few test speakers it says why no difference can be significant.
+on the same splits; a sign-flip permutation test over the test speakers when each run tests one speaker, else a
+two-way (speaker × run) clustered t test; a jackknife-t interval). With few test speakers it says why no
+difference can be significant.
 Several ``--corpus`` compare the averages over those corpora (speakers flipped and left out within each corpus).
 Exit codes: 1 when a side has no records or the sides were tested on different splits, 2 for a bad option.
 """

@@ -64,10 +64,10 @@ def _annotate(table: Table, tests: TableTests, group_column: str, old_bold: str,
             cell.bold = tests.winner.get(group) == model
             cell.tied = model in tests.tied.get(group, [])
     n = len(tests.tests)
-    note = (f"Brackets: 95% speaker-clustered confidence interval of the test predictions (jackknife-t, or a "
-            f"bootstrap with 30 or more test speakers; {what}; the standard deviations are in the CSV). Bold: the "
+    note = (f"Brackets: 95% speaker-clustered confidence interval of the test predictions (jackknife over "
+            f"speakers and runs, t quantile; {what}; the standard deviations are in the CSV). Bold: the "
             f"best backbone {_of(group_column)}, only when significantly better than the runner-up (paired "
-            f"sign-flip test over the same test speakers, Holm "
+            f"test over the same test speakers, Holm "
             f"correction over this table's {n} comparison{'s' if n != 1 else ''}, α = {ALPHA}); {TIED}: not "
             "distinguishable from the best.")
     caption = table.grid.caption

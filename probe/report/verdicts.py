@@ -59,11 +59,12 @@ class Uncertainty:
     def markdown(self, out: Path | None = None) -> str:
         """The "Which differences are real" section (figures linked relative to ``out``)."""
         lines = ["## Which differences are real", "",
-                 "Intervals and tests treat the test **speaker** as the unit: 95% intervals are a delete-one-speaker "
-                 "jackknife with a Student-t quantile when a corpus has fewer than 30 test speakers (a "
-                 f"speaker-clustered bootstrap otherwise, {self.n_resamples} resamples, seed {self.seed}); paired "
-                 "p-values come from a sign-flip permutation test that swaps the two sides' predictions speaker by "
-                 "speaker (exact up to 14 speakers), on runs paired by seed and fold and tested on the same clips. "
+                 "Intervals and tests treat the test **speaker** as the unit, and the run (a seed's trained probe, "
+                 "whose luck its test speakers share) as a second one: 95% intervals are a jackknife clustered by "
+                 "speaker and by run with a Student-t quantile; paired p-values come from a sign-flip permutation "
+                 "test that swaps the two sides' predictions speaker by speaker (exact up to 14 speakers) when every "
+                 "run tests one speaker, else from the two-way clustered t test; runs are paired by seed and fold "
+                 "and must have been tested on the same clips. "
                  "With n test speakers no p-value can be below 2/2^n (0.25 for 3 speakers). p-values are "
                  "Holm-corrected over the comparisons of each table. A winner is named only when it is "
                  f"significantly better than the runner-up (α = {ALPHA}); otherwise the cells are "
