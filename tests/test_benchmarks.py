@@ -72,8 +72,8 @@ def test_probe_throughput_smoke(smoke_corpus: Path, tmp_path: Path) -> None:
 
 def test_gpu_extract_on_cpu(smoke_corpus: Path) -> None:
     """Without CUDA the script refuses with a clear message; --device cpu runs its code path on the CPU (chosen
-    explicitly, so the test is the same on a machine with CUDA), Whisper and a Wav2Vec 2.0 model, the loop beside
-    them, and its FLOP formula agrees with torch's FLOP counter."""
+    explicitly, so the test is the same on a machine with CUDA) with the loop beside it, and its FLOP formula agrees
+    with torch's FLOP counter (its Wav2Vec 2.0 path: tests/test_gpu_rates.py)."""
     import torch
 
     if not torch.cuda.is_available():
@@ -82,7 +82,6 @@ def test_gpu_extract_on_cpu(smoke_corpus: Path) -> None:
     done = _run("gpu_extract.py", "--smoke", "--device", "cpu", "--corpus-dir", str(smoke_corpus))
     assert done.returncode == 0, done.stderr
     assert re.search(r"whisper-tiny\.en-random\s+fp32\s+\d", done.stdout), done.stdout
-    assert re.search(r"wav2vec2-base-random\s+fp32\s+\d", done.stdout), done.stdout
     assert re.search(r"EmoBox-style loop .* clips/s = \d+\.\d+× the loop", done.stdout), done.stdout
     assert "paper grid: 6 backbones × 9 corpora" in done.stdout
     ratio = _number(r"ratio (\d+\.\d+)\)", done.stdout)
