@@ -142,11 +142,13 @@ def compare(
     console.print(table)
     diff, ia = summary
     console.print(f"macro-F1: {escape(verdict(a, b, diff, 1 - level))}", highlight=False, soft_wrap=True)
-    interval = diff["interval"] + (f", df {diff['df']:.0f}" if "df" in diff else f", {resamples} resamples")
+    interval = diff["interval"] + (f", df {diff['df']:.0f}" if diff["interval"] != "bootstrap" else
+                                   f", {resamples} resamples")
+    test = (f"{diff['test']} over {diff['cluster']}s (smallest possible {_p(diff['p_min'])})"
+            if diff["test"].startswith("sign-flip") else diff["test"])
     console.print(f"{diff['n_test_speakers']} test {diff['cluster']}s, {diff['n_test_clips']} clips; runs A "
-                  f"{sum(map(len, side_a.values()))}, B {sum(map(len, side_b.values()))}; p: {diff['test']} over "
-                  f"{diff['cluster']}s (smallest possible {_p(diff['p_min'])}); CI: {interval}; seed {seed}; "
-                  "p-values are per metric, uncorrected.", highlight=False, soft_wrap=True)
+                  f"{sum(map(len, side_a.values()))}, B {sum(map(len, side_b.values()))}; p: {test}; CI: "
+                  f"{interval}; seed {seed}; p-values are per metric, uncorrected.", highlight=False, soft_wrap=True)
     for note in sorted(notes):
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
