@@ -1,9 +1,10 @@
-"""How long does the speaker-clustered bootstrap of the full paper grid take?
+"""How long do the speaker-clustered intervals and paired tests of the full paper grid take?
 
 Builds run records in memory for 9 corpora × 6 backbones × 3 probes × 3 seeds with the test parts a holdout
 80/10/10 speaker split gives on the real corpora (files and speakers from ``corpora.md``; each seed draws its own
 test speakers, as ``probe run`` does; predictions right with a per-speaker probability), then times what the
-leaderboard and the report compute (:mod:`probe.uncertainty`, 1000 resamples each):
+leaderboard and the report compute (:mod:`probe.uncertainty` at its defaults: the speaker × run jackknife, and
+the sign-flip or two-way clustered t test; the labels below still say "bootstraps"):
 
 * a 95% CI of macro-F1, UAR and accuracy for every configuration (the leaderboard's columns);
 * paired comparisons of every pair of backbones for every probe on every corpus (the tables' significance);
