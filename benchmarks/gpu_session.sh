@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Issue 21's measurements in one prepared run on a GPU machine (about 9 minutes). Prepare on your own machine
+# Issue 21's measurements, prepared for a GPU machine (two calls, about 13 minutes at most in all). Prepare on your own machine
 # first, from the project root:  ../shared/device/prepare.sh   (fills the ignored .device/: wheels the GPU image
 # lacks and the rendered 192-clip demo corpus). Then, on the GPU machine, from the project root with .device
-# carried along:  bash benchmarks/gpu_session.sh
+# carried along, in two calls of under 10 minutes each (a device command may run 600 s at most):
+#   bash benchmarks/gpu_session.sh tests      (about 5 minutes at most)
+#   bash benchmarks/gpu_session.sh measure    (about 8 minutes at most)
 # Every log goes to /tmp/gpu and is packed into $OUT/all.tar after each step (a run cut short returns what it
 # finished). Commit the outputs under benchmarks/results/ with the GPU named (machine.txt names it).
 set -u
@@ -16,22 +18,26 @@ mkdir -p /tmp/bin; printf '#!/bin/bash\nexec python3 -c "import sys; sys.argv[0]
 chmod +x /tmp/bin/probe; export PATH=/tmp/bin:$PATH
 cd "$R"; C=$D/data/synthetic
 { nvidia-smi; python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; git log --oneline -1 2>/dev/null; } >$L/machine.txt 2>&1
+WHAT=${1:-tests}
 step() { local name=$1 limit=$2; shift 2; echo "== $name ($(date +%T), limit ${limit}s)"; timeout "$limit" "$@" >$L/$name.log 2>&1; echo "rc=$?" | tee -a $L/$name.log; tail -15 $L/$name.log; pack; }
 
-# 1. The device path and determinism on CUDA (pinned copies, bit-identical reruns), then the tests issue 21 found
-#    failing or unfinished with CUDA present, with their failures printed (-rfE).
-step tests_device 150 python3 -m pytest -q -p no:cacheprovider -x -rfE tests/test_extract_device_path.py \
-  tests/test_determinism.py tests/test_length_buckets.py tests/test_whisper_batching.py
+if [ "$WHAT" = tests ]; then
+# The device path and determinism on CUDA (pinned copies, bit-identical reruns), then the tests issue 21 found
+# failing or unfinished with CUDA present, with their failures printed (-rfE).
+step tests_device 120 python3 -m pytest -q -p no:cacheprovider -x -rfE tests/test_extract_device_path.py \
+  tests/test_determinism.py tests/test_length_buckets.py tests/test_gpu_rates.py tests/test_whisper_batching.py
 step tests_issue21 200 python3 -m pytest -q -p no:cacheprovider -n 8 --timeout 180 -rfE tests/test_benchmarks.py \
   tests/test_pipeline.py::test_killed_extraction_resumes_to_the_same_cache tests/test_parallel_run.py
-# 2. The goals: whisper-medium pad30 and wav2vec2-large / xls-r-300m length-bucketed, bf16 and fp16, the loop beside.
-step gpu_extract 300 python3 benchmarks/gpu_extract.py --corpus-dir $C --clips 192 \
-  --models whisper-medium,wav2vec2-large,xls-r-300m --precisions bf16,fp16 --batch-size 32 --shard-size 64 \
+else
+# The goals: whisper-medium pad30 and wav2vec2-large / xls-r-300m length-bucketed, bf16, the loop beside each.
+step gpu_extract 330 python3 benchmarks/gpu_extract.py --corpus-dir $C --clips 192 \
+  --models whisper-medium,wav2vec2-large,xls-r-300m --precisions bf16 --batch-size 32 --shard-size 64 \
   --epochs 3 --out $L/gpu_extract.txt
-# 3. Where the time of a batch goes on the GPU (CPU launch time and CUDA time per operator).
-step profile 90 python3 benchmarks/extract_profile.py --model whisper-medium --device cuda --precision bf16 \
-  --clips 64 --batch-size 32 --out $L/extract_profile.txt
-# 4. probe plan timed on this GPU (extraction time of the demo corpus from rates measured here).
+# Where the time of a batch goes on the GPU (CPU launch time and CUDA time per operator).
+step profile 60 python3 benchmarks/extract_profile.py --model whisper-medium --device cuda --precision bf16 \
+  --clips 64 --batch-size 32 --repeats 2 --out $L/extract_profile.txt
+# probe plan timed on this GPU (extraction time of the demo corpus from rates measured here).
 step plan 90 probe plan --model whisper-medium,wav2vec2-large,xls-r-300m --corpus synthetic --data-root $D/data \
   --device cuda --precision bf16 --batch-size 32 --time-clips 64
+fi
 echo "== done $(date +%T)"; pack
