@@ -36,7 +36,8 @@ def test_cuda_settings_are_set_and_recorded_in_a_fresh_process() -> None:
     settings, kept = out.stdout.splitlines()
     assert json.loads(settings) == {
         "device_type": "cuda", "deterministic_algorithms": True, "warn_only": True,
-        "cublas_workspace_config": CUBLAS_WORKSPACE, "cudnn_deterministic": True, "cudnn_benchmark": False,
+        "cublas_workspace_config": CUBLAS_WORKSPACE, "fill_uninitialized_memory": False,
+        "cudnn_deterministic": True, "cudnn_benchmark": False,
     }
     assert kept == ":16:8"
 
