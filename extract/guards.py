@@ -172,7 +172,7 @@ def disk_full_error(folder: Path, what: str, need: int, kept: str) -> DiskFullEr
                          f"{human_bytes(need)} needed, {human_bytes(free)} free). {kept}")
 
 
-def _file_in_path(folder: Path) -> Path | None:
+def file_in_path(folder: Path) -> Path | None:
     """The first existing path from ``folder`` up to the root that is not a folder (a file blocking it)."""
     for candidate in (folder, *folder.parents):
         if candidate.exists() or candidate.is_symlink():
@@ -184,7 +184,7 @@ def folder_error(folder: Path, exc: OSError | None, option: str, what: str) -> F
     """The :class:`FolderError` for ``folder`` (meant for ``what``, set by ``option``) that could not be made or
     written, with the reason read from ``exc`` (``None``: found not writable)."""
     folder = Path(folder)
-    blocker = _file_in_path(folder)
+    blocker = file_in_path(folder)
     code = exc.errno if exc is not None else None
     if blocker is not None:
         reason, step = f"{blocker} is a file, not a folder", f"choose another {option}, or move that file away"

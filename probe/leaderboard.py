@@ -13,6 +13,7 @@ weights, Whisper input mode, cache file) are the first record's. Records are tak
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -164,10 +165,14 @@ def write_leaderboard(results: str | Path) -> tuple[Path, pd.DataFrame]:
             os.fsync(handle.fileno())
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only file system refuses even this
+            pass
         kept = "the previous leaderboard is kept" if path.exists() else "no leaderboard was written"
+        fix = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "make the folder writable"
         raise LeaderboardError(f"could not write {path}: {exc.strerror or exc} ({kept}; the run records are "
-                               "complete: free some space and run `probe leaderboard` to rebuild it)") from None
+                               f"complete: {fix} and run `probe leaderboard` to rebuild it)") from None
     return path, frame
 
 

@@ -193,3 +193,25 @@ def test_folder_error_reasons() -> None:
     assert "no space is left" in str(folder_error(here, OSError(errno.ENOSPC, "x"), "--out", "caches"))
     assert "permission denied" in str(folder_error(here, OSError(errno.EACCES, "x"), "--out", "caches"))
     assert "make it writable" in str(folder_error(here, OSError(errno.EACCES, "x"), "--out", "caches"))
+
+
+def test_report_plan_and_leaderboard_name_unwritable_folders(tmp_path: Path, data: Path) -> None:
+    make_cache(tmp_path / "features" / "synth" / "m.h5", model="m", **SMALL)
+    run_all(tmp_path / "features", tmp_path / "results", probes="linear", seeds="0,",
+            config=make_config("paper", epochs=1, device="cpu"))
+    (tmp_path / "x").write_text("a file")
+    runner = CliRunner(env={"COLUMNS": "300"})
+    report = runner.invoke(app, ["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "x" / "r")])
+    assert report.exit_code == 1 and "cannot write the report" in report.output and "is a file" in report.output
+    plan = runner.invoke(app, ["plan", "--model", "whisper-tiny.en", "--corpus", "emodb", "--data-root", str(data),
+                               "--out", str(tmp_path / "x" / "feat"), "--time-clips", "0"])
+    assert plan.exit_code == 2 and f"{tmp_path / 'x'} is a file, not a folder" in " ".join(plan.output.split())
+    mountable(tmp_path)
+    with tmpfs(tmp_path / "ro", 1024) as ro:
+        subprocess.run(["cp", "-r", str(tmp_path / "results"), str(ro)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        board = runner.invoke(app, ["leaderboard", "--results", str(ro / "results")])
+        assert board.exit_code == 2 and isinstance(board.exception, SystemExit), board.output
+        assert "Read-only file system" in board.output and "make the folder writable" in board.output
+        report = runner.invoke(app, ["report", "--results", str(ro / "results")])
+        assert report.exit_code == 1 and "read-only file system; choose a --out folder" in report.output

@@ -47,9 +47,10 @@ def plan_command(
     from extract.backbones import get_spec, load_backbone
     from extract.labels import parse_classes
     from extract.plan import corpus_durations, free_bytes, human, plan_cache, sample_paths, space_needed, time_model
-    from probe.commands.errors import require_device
+    from probe.commands.errors import refuse_file_in_path, require_device
     from probe.commands.extract import _resolve_roots, _split_list
 
+    refuse_file_in_path(out, "--out")
     if time_clips:
         require_device(device)
     try:

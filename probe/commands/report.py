@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from probe.commands.errors import require_folder
 from probe.report.build import ReportSummary, write_report, write_run_report
 from probe.report.load import ReportError
 from probe.report.tables import BEST_PROBE
@@ -81,6 +82,8 @@ def report(
     console = Console()
     if best_probe not in BEST_PROBE:
         _fail(f"--best-probe must be one of {', '.join(BEST_PROBE)}, got {best_probe!r}", 2)
+    if out is not None or results.is_dir():  # a missing --results is reported as such below, not created here
+        require_folder(out if out is not None else results, "--out", "the report")
     try:
         if run:
             missing = [p for p in run if not p.is_file()]
