@@ -23,7 +23,7 @@ import numpy as np
 
 from extract.cache import CacheError, FeatureCache, find_caches
 from extract.labels import class_set_name
-from probe.baselines import is_baseline
+from probe.baselines import is_baseline, not_applicable
 from probe.heads import PROBES, parse_probes
 from probe.metrics import classification_metrics
 from probe.optim import weight_fields
@@ -214,6 +214,9 @@ def run_model(
         labels_of = {n: domain_labels(d, caches[d.source]) for n, d in domains.items()}
         tasks, notes = plan_tasks(protocol, list(domains.values()), labels_of, train_names, test_names, classes)
         notes = [f"{model}: {n}" for n in notes]
+        refused = {p: why for p in probes if (why := not_applicable(p, caches[0].attrs)) is not None}
+        notes += [f"{model}: {p} not run: {why}" for p, why in refused.items()]  # e.g. multilayer on one state
+        probes = [p for p in probes if p not in refused]
         speakers = speaker_keys(data.table)
         identity = _model_identity(caches[0])
         splits: dict[tuple[str, tuple[str, ...], int], tuple[str, dict[str, np.ndarray]]] = {}

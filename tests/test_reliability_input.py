@@ -215,3 +215,16 @@ def test_report_plan_and_leaderboard_name_unwritable_folders(tmp_path: Path, dat
         assert "Read-only file system" in board.output and "make the folder writable" in board.output
         report = runner.invoke(app, ["report", "--results", str(ro / "results")])
         assert report.exit_code == 1 and "read-only file system; choose a --out folder" in report.output
+
+
+def test_transfer_leaves_multilayer_out_of_one_state_caches_by_name(tmp_path: Path, one_thread: None) -> None:
+    from probe.transfer_run import run_transfer
+    from tests.transfer_caches import transfer_cache
+
+    for corpus, seed, language in (("a", 1, "en"), ("b", 2, "de")):
+        transfer_cache(tmp_path / "f" / corpus / "logmel-128.h5", corpus, seed=seed, language=language, n_states=1,
+                       model="logmel-128")
+    summary = run_transfer(tmp_path / "f", tmp_path / "r", models=["logmel-128"], probes="linear,multilayer",
+                           seeds="0,", config=make_config("paper", epochs=1, device="cpu"))
+    assert [o.status for o in summary.outcomes] == ["trained"] * 4  # linear's four cells; no failed multilayer
+    assert any("multilayer not run: multilayer learns weights over a model's states" in n for n in summary.notes)
