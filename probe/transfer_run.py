@@ -22,8 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from extract.cache import CacheError, FeatureCache, find_caches
+from extract.guards import SpaceError, space_error
 from extract.labels import class_set_name
 from probe.baselines import is_baseline, not_applicable
+from probe.execute import RECORD_KEPT
 from probe.heads import PROBES, parse_probes
 from probe.metrics import classification_metrics
 from probe.optim import weight_fields
@@ -290,10 +292,20 @@ def _run_task(model: str, task: Task, seed: int, probe: str, stages: list[dict[s
                  "partition": {p: sorted(set(keys[r])) for p, r in seen.items()}}
         record, ids, emb = _record(cell, task, probe, seed, result, _slice(result.test, rows), data, labels,
                                    domains, stages, model, block, val_metrics)
-        write_record(cell.path, record, ids, emb)
+        label = f"{task.train_label} → {cell.test} {probe} seed {seed}"
+        try:
+            write_record(cell.path, record, ids, emb)
+        except OSError as exc:  # a full disk: the folder and the space a record needs, as `probe run` says it
+            need = len(json.dumps(record, default=str)) + emb.nbytes + sum(len(i) for i in ids)
+            error = space_error(exc, cell.path.parent, f"the transfer record of {label}", need, RECORD_KEPT)
+            outcome = TransferOutcome(label, "failed", message=str(error) if isinstance(error, SpaceError)
+                                      else f"{type(exc).__name__}: {exc}")
+            summary.outcomes.append(outcome)
+            listener.finished(outcome)
+            continue
         summary.records.append(cell.path)
-        outcome = TransferOutcome(f"{task.train_label} → {cell.test} {probe} seed {seed}", "trained",
-                                  record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
+        outcome = TransferOutcome(label, "trained", record["metrics"]["test"]["macro_f1"],
+                                  time.perf_counter() - started)
         summary.outcomes.append(outcome)
         listener.finished(outcome)
 

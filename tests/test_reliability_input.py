@@ -228,3 +228,19 @@ def test_transfer_leaves_multilayer_out_of_one_state_caches_by_name(tmp_path: Pa
                            seeds="0,", config=make_config("paper", epochs=1, device="cpu"))
     assert [o.status for o in summary.outcomes] == ["trained"] * 4  # linear's four cells; no failed multilayer
     assert any("multilayer not run: multilayer learns weights over a model's states" in n for n in summary.notes)
+
+
+def test_transfer_on_a_full_disk_names_the_folder_and_the_space(tmp_path: Path, one_thread: None) -> None:
+    from probe.transfer_run import run_transfer
+    from tests.transfer_caches import transfer_cache
+
+    mountable(tmp_path)
+    for corpus, seed, language in (("a", 1, "en"), ("b", 2, "de")):
+        transfer_cache(tmp_path / "f" / corpus / "whisper-tiny.h5", corpus, seed=seed, language=language)
+    with tmpfs(tmp_path / "full", 128) as full:
+        (full / "filler").write_bytes(b"\0" * 120_000)  # 8 KB left: a transfer record needs about 20
+        summary = run_transfer(tmp_path / "f", full / "r", models=["whisper-tiny"], probes="linear", seeds="0,",
+                               config=make_config("paper", epochs=1, device="cpu"))
+    assert [o.status for o in summary.outcomes] == ["failed"] * 4
+    assert all("no space left on the device of" in o.message and "needed," in o.message and "Errno" not in
+               o.message for o in summary.outcomes)
