@@ -23,7 +23,7 @@ from rich.console import Console
 from probe.commands.errors import fail, require_device, require_folder
 from probe.commands.fit import LEADERBOARD_DROP, print_fitted
 
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, emoji=False)  # paths and device names such as cuda:x stay text
 
 DEMO_WAV2VEC2 = "wav2vec2-base"
 DEMO_WHISPERS = ("whisper-tiny.en", "whisper-base")  # English-only and multilingual, both real weights offline

@@ -18,7 +18,7 @@ from probe.commands.errors import require_device, require_folder
 if TYPE_CHECKING:
     from extract.backbones import Backbone
 
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, emoji=False)  # paths and device names such as cuda:x stay text
 
 
 def _human_bytes(n: float) -> str:
