@@ -118,6 +118,9 @@ def list_corpora(
         found = corpus_roots(data_root=data_root, config=config)
     except CorpusError as exc:
         found, problem = {}, str(exc)
+    if data_root is not None and not data_root.expanduser().is_dir():
+        problem = problem or (f"--data-root {data_root} is not a folder, so no corpus was looked for there; give the "
+                              "folder that holds one <key>/ folder per corpus")
     rows = _corpus_rows(found)
     if csv:
         import pandas as pd
