@@ -1,5 +1,5 @@
-"""Run records (``results/runs/…/*.json``, schema ``ser-probe-run/1``, see ``docs/run-record.md``): paths,
-hashing, atomic writing and reading.
+"""Run records (``results/runs/…/*.json``, schema ``ser-probe-run/2``, see ``docs/run-record.md``): paths,
+hashing, atomic writing and reading (``/1`` records are still read).
 
 A record and its ``.npz`` sidecar (test ``ids`` and ``embeddings``) are each written to a temporary file in the
 same directory and moved into place with :func:`os.replace`, sidecar first, so an interrupted run leaves no
