@@ -108,3 +108,24 @@ def model_traits(attrs: dict[str, Any]) -> dict[str, str]:
     languages = str(attrs.get("languages") or ("en" if english else "multi"))
     return {"language": str(attrs.get("language") or ""), "family": family, "pretraining": pretraining,
             "languages": languages}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Every setting of one ``probe run`` that decides what is trained and recorded, held once: the inline path
+    passes :meth:`run_options` to :func:`probe.runner.run_all`, and each cluster task
+    (:class:`probe.cluster.tasks.ProbeTask`) carries the same object. The torch thread count is in ``config``
+    (``cpu_threads``). How the local process runs (``wait_lock``, ``jobs``) is not here: it is not a task's."""
+
+    seeds: str | int | Sequence[int] = "3"
+    protocol: str = "holdout"
+    folds: int | None = None
+    classes: str | Sequence[str] | None = "all"
+    config: Any = None  # probe.train.TrainConfig; None: the default one
+    split_seed: int | None = None
+    memory_budget: int | None = None
+    force: bool = False
+
+    def run_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`probe.runner.run_all` (shallow: ``config`` stays a TrainConfig)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -12,10 +12,12 @@ import pytest
 from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
 from extract.pipeline import extract_corpus
+from extract.settings import ExtractSettings
 from probe.cluster.sanity import NodeShape, RequestError, _gpus, check_request
 from probe.cluster.settings import SettingsError, SlurmSettings, parse_mem, parse_time, site_defaults
 from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_tasks
 from probe.runner import run_all
+from probe.runspec import RunSettings
 from probe.train import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
@@ -89,22 +91,25 @@ def test_probe_tasks_group_cheap_probes_and_skip_what_is_recorded(tmp_path: Path
     config = TrainConfig(epochs=1, device="cpu")
     make_cache(tmp_path / "f" / "tiny" / "whisper-tiny.h5", corpus="tiny", n_speakers=2, per_label=1, dim=8)
     tasks, done, problems = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=None, models=None,
-                                        probes="linear,nonlinear", seeds="0,1", config=config)
+                                        probes="linear,nonlinear", settings=RunSettings(seeds="0,1", config=config))
     assert len(problems) == 2 and all(p.startswith("tiny/whisper-tiny") and "tiny: " in p for p in problems)
     assert done == 0 and [t.label for t in tasks] == ["alpha/whisper-tiny linear", "alpha/whisper-tiny nonlinear",
                                                       "beta/whisper-tiny linear", "beta/whisper-tiny nonlinear"]
     assert tasks[0]() == {"trained": 2, "skipped": 0}  # a task writes records, never the leaderboard
     assert not (tmp_path / "r" / "leaderboard.csv").exists()
     tasks, done, _ = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=["alpha", "beta"], models=None,
-                                 probes="linear,nonlinear", seeds="0,1", config=config)
+                                 probes="linear,nonlinear", settings=RunSettings(seeds="0,1", config=config))
     assert done == 1 and [t.label for t in tasks][0] == "alpha/whisper-tiny nonlinear"
 
 
 def test_checkpoint_requeues_extraction_without_force() -> None:
-    task = ExtractTask(model="whisper-tiny.en", corpus="emodb", root=Path("/d/emodb"), out=Path("/f"), force=True)
+    task = ExtractTask(model="whisper-tiny.en", corpus="emodb", root=Path("/d/emodb"), out=Path("/f"),
+                       settings=ExtractSettings(force=True, max_seconds=2.0))
     again = task.checkpoint()
-    assert again.function.force is False and again.function.model == "whisper-tiny.en"
-    probe = ProbeTask(features=Path("/f"), results=Path("/r"), corpus="c", model="m", probes=("linear",), seeds="3")
+    assert again.function.settings.force is False and again.function.model == "whisper-tiny.en"
+    assert again.function.settings.max_seconds == 2.0  # the other settings stay
+    probe = ProbeTask(features=Path("/f"), results=Path("/r"), corpus="c", model="m", probes=("linear",),
+                      settings=RunSettings(seeds="3"))
     assert probe.checkpoint().function is probe
 
 

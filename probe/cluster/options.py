@@ -13,11 +13,15 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from extract.settings import ExtractSettings
+    from probe.runspec import RunSettings
 
 EXECUTORS: tuple[str, ...] = ("inline", "local", "slurm")
 PANEL = "Cluster (submitit)"
@@ -129,9 +133,10 @@ class ClusterRequest:
             raise typer.Exit(1)
         return True
 
-    def submit_extract(self, model: str, roots: dict[str, Path], out: Path, data_config: Path | None = None,
-                       **options: Any) -> bool:
-        """Submit one extraction task per (model, corpus); ``model`` may be a comma list. False: run inline."""
+    def submit_extract(self, model: str, roots: dict[str, Path], out: Path, data_config: Path | None,
+                       settings: ExtractSettings) -> bool:
+        """Submit one extraction task per (model, corpus), each carrying ``settings`` (every option of the
+        command); ``model`` may be a comma list. False: run inline."""
         from probe.cluster.tasks import extract_tasks
 
         models = [m.strip() for m in model.split(",") if m.strip()]
@@ -143,19 +148,21 @@ class ClusterRequest:
                     get_spec(name)
                 except KeyError as exc:
                     raise typer.BadParameter(str(exc).strip("'\""), param_hint="--model") from None
-        return self._submit("extract", lambda: extract_tasks(models, roots, out, **options), data_config,
+        return self._submit("extract", lambda: extract_tasks(models, roots, out, settings), data_config,
                             {"out": str(Path(out).resolve())})
 
     def submit_runs(self, features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
-                    probes: str, **options: Any) -> bool:
-        """Submit one probe task per (cache, probe group); the leaderboard is rebuilt here once they end."""
+                    probes: str, settings: RunSettings, wait_lock: bool = False) -> bool:
+        """Submit one probe task per (cache, probe group), each carrying ``settings``; the leaderboard is rebuilt
+        here once they end, under the results folder's lock as ``probe run`` inline (``wait_lock``: wait for
+        another holder instead of exiting)."""
         from probe.cluster.tasks import probe_tasks
         from probe.runner import NoCachesError
 
         def make() -> list[Any]:
             try:
                 tasks, recorded, problems = probe_tasks(features, results, corpora=corpora, models=models,
-                                                        probes=probes, **options)
+                                                        probes=probes, settings=settings)
             except (NoCachesError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(2) from None
@@ -169,7 +176,7 @@ class ClusterRequest:
             return tasks
 
         return self._submit("run", make, None, {"results": str(Path(results).resolve())},
-                            on_end=lambda states: rebuild_leaderboard(Path(results)))
+                            on_end=lambda states: rebuild_leaderboard(Path(results), wait_lock))
 
 
     def submit_transfer(self, features: Path, results: Path, *, models: list[str] | None, probes: str,
@@ -188,13 +195,24 @@ class ClusterRequest:
         return self._submit("transfer", make, None, {"results": str(Path(results).resolve())})
 
 
-def rebuild_leaderboard(results: Path) -> Path | None:
-    """Rebuild ``<results>/leaderboard.csv`` from the records (once, after the tasks); its path, or None."""
+def rebuild_leaderboard(results: Path, wait_lock: bool = False) -> Path | None:
+    """Rebuild ``<results>/leaderboard.csv`` from the records (once, after the tasks) under the results folder's
+    lock, waiting for another holder when ``wait_lock`` (else exit 1 naming it); its path, or None."""
+    import logging
+
+    from extract.guards import FolderError
+    from extract.locks import LockBusy, exclusive_lock
     from probe.leaderboard import write_leaderboard
 
     if not (Path(results) / "runs").is_dir():
         return None
-    path = write_leaderboard(results)[0]
+    try:
+        with exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
+                            log=logging.getLogger(__name__).warning):
+            path = write_leaderboard(results)[0]
+    except (LockBusy, FolderError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     Console(stderr=True).print(f"leaderboard: {path}", highlight=False)
     return path
 

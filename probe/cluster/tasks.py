@@ -15,11 +15,14 @@ so that the task shows as failed in ``probe status`` with its reason in the log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
+
+from extract.settings import ExtractSettings
+from probe.runspec import RunSettings
 
 
 class TaskFailed(RuntimeError):
@@ -34,15 +37,7 @@ class ExtractTask(Checkpointable):
     corpus: str
     root: Path
     out: Path
-    weights: str = "pretrained"
-    device: str = "auto"
-    whisper_input: str = "pad30"
-    precision: str = "fp32"
-    classes: tuple[str, ...] | None = None
-    batch_size: int | None = None
-    shard_size: int = 32
-    workers: int = 2
-    force: bool = False
+    settings: ExtractSettings = field(default_factory=ExtractSettings)  # every option of `probe extract`
 
     @property
     def label(self) -> str:
@@ -53,11 +48,9 @@ class ExtractTask(Checkpointable):
         from extract.backbones import load_backbone
         from probe.commands.extract import extract_roots
 
-        backbone = load_backbone(self.model, weights=self.weights, device=self.device,
-                                 whisper_input=self.whisper_input, precision=self.precision)
-        if not extract_roots(backbone, {self.corpus: Path(self.root)}, Path(self.out), classes=self.classes,
-                             batch_size=self.batch_size, shard_size=self.shard_size, workers=self.workers,
-                             force=self.force):
+        backbone = load_backbone(self.model, **self.settings.backbone_options())
+        if not extract_roots(backbone, {self.corpus: Path(self.root)}, Path(self.out),
+                             **self.settings.extraction_options()):
             raise TaskFailed(f"{self.label}: the corpus at {self.root} could not be read (see the lines above)")
         from extract.cache import cache_path
 
@@ -65,7 +58,7 @@ class ExtractTask(Checkpointable):
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """Requeue the same extraction without ``force``: it resumes from the shards already written."""
-        return DelayedSubmission(replace(self, force=False), *args, **kwargs)
+        return DelayedSubmission(replace(self, settings=replace(self.settings, force=False)), *args, **kwargs)
 
 
 @dataclass
@@ -77,15 +70,7 @@ class ProbeTask(Checkpointable):
     corpus: str
     model: str
     probes: tuple[str, ...]
-    seeds: str
-    protocol: str = "holdout"
-    folds: int | None = None
-    classes: str = "all"
-    config: Any = None  # probe.train.TrainConfig
-    split_seed: int | None = None
-    memory_budget: int | None = None
-    threads: int | None = None
-    force: bool = False
+    settings: RunSettings = field(default_factory=RunSettings)  # every option of `probe run` (threads in config)
 
     @property
     def label(self) -> str:
@@ -97,9 +82,7 @@ class ProbeTask(Checkpointable):
 
         summary = run_all(
             self.features, self.results, corpora=[self.corpus], models=[self.model], probes=",".join(self.probes),
-            seeds=self.seeds, protocol=self.protocol, folds=self.folds, classes=self.classes, config=self.config,
-            split_seed=self.split_seed, memory_budget=self.memory_budget, threads=self.threads, force=self.force,
-            write_board=False,
+            **self.settings.run_options(), write_board=False,
         )
         for outcome in summary.outcomes:
             if outcome.status != "skipped":
@@ -159,9 +142,10 @@ def transfer_tasks(features: Path, results: Path, *, models: list[str] | None, p
             for m in stems for p in parse_probes(probes)]
 
 
-def extract_tasks(models: list[str], roots: dict[str, Path], out: Path, **options: Any) -> list[ExtractTask]:
-    """One task per (model, corpus), models outermost."""
-    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), **options)
+def extract_tasks(models: list[str], roots: dict[str, Path], out: Path,
+                  settings: ExtractSettings) -> list[ExtractTask]:
+    """One task per (model, corpus), models outermost, each with the same ``settings``."""
+    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), settings=settings)
             for m in models for c, r in roots.items()]
 
 
@@ -183,21 +167,22 @@ def plan_state(task: ProbeTask) -> str:
     from probe.splits import SplitError
     from probe.train import TrainConfig
 
+    run = task.settings
     try:
         with FeatureCache(Path(task.features) / task.corpus / f"{task.model}.h5") as cache:
-            specs = plan_cache(cache, task.results, list(task.probes), parse_seeds(task.seeds), task.protocol,
-                               task.folds, task.classes, task.config or TrainConfig(), task.split_seed)
+            specs = plan_cache(cache, task.results, list(task.probes), parse_seeds(run.seeds), run.protocol,
+                               run.folds, run.classes, run.config or TrainConfig(), run.split_seed)
     except (CacheError, OSError):
         return "todo"
     except (SplitError, ValueError) as exc:
         return f"{task.corpus}: {exc}"
-    if not task.force and specs and all(is_done(s.path, s.config_hash) for s in specs):
+    if not run.force and specs and all(is_done(s.path, s.config_hash) for s in specs):
         return "recorded"
     return "todo"
 
 
 def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
-                probes: str, **options: Any) -> tuple[list[ProbeTask], int, list[str]]:
+                probes: str, settings: RunSettings) -> tuple[list[ProbeTask], int, list[str]]:
     """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection), less the
     tasks whose runs are all recorded already (how many: the second value) and those that cannot run (why: the
     third)."""
@@ -207,7 +192,7 @@ def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, mod
     groups = probe_groups(list(parse_probes(probes)))
     paths = select_caches(features, corpora, models)
     tasks = [ProbeTask(features=Path(features).resolve(), results=Path(results).resolve(), corpus=p.parent.name,
-                       model=p.stem, probes=g, **options) for p in paths for g in groups]
+                       model=p.stem, probes=g, settings=settings) for p in paths for g in groups]
     states = [plan_state(t) for t in tasks]
     todo = [t for t, state in zip(tasks, states, strict=True) if state == "todo"]
     problems = [f"{t.label}: {state}" for t, state in zip(tasks, states, strict=True)

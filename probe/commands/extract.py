@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from tqdm import tqdm
 
 from probe.cluster.options import ClusterRequest, cluster_options
 from probe.commands.errors import require_device, require_folder
@@ -96,6 +95,7 @@ def extract_command(
     """
     from extract.backbones import WEIGHTS, WHISPER_INPUTS, load_backbone
     from extract.labels import parse_classes
+    from extract.settings import ExtractSettings
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if whisper_input not in WHISPER_INPUTS:
@@ -108,20 +108,19 @@ def extract_command(
         raise typer.BadParameter(str(exc), param_hint="--classes") from None
     roots = _resolve_roots(_split_list(corpus), data_root, config)
     require_folder(out, "--out", "the feature caches")
-    if cluster and cluster.submit_extract(model, roots, out, config, weights=weights, device=device,
-                                          whisper_input=whisper_input, precision=precision, classes=chosen,
-                                          batch_size=batch_size, shard_size=shard_size, workers=workers, force=force):
+    settings = ExtractSettings(weights=weights, device=device, whisper_input=whisper_input, precision=precision,
+                               classes=chosen, batch_size=batch_size, shard_size=shard_size, workers=workers,
+                               force=force, max_seconds=max_duration, wait_lock=wait_lock)  # the one list
+    if cluster and cluster.submit_extract(model, roots, out, config, settings):
         return  # submitted as one task per (model, corpus): --executor local|slurm
     require_device(device)  # asked for and absent: say so, never fall back to the CPU (nor crash inside torch)
     try:
-        backbone = load_backbone(model, weights=weights, device=device, whisper_input=whisper_input,
-                                 precision=precision)
+        backbone = load_backbone(model, **settings.backbone_options())
     except (RuntimeError, ValueError, KeyError, FileNotFoundError) as exc:
         reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError quotes it
         console.print(f"[red]error:[/] {escape(reason)}", highlight=False)
         raise typer.Exit(2) from None
-    if not extract_roots(backbone, roots, out, classes=chosen, batch_size=batch_size, shard_size=shard_size,
-                         workers=workers, force=force, max_seconds=max_duration, wait_lock=wait_lock):
+    if not extract_roots(backbone, roots, out, **settings.extraction_options()):
         raise typer.Exit(1)
 
 
@@ -145,6 +144,7 @@ def extract_roots(
     from extract.locks import LockBusy
     from extract.pipeline import extract_corpus
     from extract.plan import extraction_refusal
+    from tqdm import tqdm
 
     console.print(f"[bold]{backbone.name}[/] ({backbone.checkpoint}) on {backbone.device}: "
                   f"{backbone.n_states} states × {backbone.dim}")

@@ -140,6 +140,7 @@ def run_command(
     from probe.commands.errors import require_folder
     from probe.leaderboard import LeaderboardError
     from probe.runner import NoCachesError, run_all
+    from probe.runspec import RunSettings
     from probe.presets import preset_label
     from probe.train import resolve_device
 
@@ -152,20 +153,19 @@ def run_command(
     except ValueError as exc:
         _fail(str(exc))
     require_folder(results, "--results", "run records")
-    if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes, seeds=seeds,
-                                       protocol=protocol, folds=folds, classes=classes, config=config,
-                                       split_seed=split_seed, threads=training.threads, force=force,
-                                       memory_budget=training.memory_budget):
+    settings = RunSettings(seeds=seeds, protocol=protocol, folds=folds, classes=classes, config=config,
+                           split_seed=split_seed, memory_budget=training.memory_budget, force=force)  # threads: in config
+    if cluster and cluster.executor != "inline" and jobs > 1:
+        _fail("--jobs trains caches at once in this process; with --executor each cache is a task of its own: "
+              "use --array-parallelism for how many run at once")
+    if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes,
+                                       settings=settings, wait_lock=wait_lock):
         return  # submitted as one task per (cache, probe group): --executor local|slurm
     console = _console()
     listener = ProgressListener(console)
     try:
-        summary = run_all(
-            features, results, corpora=corpora, models=models, probes=probes, seeds=seeds, protocol=protocol,
-            folds=folds, classes=classes, config=config, split_seed=split_seed,
-            memory_budget=training.memory_budget, threads=training.threads, force=force,
-            listener=listener, wait_lock=wait_lock, jobs=jobs,
-        )
+        summary = run_all(features, results, corpora=corpora, models=models, probes=probes,
+                          **settings.run_options(), listener=listener, wait_lock=wait_lock, jobs=jobs)
     except NoCachesError as exc:
         _fail(str(exc))
     except (LockBusy, LeaderboardError, FolderError) as exc:

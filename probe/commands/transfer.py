@@ -89,21 +89,17 @@ def transfer_command(
     except ValueError as exc:
         _fail(str(exc))
     require_folder(results, "--results", "transfer records")
-    if cluster and regional:
-        _fail("--regional is not passed to cluster tasks yet; run it without --executor")
-    if cluster and cluster.submit_transfer(
-            features, results, models=models, probes=probes, corpora=_split_values(corpus), protocol=protocol,
-            train=_split_values(train), test=_split_values(test), group_by=group_by, seeds=seeds, classes=classes,
-            config=config, memory_budget=training.memory_budget, threads=training.threads, force=force):
+    # every setting of the cells, written once: the inline run and each cluster task get the same (threads: in
+    # config)
+    options = {"corpora": _split_values(corpus), "protocol": protocol, "train": _split_values(train),
+               "test": _split_values(test), "group_by": group_by, "regional": regional, "seeds": seeds,
+               "classes": classes, "config": config, "memory_budget": training.memory_budget, "force": force}
+    if cluster and cluster.submit_transfer(features, results, models=models, probes=probes, **options):
         return  # submitted as one task per (model, probe): --executor local|slurm
     console = _console()
     listener = TransferProgress(console)
     try:
-        summary = run_transfer(features, results, models=models, corpora=_split_values(corpus), protocol=protocol, train=_split_values(train),
-                               test=_split_values(test), group_by=group_by, probes=probes, seeds=seeds,
-                               classes=classes, config=config,
-                               memory_budget=training.memory_budget, threads=training.threads,
-                               force=force, listener=listener, regional=regional)
+        summary = run_transfer(features, results, models=models, probes=probes, listener=listener, **options)
     except (NoCachesError, TransferError, ValueError) as exc:
         _fail(str(exc))
     finally:
