@@ -36,13 +36,13 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import soundfile as sf
-import soxr
+from typing import TYPE_CHECKING
 
 from extract.labels import FOUR_CLASS
+
+if TYPE_CHECKING:  # numpy, pandas, soundfile and soxr load in the functions that render: `probe --help` needs none
+    import numpy as np
+    import pandas as pd
 
 SAMPLE_RATE = 16000
 """Sample rate of the rendered corpus (Hz)."""
@@ -374,6 +374,8 @@ class _Espeak:
 
     def synth(self, text: str, voice: str, params: dict[str, int]) -> np.ndarray:
         """Synthesise ``text`` with eSpeak voice ``voice`` (e.g. ``"it+m3"``): int16 samples at the native rate."""
+        import numpy as np
+
         request = {"voice": voice, "text": text, "params": [[_PARAMS[k], int(v)] for k, v in params.items()]}
         with self.lock:
             if self._proc is None or self._owner != os.getpid() or self._proc.poll() is not None:
@@ -452,6 +454,9 @@ def speak(
     eSpeak's limits. Returns ``(samples, rate)``: float32 mono in [-1, 1] at eSpeak's native rate (22050 Hz), or
     resampled to ``sample_rate`` when given.
     """
+    import numpy as np
+    import soxr
+
     if not text.strip():
         raise ValueError("speak() needs non-empty text")
     engine = _engine()
@@ -469,6 +474,8 @@ def speak(
 
 
 def _espeak_params(prosody: Prosody) -> dict[str, int]:
+    import numpy as np
+
     values = asdict(prosody)
     out = {}
     for name, value in values.items():
@@ -584,6 +591,8 @@ def plan_corpus(
 
 def _rng(seed: int, key: str) -> np.random.Generator:
     """A generator that depends only on the corpus seed and a key (stable across runs, platforms and subsets)."""
+    import numpy as np
+
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     return np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, *words]))
@@ -604,6 +613,8 @@ def clip_prosody(clip: Clip, seed: int) -> Prosody:
 
 def _coloured_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     """Unit-RMS noise with a random spectral tilt between white and brown-ish."""
+    import numpy as np
+
     alpha = rng.uniform(0.0, 1.6)
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, d=1.0 / SAMPLE_RATE)
@@ -616,6 +627,8 @@ def _coloured_noise(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def render_clip(clip: Clip, seed: int) -> np.ndarray:
     """Render ``clip``: float32 mono at :data:`SAMPLE_RATE` with padding, recording gain and background noise."""
+    import numpy as np
+
     prosody = clip_prosody(clip, seed)
     speech, _ = speak(clip.text, clip.language, voice=clip.variant, **asdict(prosody), sample_rate=SAMPLE_RATE)
     rng = _rng(seed, f"channel|{clip.key}")
@@ -679,6 +692,8 @@ def _write_atomic_bytes(path: Path, data: bytes) -> None:
 
 
 def _write_wav_atomic(path: Path, audio: np.ndarray) -> None:
+    import soundfile as sf
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
     try:
@@ -701,6 +716,8 @@ def _existing_wavs(out: Path) -> list[Path]:
 
 def _existing_seconds(path: Path) -> float | None:
     """Duration of an already rendered clip, or ``None`` when it is missing or not a readable 16 kHz mono WAV."""
+    import soundfile as sf
+
     if not path.is_file():
         return None
     try:
@@ -732,6 +749,8 @@ def render_corpus(
     parameters raise :class:`SynthError` unless ``force``, which re-renders everything and removes clips that are
     not part of the new corpus. ``progress`` shows a tqdm bar; ``on_clip(clip, rendered)`` is called after each clip.
     """
+    import pandas as pd
+
     out = Path(out)
     clips = plan_corpus(
         languages=languages,

@@ -10,11 +10,13 @@ import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from extract.corpora.base import MANIFEST_COLUMNS, CorpusError, CorpusInfo, Scan
 from extract.labels import parse_classes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The nine corpora of the cross-lingual benchmark, then the four English corpora, then the demo corpus.
 BENCHMARK: tuple[str, ...] = ("aesdd", "cafe", "demos", "emodb", "emomatch", "emovo", "eyase", "oreau", "shemo")

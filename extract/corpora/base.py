@@ -14,8 +14,11 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd  # loaded by to_frame: `probe --help` and the corpus registry need no pandas
+
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("id", "path", "label", "speaker", "gender")
 
@@ -77,6 +80,8 @@ class Scan:
 
     def to_frame(self) -> pd.DataFrame:
         """The manifest: one row per usable file, columns :data:`MANIFEST_COLUMNS`, all strings."""
+        import pandas as pd
+
         rows = [
             {"id": it.id, "path": str(it.path), "label": it.label, "speaker": it.speaker, "gender": it.gender}
             for it in self.items

@@ -21,9 +21,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from probe.leaderboard import class_set_of
-from probe.records import iter_records, record_config_id, record_preset
-from probe.uncertainty import METRICS, UncertaintyError, comparisons_over_corpora, intervals_over_corpora
 
 NOT_DISTINGUISHABLE = "not distinguishable on this data"
 
@@ -51,6 +48,9 @@ def select_side(
 ) -> list[dict[str, Any]]:
     """The records of one configuration of (corpus, model, probe); :class:`SelectionError` when there are none
     or when several configuration ids match and ``config`` does not pick one."""
+    from probe.leaderboard import class_set_of
+    from probe.records import record_config_id, record_preset
+
     found = [r for r in records if (r.get("corpus"), r.get("model"), r.get("probe"), r.get("protocol")) ==
              (corpus, model, probe, protocol) and class_set_of(r) == classes and record_preset(r)[0] == preset]
     ids = sorted({record_config_id(r) for r in found})
@@ -104,6 +104,9 @@ def compare(
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.999, help="Confidence level.")] = 0.95,
 ) -> None:
     """Paired comparison of A − B on the same test speakers: difference, CI and a sign-flip p-value."""
+    from probe.records import iter_records  # the engines load when the command runs: `probe --help` stays quick
+    from probe.uncertainty import METRICS, UncertaintyError, comparisons_over_corpora, intervals_over_corpora
+
     try:
         (model_a, probe_a), (model_b, probe_b) = parse_side(a), parse_side(b)
     except ValueError as exc:

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -84,6 +83,8 @@ def _speaker_report(usable: Sequence[Item], console: Console) -> None:
                           f"{len(labels[speaker])}/{n_classes}")
         console.print(table)
         return
+    import pandas as pd
+
     counts = pd.Series(per_speaker)
     fewest = ", ".join(f"{escape(str(s))} ({n})" for s, n in counts.sort_values(kind="stable").head(5).items())
     partial = sum(len(v) < n_classes for v in labels.values())

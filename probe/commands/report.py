@@ -12,16 +12,16 @@ Exit codes: 1 when there is nothing to report (no records, none matching the fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from probe.commands.errors import require_folder
-from probe.report.build import ReportSummary, write_report, write_run_report
-from probe.report.load import ReportError
-from probe.report.tables import BEST_PROBE
+
+if TYPE_CHECKING:
+    from probe.report.build import ReportSummary
 
 def _fail(message: str, code: int) -> NoReturn:
     """Print a one-line error to stderr and exit with ``code``."""
@@ -79,6 +79,10 @@ def report(
     ),
 ) -> None:
     """Write the tables (CSV, Markdown, LaTeX), figures (PNG, PDF) and REPORT.md from the run records."""
+    from probe.report.build import write_report, write_run_report  # loaded when the command runs, not on --help
+    from probe.report.load import ReportError
+    from probe.report.tables import BEST_PROBE
+
     console = Console()
     if best_probe not in BEST_PROBE:
         _fail(f"--best-probe must be one of {', '.join(BEST_PROBE)}, got {best_probe!r}", 2)
