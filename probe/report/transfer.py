@@ -1,7 +1,7 @@
 """Transfer outputs of ``probe report``, from the records under ``<results>/transfer/runs`` (``probe transfer``).
 
 Per backbone, probe and preset: the ``pair`` matrix (rows train domain, columns test domain, test macro-F1 mean
-over seeds with a speaker-clustered 95% bootstrap interval pooled over the seeds when
+over seeds with a speaker- and run-clustered 95% jackknife-t interval pooled over the seeds when
 :mod:`probe.uncertainty` is installed, the diagonal being the in-domain reference) as CSV, Markdown, LaTeX and
 a heatmap; the language × language version (domains of one language merged by averaging their cells); the
 relative drop from in-domain, 100·(F1(B→B) − F1(A→B)) / F1(B→B); the other protocols beside the in-domain score
@@ -27,7 +27,7 @@ from probe.report.naming import file_safe, group_label, order_models, probe_labe
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, new_figure, report_style, save_figure
 from probe.report.render import latex_escape
 
-try:  # speaker-clustered bootstrap intervals (the uncertainty issue); cells have none without it
+try:  # speaker- and run-clustered intervals (probe.uncertainty); cells have none without it
     from probe.uncertainty import interval_of_records
 except ImportError:  # pragma: no cover - depends on the installed version
     interval_of_records = None
