@@ -97,3 +97,10 @@ def test_extract_overhead_smoke(smoke_corpus: Path) -> None:
     outside = _number(r"outside forward\s+([\d.]+)%", done.stdout)
     assert abs(forward + outside - 100.0) < 0.2  # the split adds up
     assert re.search(r"final merge .* MB written and fsynced, in a child process that starts in [\d.]+ s", done.stdout)
+
+
+def test_cli_startup_smoke() -> None:
+    done = _run("cli_startup.py", "--smoke", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "import probe.cli loads: none of torch" in done.stdout, done.stdout
+    assert _number(r"probe --help\s+median ([\d.]+) s", done.stdout) > 0
