@@ -133,6 +133,18 @@ Groups = Mapping[str, Sequence[Record]]
 """Records per corpus: corpus → the runs of one configuration on it."""
 
 
+def clip_to_scale(result: dict[str, Any]) -> None:
+    """Clip a score's interval to the metric's scale, 0–100 %: a jackknife-t interval is symmetric and, with few
+    clusters (df 2), can reach past either end; the true score lies inside the scale, so clipping loses no
+    coverage. Says so in the result's ``clipped`` and keeps the bounds before clipping in ``unclipped``.
+    Differences (−100 to 100) are never clipped."""
+    low, high = result["ci_low"], result["ci_high"]
+    result["unclipped"] = (low, high)
+    result["clipped"] = bool(low < 0.0 or high > 100.0)
+    if result["clipped"]:
+        result["ci_low"], result["ci_high"] = max(low, 0.0), min(high, 100.0)
+
+
 def intervals_over_corpora(groups: Groups, metrics: Sequence[str] = METRICS, n_resamples: int = N_RESAMPLES,
                            seed: int = 0, level: float = LEVEL, cluster: str = "speaker",
                            keep_distribution: bool = False, interval: str = "auto") -> dict[str, dict[str, Any]]:
@@ -141,6 +153,7 @@ def intervals_over_corpora(groups: Groups, metrics: Sequence[str] = METRICS, n_r
     out = {}
     for result in _estimate(strata, single, metrics, n_resamples, seed, level, cluster, interval)[0]:
         result["mean"] = result.pop("estimate")
+        clip_to_scale(result)
         result.pop("arm_means")
         result["n_corpora"] = len(strata)
         out[result["metric"]] = _public(result, keep_distribution)

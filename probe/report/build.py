@@ -146,7 +146,7 @@ def write_report(
     probe_table = probe_by_backbone_table(backbones, comp)
     corpus_table = add_baseline_columns(corpus_by_backbone_table(backbones, comp, best_probe), baselines, comp)
     summary.notes += list(dict.fromkeys(probe_table.notes + corpus_table.notes))
-    say("speaker-clustered bootstrap of every table cell and comparison")
+    say("speaker-clustered intervals and paired tests of every table cell and comparison")
     uncertainty = apply_intervals(runs, probe_table, corpus_table)
     say(f"{len(runs)} run records; writing tables")
     for table in (probe_table, corpus_table, baseline_table(baselines)):
@@ -169,7 +169,7 @@ def write_report(
             if not run.sidecar.is_file():
                 summary.notes.append(f"{run.label}: no embeddings sidecar ({run.sidecar.name}); no embedding map.")
     summary.figures = weight_files + lw_files + [f for item in per_run for f in item.files]
-    say("bootstrap bands, error bars and layer-weight spread")
+    say("interval bands, error bars and layer-weight spread")
     extra = uncertainty.write_figures(runs, corpus_table, out, formats)
     summary.figures += [f for f in extra if f.suffix != ".csv"]
     summary.tables += [f for f in extra if f.suffix == ".csv"]

@@ -1,7 +1,7 @@
-"""Figures with uncertainty: bootstrap bands on the layer-wise curves (and layers that differ significantly from
+"""Figures with uncertainty: interval bands on the layer-wise curves (and layers that differ significantly from
 the final layer), CI error bars on per-corpus bars, and the seed-to-seed spread of the Multi-Layer weights.
 
-* ``layerwise_bands``: per backbone, one line per corpus, the band is the 95% speaker-clustered bootstrap CI of
+* ``layerwise_bands``: per backbone, one line per corpus, the band is the 95% speaker-clustered CI of
   each layer's test macro-F1 pooled over seeds (records need ``layerwise.test_pred``; older ones fall back to the
   ± std band over seeds and say so); a filled marker is a layer whose paired difference from the final layer is
   significant after Holm correction over the layers of its curve.
@@ -100,11 +100,11 @@ def _interval_curve(ax: Axes, rows: pd.DataFrame, colour: object, i: int) -> Non
 def plot_layerwise_bands(frame: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """One panel per model: test macro-F1 per layer, one line per corpus, band = CI; filled markers: layers
     significantly different from the final layer."""
-    band = ("95% speaker-clustered bootstrap CI" if (frame["band"] == "bootstrap").all()
-            else "95% bootstrap CI, or ± std over seeds for records without per-layer predictions")
+    band = ("95% speaker-clustered CI" if (frame["band"] == "bootstrap").all()
+            else "95% speaker-clustered CI, or ± std over seeds for records without per-layer predictions")
     return plot_layer_panels(frame, stem, formats, _interval_curve,
                              f"Layer-wise Linear probe: band = {band}\nfilled marker = differs from the final layer "
-                             "(paired bootstrap, Holm)", extra_height=0.6, fontsize="medium")
+                             "(paired test over speakers, Holm)", extra_height=0.6, fontsize="medium")
 
 
 def plot_corpus_bars(data: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
@@ -129,7 +129,7 @@ def plot_corpus_bars(data: pd.DataFrame, stem: Path, formats: Sequence[str] = FO
         ax.set_ylabel("test macro-F1 (%)")
         ax.legend(title="backbone", loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.set_title("Per corpus: each backbone with its probe (corpus × backbone table)\nerror bars: 95% "
-                     "speaker-clustered bootstrap CI", loc="left", fontsize="medium")
+                     "speaker-clustered CI", loc="left", fontsize="medium")
         return save_figure(fig, stem, formats)
 
 

@@ -181,7 +181,7 @@ def write_transfer(results: Path, out: Path, formats: Sequence[str] = FORMATS, i
     tables, figures = Path(out) / "tables" / "transfer", Path(out) / "figures" / "transfer"
     lines = ["## Cross-lingual transfer", "",
              "Rows: training domain; columns: test domain's held-out test speakers; cells: test macro-F1 (%), mean "
-             "over seeds [95% speaker-clustered bootstrap interval, pooled over seeds]; **bold**: in-domain diagonal. "
+             "over seeds [95% speaker- and run-clustered interval, pooled over seeds]; **bold**: in-domain diagonal. "
              "Standardisation statistics (when the preset uses them) come from the training domains only; classes "
              "are those the two domains share.", ""]
     if interval_of_records is None and intervals:

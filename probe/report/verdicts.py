@@ -74,7 +74,7 @@ class Uncertainty:
         for row in self.resolution().itertuples():
             speakers = row.n_test_speakers if row.cluster == "speaker" else "– (no speaker ids: clips resampled)"
             width = "–" if np.isnan(row.resolvable) else f"± {row.resolvable:.1f} points"
-            p_min = "–" if np.isnan(row.p_min) else f"{row.p_min:.3g}"
+            p_min = "–" if np.isnan(row.p_min) or row.p_min <= 0 else f"{row.p_min:.3g}"  # 0: the t test has no floor
             lines.append(f"| {row.corpus} | {speakers} | {row.n_test_clips} | {p_min} | {width} | "
                          f"{_verdict(self.table3, row.corpus)} |")
         lines += ["", "The smallest resolvable difference is the median half-width of the corpus's paired 95% "
