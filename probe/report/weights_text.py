@@ -65,9 +65,10 @@ def weights_paragraph(data: LayerWeights) -> str:
         overall = matrix.columns[int(np.argmax(mean_row))]
         thirds = [float(mean_row[(depths >= lo) & (depths < hi)].sum()) for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3))]
         thirds.append(1.0 - sum(thirds))
+        in_mix = int(np.isfinite(shown.to_numpy()).any(axis=0).sum())  # states in the mix: state 0 is not, in eq. 4
         text += (f"Peak weight: {'; '.join(peaks)}. Averaged over these backbones, {where} {overall:g} gets the most "
                  f"weight, and the lower, middle and upper thirds of the network get {thirds[0]:.0%}, "
-                 f"{thirds[1]:.0%} and {thirds[2]:.0%} of it. A flat row (every weight near 1/{matrix.shape[1]}) "
+                 f"{thirds[1]:.0%} and {thirds[2]:.0%} of it. A flat row (every weight near 1/{in_mix}) "
                  "would mean that the probe found no layer more useful than another. ")
     return (text + bound_sentence(data, flagged)).strip()
 
