@@ -166,10 +166,15 @@ def require_space(folder: Path, need: int, what: str, kept: str) -> None:
 
 def disk_full_error(folder: Path, what: str, need: int, kept: str) -> DiskFullError:
     """The error for ENOSPC met while writing ``what`` into ``folder``."""
-    existing = next((p for p in (Path(folder), *Path(folder).parents) if p.exists()), Path("/"))
-    free = shutil.disk_usage(existing).free
+    free = shutil.disk_usage(existing_part(folder)).free
     return DiskFullError(f"no space left on the device of {folder} while writing {what} (about "
                          f"{human_bytes(need)} needed, {human_bytes(free)} free). {kept}")
+
+
+def existing_part(folder: Path) -> Path:
+    """The deepest existing folder of ``folder``'s path (``folder`` itself when it exists): where its file
+    system can be asked about space and mount flags."""
+    return next((p for p in (Path(folder), *Path(folder).parents) if p.exists()), Path("/"))
 
 
 def file_in_path(folder: Path) -> Path | None:
@@ -201,9 +206,8 @@ def folder_error(folder: Path, exc: OSError | None, option: str, what: str) -> F
 
 def _read_only(folder: Path) -> bool:
     """Whether the existing part of ``folder``'s path lies on a file system mounted read-only."""
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
     try:
-        return bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        return bool(os.statvfs(existing_part(folder)).f_flag & os.ST_RDONLY)
     except OSError:
         return False
 

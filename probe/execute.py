@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,22 @@ RECORD_KEPT = ("Free some space (or choose another --results) and rerun the same
                "kept and only the failed runs train")
 
 
+def write_checked(path: Path, record: dict[str, Any], ids: Sequence[str], embeddings: np.ndarray, what: str) -> None:
+    """:func:`probe.records.write_record`; a full disk is raised as :class:`extract.guards.SpaceError` naming the
+    folder, ``what`` was written and the space a record needs (other ``OSError`` as they are)."""
+    try:
+        write_record(path, record, ids, embeddings)
+    except OSError as exc:
+        need = len(json.dumps(record, default=str)) + embeddings.nbytes + sum(len(i) for i in ids)
+        raise space_error(exc, path.parent, what, need, RECORD_KEPT) from exc
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed run's reason: a full disk's message as it is (it names folder and space), else the error's type
+    and message."""
+    return str(exc) if isinstance(exc, SpaceError) else f"{type(exc).__name__}: {exc}"
+
+
 def _labels(data: CacheData, spec: RunSpec) -> np.ndarray:
     index = {c: i for i, c in enumerate(spec.classes)}
     return data.cache.utterances["label"].map(lambda c: index.get(c, -1)).to_numpy(np.int64)
@@ -126,17 +143,13 @@ def _labels(data: CacheData, spec: RunSpec) -> np.ndarray:
 def _write(spec: RunSpec, data: CacheData, result: TrainResult, labels: np.ndarray, config: dict[str, Any],
            started: float) -> RunOutcome:
     record, ids, embeddings = build_record(spec, result, data.cache, labels, config)
-    try:
-        write_record(spec.path, record, ids, embeddings)
-    except OSError as exc:  # a full disk: name the folder and the space a record needs (extract.guards)
-        need = len(json.dumps(record, default=str)) + embeddings.nbytes + sum(len(i) for i in ids)
-        raise space_error(exc, spec.path.parent, f"the record of {spec.label}", need, RECORD_KEPT) from exc
+    write_checked(spec.path, record, ids, embeddings, f"the record of {spec.label}")
     return RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
 
 
 def _failed(spec: RunSpec, exc: BaseException) -> RunOutcome:
-    reason = str(exc) if isinstance(exc, SpaceError) else f"{type(exc).__name__}: {exc}"
-    return RunOutcome(spec, "failed", message=f"{spec.cache_path} ({spec.probe}, seed {spec.seed}): {reason}")
+    return RunOutcome(spec, "failed",
+                      message=f"{spec.cache_path} ({spec.probe}, seed {spec.seed}): {failure_reason(exc)}")
 
 
 def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcome:

@@ -31,7 +31,6 @@ standardisation into its state weights and mixes states in cache-sized chunks (:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -351,8 +350,7 @@ class LayerwiseLinearHead(Head):
         for _ in range(n_states):
             torch.set_rng_state(start)
             probes.append(LinearHead(dim, n_classes, hidden))
-        self.probes = nn.ModuleList(probes)
-        self.std = Standardize((n_states, dim))  # unused: each probe standardises its own state
+        self.probes = nn.ModuleList(probes)  # each probe standardises its own state (no shared Standardize)
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         mean, std = torch.as_tensor(mean), torch.as_tensor(std)

@@ -136,10 +136,9 @@ def build_optimizers(head: Head, config: TrainConfig) -> Optimizers:
         optimizers = [_adam(list(p.parameters()), config) for p in per_state]
     else:
         logits = getattr(head, "layer_logits", None)
-        layer_lr = getattr(config, "layer_lr", None)
-        if logits is not None and layer_lr is not None:
+        if logits is not None and config.layer_lr is not None:
             rest = [p for p in head.parameters() if p is not logits]
-            optimizers = [_adam([{"params": rest}, {"params": [logits], "lr": layer_lr, "weight_decay": 0.0}],
+            optimizers = [_adam([{"params": rest}, {"params": [logits], "lr": config.layer_lr, "weight_decay": 0.0}],
                                 config)]
         else:
             optimizers = [_adam(list(head.parameters()), config)]

@@ -8,6 +8,7 @@ record and a record always has its sidecar.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -160,8 +161,10 @@ def versions() -> dict[str, str]:
     return found
 
 
+@functools.cache
 def machine() -> dict[str, str]:
-    """``torch_cpu_capability`` and ``cuda_device`` of this machine (``""`` where torch cannot tell)."""
+    """``torch_cpu_capability`` and ``cuda_device`` of this machine (``""`` where torch cannot tell); asked once
+    per process (callers copy it)."""
     try:
         import torch
     except ImportError:

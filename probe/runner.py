@@ -50,6 +50,15 @@ from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold
 from probe.train import TrainConfig
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
+
+
+def check_protocol(protocol: str) -> None:
+    """ValueError for a protocol that is neither one of :data:`PROTOCOLS` nor ``auto``
+    (:func:`probe.splits.resolve_protocol`)."""
+    if protocol not in PROTOCOLS + ("auto",):
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} or auto")
+
+
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 
 
@@ -119,8 +128,7 @@ def plan_cache(
 
     Raises :class:`probe.splits.SplitError` (speakers cannot be separated) or ``ValueError`` (too few classes).
     """
-    if protocol not in PROTOCOLS + ("auto",):
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} or auto")
+    check_protocol(protocol)
     splits = {} if splits is None else splits
     probes = applicable_probes(probes, cache)  # e.g. the AST only on log-mel caches
     table = cache.utterances
@@ -208,8 +216,7 @@ def run_all(
     train = config or TrainConfig()
     probe_names = parse_probes(probes) if probes is None or isinstance(probes, str) else parse_probes(",".join(probes))
     seed_list = parse_seeds(seeds)
-    if protocol not in PROTOCOLS + ("auto",):
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} or auto")
+    check_protocol(protocol)
     parse_classes(classes)  # fail early on a bad class spec
     paths, bad = select_caches_checked(features, corpora, models)
     if threads is not None:

@@ -137,7 +137,7 @@ class SeedRun:
         self.rng = np.random.default_rng(seed)
         if head is None:  # a prebuilt head (the baselines of probe.baselines) brings its own architecture
             head = build_head(probe, n_states, dim, n_classes, hidden=config.hidden, dropout=config.dropout,
-                              include_input_state=getattr(config, "include_input_state", False))
+                              include_input_state=config.include_input_state)
         self.train_rows, self.val_rows, self.test_rows = (np.asarray(parts[p], dtype=np.int64)
                                                           for p in ("train", "val", "test"))
         self.standardization: dict[str, Any] = {"applied": False}

@@ -22,16 +22,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from extract.cache import CacheError, FeatureCache, find_caches
-from extract.guards import SpaceError, space_error
 from extract.labels import class_set_name
 from probe.baselines import is_baseline, not_applicable
-from probe.execute import RECORD_KEPT
+from probe.execute import failure_reason, write_checked
 from probe.heads import PROBES, parse_probes
 from probe.metrics import classification_metrics
 from probe.optim import weight_fields
 from probe.records import (
     RECORD_SCHEMA, UNHASHED_CACHE, config_hash, config_id, is_done, now_iso, safe_model_name, versions,
-    write_record,
 )
 from probe.runner import DEFAULT_SEEDS, NoCachesError, _pick_group, model_traits, parse_seeds, run_config
 from probe.splits import SplitError
@@ -293,13 +291,10 @@ def _run_task(model: str, task: Task, seed: int, probe: str, stages: list[dict[s
         record, ids, emb = _record(cell, task, probe, seed, result, _slice(result.test, rows), data, labels,
                                    domains, stages, model, block, val_metrics)
         label = f"{task.train_label} → {cell.test} {probe} seed {seed}"
-        try:
-            write_record(cell.path, record, ids, emb)
-        except OSError as exc:  # a full disk: the folder and the space a record needs, as `probe run` says it
-            need = len(json.dumps(record, default=str)) + emb.nbytes + sum(len(i) for i in ids)
-            error = space_error(exc, cell.path.parent, f"the transfer record of {label}", need, RECORD_KEPT)
-            outcome = TransferOutcome(label, "failed", message=str(error) if isinstance(error, SpaceError)
-                                      else f"{type(exc).__name__}: {exc}")
+        try:  # a full disk: the folder and the space a record needs, as `probe run` says it
+            write_checked(cell.path, record, ids, emb, f"the transfer record of {label}")
+        except OSError as exc:
+            outcome = TransferOutcome(label, "failed", message=failure_reason(exc))
             summary.outcomes.append(outcome)
             listener.finished(outcome)
             continue

@@ -19,7 +19,7 @@ from probe.leaderboard import LEADERBOARD_FILE, LeaderboardError, write_leaderbo
 from probe.presets import make_config
 from probe.runner import run_all
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
-from tests.tmpfs import mountable, tmpfs
+from tests.tmpfs import fill, mountable, tmpfs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -180,13 +180,7 @@ def test_leaderboard_on_a_real_full_disk(tmp_path: Path) -> None:
         before = (results / LEADERBOARD_FILE).read_bytes()
         run_all(features, results, probes="nonlinear", seeds="0,", config=config, write_board=False)
         filler = results / "filler"
-        with open(filler, "wb", buffering=0) as handle:  # fill the disk to the last byte
-            for block in (4096, 1):
-                try:
-                    while True:
-                        handle.write(b"\0" * block)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC
+        fill(filler)  # the disk full to the last byte
         with pytest.raises(LeaderboardError, match="No space left on device"):
             write_leaderboard(results)
         assert (results / LEADERBOARD_FILE).read_bytes() == before and not list(results.glob(".*.tmp"))

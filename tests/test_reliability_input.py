@@ -26,7 +26,7 @@ from probe.presets import make_config
 from probe.runner import run_all
 from tests.conftest import write_tone
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
-from tests.tmpfs import mountable, tmpfs
+from tests.tmpfs import fill, mountable, tmpfs
 
 SMALL = {"n_states": 3, "dim": 8, "per_label": 2, "labels": ("anger", "sadness"), "n_speakers": 6}
 NAMES = ["03a01Fa", "03a01Nc", "08a02Wa", "09b03Ta"]
@@ -100,13 +100,7 @@ def test_run_on_a_full_disk_names_the_folder_and_the_space(tmp_path: Path) -> No
     with tmpfs(tmp_path / "full", 256) as full:
         results = full / "results"
         results.mkdir()
-        with open(results / "filler", "wb", buffering=0) as handle:  # fill the disk to the last byte
-            for block in (4096, 1):
-                try:
-                    while True:
-                        handle.write(b"\0" * block)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC
+        fill(results / "filler")  # the disk full to the last byte
         result = probe("run", "--features", tmp_path / "features", "--results", results, "--probes", "nonlinear",
                        "--seeds", "0,", "--epochs", "1")
     text = " ".join(result.stdout.split())

@@ -8,15 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe.report.figures import (
-    layer_weight_figures,
-    layer_weights,
-    layerwise_figures,
-    layerwise_frame,
-    plot_layer_panels,
-    relative_depth,
-    to_relative_depth,
-)
+from probe.report.figures import layerwise_figures, layerwise_frame, plot_layer_panels
+from probe.report.layer_weights import layer_weight_figures, layer_weights, relative_depth, to_relative_depth
 from probe.report.load import ReportError, load_runs, read_run
 from probe.report.run_plots import embedding_2d, roc_data, run_figures, run_folder
 from tests.records_factory import make_record, peak_weights, write_record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -43,3 +44,14 @@ def mountable(tmp_path: Path) -> None:
     """Skip the calling test, with the reason, where no tmpfs can be mounted."""
     if not can_mount(tmp_path / "probe-mount"):
         pytest.skip("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN); the injected-ENOSPC tests cover this")
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until its file system is full to the last byte (ENOSPC)."""
+    with open(path, "wb", buffering=0) as handle:
+        for block in (4096, 1):
+            try:
+                while True:
+                    handle.write(b"\0" * block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC

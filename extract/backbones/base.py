@@ -132,20 +132,23 @@ class Backbone(ABC):
         """Positions of clips of these sample ``lengths`` cut into batches of at most ``batch_size`` clips that
         share a :meth:`group_key`: groups in first-appearance order, clips in their order. Backbones that pad
         override it (:meth:`length_bucketed`). Depends only on the lengths, so a resumed run batches the same."""
-        groups: dict[Hashable, list[int]] = {}
-        for pos, n in enumerate(lengths):
-            groups.setdefault(self.group_key(n), []).append(pos)
-        return [m[i : i + batch_size] for m in groups.values() for i in range(0, len(m), batch_size)]
+        return self._grouped_batches(lengths, batch_size, by_length=False)
 
     def length_bucketed(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
         """:meth:`batch_plan` with each group's clips sorted by length first (stable: ties keep their order), so a
         padded batch holds clips of similar lengths and little padding."""
+        return self._grouped_batches(lengths, batch_size, by_length=True)
+
+    def _grouped_batches(self, lengths: Sequence[int], batch_size: int, by_length: bool) -> list[list[int]]:
+        """Batches of :meth:`batch_plan`: each :meth:`group_key`'s clips (sorted by length when ``by_length``) cut
+        into runs of ``batch_size``, groups in first-appearance order."""
         groups: dict[Hashable, list[int]] = {}
         for pos, n in enumerate(lengths):
             groups.setdefault(self.group_key(n), []).append(pos)
         plan: list[list[int]] = []
         for members in groups.values():
-            members = sorted(members, key=lambda pos: lengths[pos])
+            if by_length:
+                members = sorted(members, key=lambda pos: lengths[pos])
             plan += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
         return plan
 
@@ -158,9 +161,7 @@ class Backbone(ABC):
 
         Clips of one call must share a :meth:`group_key`; callers batch accordingly.
         """
-        self._check_group(waves)
-        with torch.inference_mode(), self._autocast():
-            states = self._forward(waves)
+        states = self._states(waves)
         with torch.inference_mode():
             return to_host([s.float() for s in states])
 
@@ -169,19 +170,20 @@ class Backbone(ABC):
         each state's peak magnitude, computed on the model's device so that half the bytes cross to the host
         (in one asynchronous batch of copies on CUDA). The frames equal :meth:`extract`'s cast to float16 bit for
         bit; the means equal numpy's to float32 rounding (summation order)."""
-        self._check_group(waves)
-        with torch.inference_mode(), self._autocast():
-            states = self._forward(waves)
+        states = self._states(waves)
         with torch.inference_mode():
             parts = [t for s in states for t in cache_tensors(s)]
             host = to_host(parts)
         return [CacheStates(*host[i : i + 3]) for i in range(0, len(host), 3)]
 
-    def _check_group(self, waves: Sequence[np.ndarray]) -> None:
-        """Clips of one call must share a :meth:`group_key`."""
+    def _states(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """The forward pass of one call (clips sharing a :meth:`group_key`), without autograd, under the
+        backbone's autocast: each clip's states on the model's device."""
         keys = {self.group_key(len(w)) for w in waves}
         if len(keys) > 1:
             raise ValueError(f"{self.name}: clips with different group keys {sorted(map(str, keys))} in one batch")
+        with torch.inference_mode(), self._autocast():
+            return self._forward(waves)
 
     @contextmanager
     def _autocast(self) -> Iterator[None]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from probe.commands.errors import fail
 
 
 NOT_DISTINGUISHABLE = "not distinguishable on this data"
@@ -28,10 +30,6 @@ NOT_DISTINGUISHABLE = "not distinguishable on this data"
 class SelectionError(Exception):
     """No records, or records of several configurations, for one side of a comparison."""
 
-
-def _fail(message: str, code: int) -> NoReturn:
-    Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def parse_side(text: str) -> tuple[str, str]:
@@ -110,17 +108,17 @@ def compare(
     try:
         (model_a, probe_a), (model_b, probe_b) = parse_side(a), parse_side(b)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     records = [r for _, r in iter_records(results)]
     if not records:
-        _fail(f"no run records under {results / 'runs'}: train probes with `probe run` first", 1)
+        fail(f"no run records under {results / 'runs'}: train probes with `probe run` first", 1)
     try:
         side_a = {c: select_side(records, c, model_a, probe_a, preset=preset, protocol=protocol, classes=classes,
                                  config=config_a) for c in corpus}
         side_b = {c: select_side(records, c, model_b, probe_b, preset=preset, protocol=protocol, classes=classes,
                                  config=config_b) for c in corpus}
     except SelectionError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     where = corpus[0] if len(corpus) == 1 else f"the mean over {', '.join(corpus)}"
     table = Table(title=f"{a} (A) vs {b} (B) on {where}: test, percent, {level:.0%} CI", title_justify="left")
     for name in ("metric", "A", "B", "A − B", "p"):
@@ -133,7 +131,7 @@ def compare(
     try:
         all_diff = comparisons_over_corpora(side_a, side_b, **options)
     except UncertaintyError as exc:
-        _fail(f"A and B cannot be compared: {exc}", 1)
+        fail(f"A and B cannot be compared: {exc}", 1)
     for metric in METRICS:
         ia, ib, diff = all_a[metric], all_b[metric], all_diff[metric]
         notes |= {n for n in (ia["note"], ib["note"], diff["note"]) if n}

@@ -24,8 +24,8 @@ from extract import corpora
 from extract.corpora.base import MANIFEST_COLUMNS, CorpusError
 from extract.labels import parse_classes
 from probe.commands.corpora_check import MIN_SPLIT_SPEAKERS, PROGRESS_MIN_FILES, SPEAKER_TABLE_MAX, check
-from probe.commands.corpora_common import CorpusOption, RootOption, _count, _fail, _info, _key, _root, _scan
-from probe.commands.errors import require_folder
+from probe.commands.corpora_common import CorpusOption, RootOption, _count, _info, _key, _root, _scan
+from probe.commands.errors import fail, require_folder
 from probe.commands.fit import print_fitted
 
 __all__ = ["MIN_SPLIT_SPEAKERS", "PROGRESS_MIN_FILES", "SPEAKER_TABLE_MAX", "corpora_app", "register"]
@@ -179,13 +179,13 @@ def manifest(
     try:
         chosen = parse_classes(classes)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     folder = _root(key, root)
     info = _info(key)
     scan = _scan(key, folder)
     full = scan.to_frame()
     if full.empty:
-        _fail(f"no usable audio of corpus {key!r} found in {folder} ({len(scan.skipped)} files skipped; "
+        fail(f"no usable audio of corpus {key!r} found in {folder} ({len(scan.skipped)} files skipped; "
               f"run `probe corpora check --corpus {key} --root {folder}`)", code=1)
     frame = corpora.select_classes(full, chosen)
     if chosen is not None:
@@ -193,11 +193,11 @@ def manifest(
         if absent:
             console.print(f"[yellow]note:[/] {key} has no {', '.join(absent)}", highlight=False)
     if frame.empty:
-        _fail(f"none of the classes {', '.join(chosen or ())} occur in {key} (it has {', '.join(info.classes)})",
+        fail(f"none of the classes {', '.join(chosen or ())} occur in {key} (it has {', '.join(info.classes)})",
               code=1)
     out = out.expanduser()
     if out.is_dir():
-        _fail(f"--out {out} is a folder; give a file name such as {out / (key + '.csv')}", code=2)
+        fail(f"--out {out} is a folder; give a file name such as {out / (key + '.csv')}", code=2)
     require_folder(out.parent, "--out", "the manifest")
     frame[list(MANIFEST_COLUMNS)].to_csv(out, index=False)
 

@@ -4,14 +4,12 @@ and folder into a loader's facts and scan (user errors exit 2, an unusable corpu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from extract import corpora
 from extract.corpora.base import CorpusError, CorpusInfo, Scan
+from probe.commands.errors import fail
 
 CorpusOption = typer.Option(..., "--corpus", "-c", help="Corpus key, e.g. emodb (see `probe corpora list`).")
 RootOption = typer.Option(
@@ -23,17 +21,12 @@ RootOption = typer.Option(
 
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    """Print a one-line error to stderr and exit with ``code`` (2: user error, 1: unusable corpus)."""
-    Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
 
 def _key(corpus: str) -> str:
     """The registry key for ``corpus`` (case-insensitive), or exit 2."""
     key = corpus.strip().lower()
     if key not in corpora.KEYS:
-        _fail(f"unknown corpus {corpus!r}; known corpora: {', '.join(corpora.KEYS)}")
+        fail(f"unknown corpus {corpus!r}; known corpora: {', '.join(corpora.KEYS)}")
     return key
 
 
@@ -45,13 +38,13 @@ def _root(key: str, root: Path | None) -> Path:
         try:
             return corpus_root(key).absolute()
         except CorpusError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     root = root.expanduser()
     if not root.exists():
-        _fail(f"corpus folder {root} does not exist; give --root the folder holding {key}'s audio (or leave it "
+        fail(f"corpus folder {root} does not exist; give --root the folder holding {key}'s audio (or leave it "
               f"out to look in probe-data.toml, $PROBE_DATA_ROOT and ./data/{key})")
     if not root.is_dir():
-        _fail(f"corpus folder {root} is not a directory (a file); give --root the folder holding {key}'s audio")
+        fail(f"corpus folder {root} is not a directory (a file); give --root the folder holding {key}'s audio")
     return root.absolute()
 
 
@@ -60,7 +53,7 @@ def _info(key: str) -> CorpusInfo:
     try:
         return corpora.info(key)
     except Exception as exc:  # noqa: BLE001 - a broken loader is reported, not a traceback
-        _fail(f"the loader of corpus {key!r} cannot be loaded: {type(exc).__name__}: {exc}", code=1)
+        fail(f"the loader of corpus {key!r} cannot be loaded: {type(exc).__name__}: {exc}", code=1)
 
 
 def _scan(key: str, root: Path) -> Scan:
@@ -68,7 +61,7 @@ def _scan(key: str, root: Path) -> Scan:
     try:
         return corpora.scan(key, root)
     except CorpusError as exc:
-        _fail(f"{key}: {exc}", code=1)
+        fail(f"{key}: {exc}", code=1)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -40,12 +40,6 @@ def require_folder(folder: Path, option: str, what: str) -> Path:
         fail(str(exc), 1)
 
 
-def require_positive(value: float | None, option: str, meaning: str) -> None:
-    """Exit with an error when a quantity that must be above zero is not (``None``, the default, passes)."""
-    if value is not None and not value > 0:
-        fail(f"{option} {value:g}: {meaning} must be more than 0; leave {option} out for the default", 2)
-
-
 def refuse_file_in_path(folder: Path, option: str) -> None:
     """Exit with an error when a file stands where ``folder`` or one of its parents should be (for commands that
     only look at a folder, so must not create it)."""

@@ -12,21 +12,16 @@ Exit codes: 1 when there is nothing to report (no records, none matching the fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from probe.commands.errors import require_folder
+from probe.commands.errors import fail, require_folder
 
 if TYPE_CHECKING:
     from probe.report.build import ReportSummary
-
-def _fail(message: str, code: int) -> NoReturn:
-    """Print a one-line error to stderr and exit with ``code``."""
-    Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _print_summary(console: Console, summary: ReportSummary) -> None:
@@ -85,14 +80,14 @@ def report(
 
     console = Console()
     if best_probe not in BEST_PROBE:
-        _fail(f"--best-probe must be one of {', '.join(BEST_PROBE)}, got {best_probe!r}", 2)
+        fail(f"--best-probe must be one of {', '.join(BEST_PROBE)}, got {best_probe!r}", 2)
     if out is not None or results.is_dir():  # a missing --results is reported as such below, not created here
         require_folder(out if out is not None else results, "--out", "the report")
     try:
         if run:
             missing = [p for p in run if not p.is_file()]
             if missing:
-                _fail(f"no run record at {missing[0]}", 1)
+                fail(f"no run record at {missing[0]}", 1)
             summary = write_run_report(run, out if out is not None else results, formats)
         else:
             with console.status("writing the report…") as status:
@@ -104,9 +99,9 @@ def report(
                     progress=lambda text: status.update(f"report: {escape(text)}"),
                 )
     except ReportError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     _print_summary(console, summary)
 
 

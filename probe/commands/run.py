@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,17 +16,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.errors import fail
 from probe.commands.fit import LEADERBOARD_DROP, print_fitted
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
     from probe.runner import CacheIssue, RunOutcome, RunSpec
 
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    """Print a one-line error to stderr and exit with ``code``."""
-    Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _console() -> Console:
@@ -147,16 +143,16 @@ def run_command(
     training = training or TrainingRequest()
     corpora, models = _split_values(corpus), _split_values(model)
     if all_caches and (corpora or models):
-        _fail("use either --all or --corpus/--model, not both")
+        fail("use either --all or --corpus/--model, not both")
     try:
         config = training.train_config()
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     require_folder(results, "--results", "run records")
     settings = RunSettings(seeds=seeds, protocol=protocol, folds=folds, classes=classes, config=config,
                            split_seed=split_seed, memory_budget=training.memory_budget, force=force)  # threads: in config
     if cluster and cluster.executor != "inline" and jobs > 1:
-        _fail("--jobs trains caches at once in this process; with --executor each cache is a task of its own: "
+        fail("--jobs trains caches at once in this process; with --executor each cache is a task of its own: "
               "use --array-parallelism for how many run at once")
     if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes,
                                        settings=settings, wait_lock=wait_lock):
@@ -167,11 +163,11 @@ def run_command(
         summary = run_all(features, results, corpora=corpora, models=models, probes=probes,
                           **settings.run_options(), listener=listener, wait_lock=wait_lock, jobs=jobs)
     except NoCachesError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (LockBusy, LeaderboardError, FolderError) as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         listener.close()
     trained, skipped, failed = summary.count("trained"), summary.count("skipped"), summary.count("failed")
@@ -199,7 +195,7 @@ def run_command(
     if failed:
         raise typer.Exit(1)
     if trained + skipped + conflicts == 0:
-        _fail("nothing could be trained: every selected cache was skipped (reasons above)", code=1)
+        fail("nothing could be trained: every selected cache was skipped (reasons above)", code=1)
 
 
 def leaderboard_command(
@@ -225,7 +221,7 @@ def leaderboard_command(
             raise LeaderboardError("no leaderboard row matches the filters")
         board = sort_leaderboard(board, sort)
     except LeaderboardError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if csv:
         typer.echo(board.to_csv(index=False), nl=False)
         return

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from probe.cluster.options import ClusterRequest, cluster_options
-from probe.commands.run import BarProgress, _console, _fail, _split_values
+from probe.commands.errors import fail
+from probe.commands.run import BarProgress, _console, _split_values
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
@@ -83,11 +84,11 @@ def transfer_command(
     training = training or TrainingRequest()
     models = _split_values(model)
     if all_models == bool(models):
-        _fail("name the models with --model, or use --all for every model (not both)")
+        fail("name the models with --model, or use --all for every model (not both)")
     try:
         config = training.train_config()
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     require_folder(results, "--results", "transfer records")
     # every setting of the cells, written once: the inline run and each cluster task get the same (threads: in
     # config)
@@ -101,7 +102,7 @@ def transfer_command(
     try:
         summary = run_transfer(features, results, models=models, probes=probes, listener=listener, **options)
     except (NoCachesError, TransferError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         listener.close()
     trained, skipped, failed = (summary.count(s) for s in ("trained", "skipped", "failed"))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from probe.leaderboard import LEADERBOARD_FILE
-from probe.report.figures import layer_weight_figures, layer_weights, layerwise_figures, layerwise_frame
+from probe.report.figures import layerwise_figures, layerwise_frame
+from probe.report.layer_weights import layer_weight_figures, layer_weights
 from probe.report.intervals import apply_intervals
 from probe.report.baselines import add_baseline_columns, baseline_table, split_baselines
 from probe.report.load import NoRecordsError, ReportError, Run, choose_selection, load_runs, read_run, runs_frame, select_runs

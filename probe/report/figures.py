@@ -1,6 +1,6 @@
 """Figures over many runs: the layer-wise Linear-probe curves (absolute layers, and relative depth l/L when models
-differ in depth, as defined in :mod:`probe.report.layer_weights`), and, re-exported from there, the Multi-Layer
-layer-weight heatmaps.
+differ in depth, as defined in :mod:`probe.report.layer_weights`, which draws the Multi-Layer layer-weight
+heatmaps).
 """
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from probe.report.layer_weights import (  # noqa: F401 - re-exported: the heatmap code lived here
-    DEPTH_BINS, LayerWeights, layer_weight_figures, layer_weights, plot_layer_weights, relative_depth,
-    to_relative_depth,
-)
+from probe.report.layer_weights import relative_depth
 from probe.report.load import Run
 from probe.report.naming import group_label, order_models
 from probe.report.plotting import (

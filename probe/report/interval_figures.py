@@ -21,9 +21,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 
-from probe.report.figures import plot_layer_panels, relative_depth
-from probe.report.layer_weights import record_weights
-from probe.report.load import Run
+from probe.report.figures import plot_layer_panels
+from probe.report.layer_weights import record_weights, relative_depth
+from probe.report.load import Run, layerwise_cells
 from probe.report.naming import order_models
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, MARKERS, new_figure, palette, report_style, save_figure
 from probe.uncertainty import N_RESAMPLES, UncertaintyError, compare_records, holm, interval_of_records
@@ -47,12 +47,8 @@ def layerwise_intervals(runs: Sequence[Run], n_resamples: int = N_RESAMPLES, see
     """One row per (model, corpus, layer): mean, CI (``band`` ``bootstrap``) or ± std over seeds (``std``, for
     records without ``layerwise.test_pred``), and the paired difference from the final layer with its p-values
     (Holm over the layers of each curve)."""
-    cells: dict[tuple[str, str], list[Run]] = {}
-    for run in runs:
-        if run.probe == "layerwise" and run.data.get("layerwise"):
-            cells.setdefault((run.model, run.corpus), []).append(run)
     rows = []
-    for (model, corpus), members in sorted(cells.items()):
+    for (model, corpus), members in layerwise_cells(runs).items():
         curve = members[0].data["layerwise"]
         layers = [int(x) for x in curve["layers"]]
         depth = relative_depth(members[0].n_states or max(layers) + 1)

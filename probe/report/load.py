@@ -252,6 +252,15 @@ RUN_COLUMNS: tuple[str, ...] = (
 )
 
 
+def layerwise_cells(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
+    """The runs of each layer-wise curve, by (model, corpus), sorted: layer-wise runs that carry a curve."""
+    cells: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        if run.probe == "layerwise" and run.data.get("layerwise"):
+            cells.setdefault((run.model, run.corpus), []).append(run)
+    return dict(sorted(cells.items()))
+
+
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run with the fields the tables need (columns :data:`RUN_COLUMNS`)."""
     rows = []

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from probe.report.figures import LayerWeights, layerwise_summary
+from probe.report.figures import layerwise_summary
+from probe.report.layer_weights import LayerWeights
 from probe.report.weights_text import best_layers_sentence, weights_paragraph
 from probe.report.load import Run
 from probe.report.naming import group_label, order_models, order_probes, probe_code, probe_label

@@ -7,7 +7,6 @@ names the set of layers not significantly worse than the best (:mod:`probe.bestl
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,17 +14,23 @@ from pathlib import Path
 import numpy as np
 
 from probe.bestlayers import best_layer_set
+from probe.optim import max_weight
 from probe.report.layer_weights import LayerWeights
-from probe.report.load import Run
+from probe.report.load import Run, layerwise_cells
+
+
+def states_in_mix(data: LayerWeights) -> int:
+    """Columns of the heatmap that some row weighs (the paper's eq. 4 leaves state 0 blank)."""
+    return int(np.isfinite(data.matrix.to_numpy()).any(axis=0).sum())
 
 
 def bound_sentence(data: LayerWeights, flagged: Sequence[str]) -> str:
     """One sentence on the movement bound of the flagged rows."""
     if not flagged:
         return ""
-    n = data.matrix.shape[1] - int(np.isnan(data.matrix.to_numpy()).all(axis=0).sum())
+    n = states_in_mix(data)
     bound = max((data.bounds.get(m, 0.0) for m in flagged), default=0.0)
-    top = 1.0 / (1.0 + (n - 1) * math.exp(-2.0 * bound)) if n > 1 else 1.0
+    top = max_weight(bound, n)
     return (f"The weights of {', '.join(flagged)} are uniform by construction, not a finding (grey in the heatmap): "
             f"with the learning rate of their layer logits, Adam can move a logit by at most about its learning "
             f"rate per step, so over all steps no logit moved more than {bound:.3g} from its start (the sum of "
@@ -65,22 +70,17 @@ def weights_paragraph(data: LayerWeights) -> str:
         overall = matrix.columns[int(np.argmax(mean_row))]
         thirds = [float(mean_row[(depths >= lo) & (depths < hi)].sum()) for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3))]
         thirds.append(1.0 - sum(thirds))
-        in_mix = int(np.isfinite(shown.to_numpy()).any(axis=0).sum())  # states in the mix: state 0 is not, in eq. 4
         text += (f"Peak weight: {'; '.join(peaks)}. Averaged over these backbones, {where} {overall:g} gets the most "
                  f"weight, and the lower, middle and upper thirds of the network get {thirds[0]:.0%}, "
-                 f"{thirds[1]:.0%} and {thirds[2]:.0%} of it. A flat row (every weight near 1/{in_mix}) "
+                 f"{thirds[1]:.0%} and {thirds[2]:.0%} of it. A flat row (every weight near 1/{states_in_mix(data)}) "
                  "would mean that the probe found no layer more useful than another. ")
     return (text + bound_sentence(data, flagged)).strip()
 
 
 def best_layers_sentence(runs: Sequence[Run]) -> str:
     """Per (backbone, corpus) layer-wise curve: the layers not significantly worse than its best."""
-    cells: dict[tuple[str, str], list[Run]] = {}
-    for run in runs:
-        if run.probe == "layerwise" and run.data.get("layerwise"):
-            cells.setdefault((run.model, run.corpus), []).append(run)
     parts = []
-    for (model, corpus), members in sorted(cells.items()):
+    for (model, corpus), members in layerwise_cells(runs).items():
         found = best_layer_set([r.data for r in members])
         if found is None:
             continue
