@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from probe.heads import BaselineHead, Dropout
+from probe.head_layers import Dropout
+from probe.heads import BaselineHead
 
 
 @dataclass(frozen=True)

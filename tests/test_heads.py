@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from probe.head_layers import Dropout, masked_mean, masked_softmax, mix_states
 from probe.heads import (
-    DEFAULT_PROBES, PROBES, AttentionHead, Dropout, LayerwiseLinearHead, LinearHead, MultiLayerHead, NonLinearHead,
-    build_head, masked_mean, masked_softmax, mix_states, parse_probes,
+    DEFAULT_PROBES, PROBES, AttentionHead, LayerwiseLinearHead, LinearHead, MultiLayerHead, NonLinearHead, build_head,
+    parse_probes,
 )
 from tests.probe_caches import one_thread  # noqa: F401  (autouse below)
 
