@@ -35,9 +35,9 @@ def _count_encoder_calls(backbone: WhisperBackbone) -> list[int]:
     sizes: list[int] = []
     real = backbone.encoder_states
 
-    def counted(mel: torch.Tensor) -> list[torch.Tensor]:
+    def counted(mel: torch.Tensor, frames: int | None = None) -> list[torch.Tensor]:
         sizes.append(int(mel.shape[0]))
-        return real(mel)
+        return real(mel, frames)
 
     backbone.encoder_states = counted  # type: ignore[method-assign]
     return sizes

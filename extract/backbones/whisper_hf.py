@@ -60,8 +60,9 @@ class HFWhisperBackbone(WhisperBackbone):
     def attrs(self) -> dict[str, object]:
         return {**super().attrs(), "model_type": "whisper"}
 
-    def encoder_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
-        """The L+1 encoder states, each ``(batch, frames, dim)``, for a log-mel batch ``(batch, n_mels, T)``."""
+    def encoder_states(self, mel: torch.Tensor, frames: int | None = None) -> list[torch.Tensor]:
+        """The L+1 encoder states, each ``(batch, frames, dim)``, for a log-mel batch ``(batch, n_mels, T)``; every
+        frame of every state whatever ``frames`` asks (the transformers layers run whole)."""
         enc = self.encoder
         if enc.training:
             enc.eval()
