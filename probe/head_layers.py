@@ -4,9 +4,10 @@ states.
 
 Frame-level inputs come padded, ``(B, T, ...)``, with a boolean ``mask`` ``(B, T)`` that is true on valid frames.
 Three of these blocks have a faster CPU path that gives the plain expression's values bit for bit (tested in
-``tests/test_head_layers.py``, timed by ``benchmarks/head_layers.py``): :class:`Dropout` draws the same uniform
-numbers as a uniform-draw dropout and needs fewer passes, :class:`Standardize` skips the arithmetic while it is
-the identity, and :func:`mix_states` sums states in cache-sized chunks.
+``tests/test_head_layers.py`` and ``tests/test_heads.py``, timed by ``benchmarks/head_layers.py``):
+:func:`uniform_dropout` builds its mask in the uniform draw's buffer, :class:`Standardize` skips the arithmetic
+while it is the identity (the paper preset: raw features), and :func:`mix_states` sums states in cache-sized
+chunks.
 """
 
 from __future__ import annotations
@@ -41,17 +42,25 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
     return torch.where(mask, weights, torch.zeros((), dtype=weights.dtype, device=weights.device))
 
 
+def uniform_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of ``x`` on the CPU from one uniform draw per element (kept where the draw is at least
+    ``p``, scaled by ``1 / (1 - p)``). The keep mask is built in the draw's own buffer (compare and scale in
+    place), one allocation and two passes fewer than ``x * (rand >= p).to(x.dtype) * scale``, with the same draws
+    and the same values bit for bit (tested)."""
+    keep = torch.rand(x.shape, dtype=x.dtype).ge_(p).mul_(1.0 / (1.0 - p))
+    return x * keep
+
+
 class Dropout(nn.Dropout):
-    """:class:`torch.nn.Dropout` with a faster CPU path (a uniform draw compared with ``p``; about 3× faster than
-    the built-in kernel there), the same on other devices. Deterministic under :func:`torch.manual_seed`."""
+    """:class:`torch.nn.Dropout` with a faster CPU path (:func:`uniform_dropout`; about 3× faster than the built-in
+    kernel there), the same on other devices. Deterministic under :func:`torch.manual_seed`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, True)
-        keep = torch.rand(x.shape, dtype=x.dtype) >= self.p
-        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        return uniform_dropout(x, self.p)
 
 
 class Standardize(nn.Module):
@@ -68,7 +77,15 @@ class Standardize(nn.Module):
         std = torch.as_tensor(std, dtype=self.inv_std.dtype).reshape(self.inv_std.shape)
         self.inv_std.copy_(1.0 / std.clamp(min=floor))
 
+    def is_identity(self) -> bool:
+        """True while the statistics are those of no standardisation: every mean +0.0 (sign bit clear) and every
+        inverse standard deviation 1 (read from the buffers, so a loaded state dict counts)."""
+        mean, inv_std = self.mean, self.inv_std
+        return bool(mean.eq(0).all()) and not bool(mean.signbit().any()) and bool(inv_std.eq(1).all())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_identity():  # (x - 0) * 1 is x in the promoted dtype, bit for bit: one conversion, no arithmetic
+            return x.to(torch.promote_types(x.dtype, self.mean.dtype))
         return (x - self.mean) * self.inv_std
 
 
