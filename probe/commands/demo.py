@@ -77,7 +77,8 @@ def _load_wav2vec2(name: str, device: str, weights: str):  # noqa: ANN202 - Back
 def synthesise(run: DemoRun) -> None:
     """Render the synthetic corpus (eSpeak NG) under ``<data-root>/synthetic``."""
     from extract.corpora.locate import corpus_roots
-    from extract.synth import SynthError, render_corpus
+    from extract.espeak import SynthError
+    from extract.synth import render_corpus
 
     try:
         render_corpus(run.data_root / "synthetic", sentences_per_language=run.sentences)
