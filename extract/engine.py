@@ -116,5 +116,3 @@ def _rel_id(path: Path, root: Path) -> str:
     except ValueError:
         return str(path)
 
-
-__all__ = ["ExtractListener", "Selection", "run_extraction"]
