@@ -12,7 +12,7 @@ import pytest
 from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
 from extract.pipeline import extract_corpus
-from extract.settings import ExtractSettings
+from extract.job import ExtractJob
 from probe.cluster.sanity import NodeShape, RequestError, _gpus, check_request
 from probe.cluster.settings import SettingsError, SlurmSettings, parse_mem, parse_time, site_defaults
 from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_tasks
@@ -104,10 +104,10 @@ def test_probe_tasks_group_cheap_probes_and_skip_what_is_recorded(tmp_path: Path
 
 def test_checkpoint_requeues_extraction_without_force() -> None:
     task = ExtractTask(model="whisper-tiny.en", corpus="emodb", root=Path("/d/emodb"), out=Path("/f"),
-                       settings=ExtractSettings(force=True, max_seconds=2.0))
+                       job=ExtractJob(force=True, max_seconds=2.0))
     again = task.checkpoint()
-    assert again.function.settings.force is False and again.function.model == "whisper-tiny.en"
-    assert again.function.settings.max_seconds == 2.0  # the other settings stay
+    assert again.function.job.force is False and again.function.model == "whisper-tiny.en"
+    assert again.function.job.max_seconds == 2.0  # the other settings stay
     probe = ProbeTask(features=Path("/f"), results=Path("/r"), corpus="c", model="m", probes=("linear",),
                       settings=RunSettings(seeds="3"))
     assert probe.checkpoint().function is probe

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import h5py
 
-from extract.settings import ExtractSettings
+from extract.job import ExtractJob
 from probe.commands.extract import extract_command
 from tests.cluster_support import assert_same_cache, assert_same_records, make_corpora, probe_cli, records
 from tests.probe_caches import make_cache, one_thread  # noqa: F401 - fixture
@@ -25,7 +25,7 @@ _RENAMED = {"max_duration": "max_seconds"}  # the option's name on the command l
 
 def test_every_extract_option_has_a_place_in_the_settings_tasks_carry() -> None:
     options = set(inspect.signature(extract_command).parameters) - _SELECTION
-    assert {_RENAMED.get(name, name) for name in options} == {f.name for f in fields(ExtractSettings)}
+    assert {_RENAMED.get(name, name) for name in options} == {f.name for f in fields(ExtractJob)}
 
 
 def _cache_ids(path: Path) -> list[str]:

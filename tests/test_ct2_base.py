@@ -57,7 +57,7 @@ def mels() -> dict[str, torch.Tensor]:
     """``(1, 80, 3000)`` log-mel inputs of about two seconds of eSpeak speech per language."""
     import soxr
 
-    from extract.synth import speak
+    from extract.espeak import speak
 
     out = {}
     for lang, text in SENTENCES.items():

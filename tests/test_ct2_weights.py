@@ -55,7 +55,7 @@ def wave() -> np.ndarray:
     """About two seconds of real synthetic speech, 16 kHz mono float32."""
     import soxr
 
-    from extract.synth import speak
+    from extract.espeak import speak
 
     audio, rate = speak(SENTENCE, "en")
     if rate != 16000:

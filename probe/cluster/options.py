@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from extract.settings import ExtractSettings
+    from extract.job import ExtractJob
     from probe.runspec import RunSettings
 
 EXECUTORS: tuple[str, ...] = ("inline", "local", "slurm")
@@ -134,9 +134,9 @@ class ClusterRequest:
         return True
 
     def submit_extract(self, model: str, roots: dict[str, Path], out: Path, data_config: Path | None,
-                       settings: ExtractSettings) -> bool:
-        """Submit one extraction task per (model, corpus), each carrying ``settings`` (every option of the
-        command); ``model`` may be a comma list. False: run inline."""
+                       job: ExtractJob) -> bool:
+        """Submit one extraction task per (model, corpus), each carrying ``job`` (every option of the command);
+        ``model`` may be a comma list. False: run inline."""
         from probe.cluster.tasks import extract_tasks
 
         models = [m.strip() for m in model.split(",") if m.strip()]
@@ -148,7 +148,7 @@ class ClusterRequest:
                     get_spec(name)
                 except KeyError as exc:
                     raise typer.BadParameter(str(exc).strip("'\""), param_hint="--model") from None
-        return self._submit("extract", lambda: extract_tasks(models, roots, out, settings), data_config,
+        return self._submit("extract", lambda: extract_tasks(models, roots, out, job), data_config,
                             {"out": str(Path(out).resolve())})
 
     def submit_runs(self, features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,

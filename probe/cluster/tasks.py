@@ -21,7 +21,7 @@ from typing import Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from extract.settings import ExtractSettings
+from extract.job import ExtractJob
 from probe.runspec import RunSettings
 
 
@@ -37,7 +37,7 @@ class ExtractTask(Checkpointable):
     corpus: str
     root: Path
     out: Path
-    settings: ExtractSettings = field(default_factory=ExtractSettings)  # every option of `probe extract`
+    job: ExtractJob = field(default_factory=ExtractJob)  # every option of `probe extract`, as the command built it
 
     @property
     def label(self) -> str:
@@ -45,12 +45,12 @@ class ExtractTask(Checkpointable):
         return f"{self.corpus} × {self.model}"
 
     def __call__(self) -> dict[str, Any]:
-        from extract.backbones import load_backbone
-        from probe.commands.extract import extract_roots
+        from extract.engine import Selection, run_extraction
+        from probe.commands.extract_report import ConsoleListener
 
-        backbone = load_backbone(self.model, **self.settings.backbone_options())
-        if not extract_roots(backbone, {self.corpus: Path(self.root)}, Path(self.out),
-                             **self.settings.extraction_options()):
+        backbone = self.job.load(self.model)
+        if not run_extraction(self.job, Selection(backbone, {self.corpus: Path(self.root)}, Path(self.out)),
+                              ConsoleListener()):
             raise TaskFailed(f"{self.label}: the corpus at {self.root} could not be read (see the lines above)")
         from extract.cache import cache_path
 
@@ -58,7 +58,7 @@ class ExtractTask(Checkpointable):
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """Requeue the same extraction without ``force``: it resumes from the shards already written."""
-        return DelayedSubmission(replace(self, settings=replace(self.settings, force=False)), *args, **kwargs)
+        return DelayedSubmission(replace(self, job=replace(self.job, force=False)), *args, **kwargs)
 
 
 @dataclass
@@ -142,10 +142,9 @@ def transfer_tasks(features: Path, results: Path, *, models: list[str] | None, p
             for m in stems for p in parse_probes(probes)]
 
 
-def extract_tasks(models: list[str], roots: dict[str, Path], out: Path,
-                  settings: ExtractSettings) -> list[ExtractTask]:
-    """One task per (model, corpus), models outermost, each with the same ``settings``."""
-    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), settings=settings)
+def extract_tasks(models: list[str], roots: dict[str, Path], out: Path, job: ExtractJob) -> list[ExtractTask]:
+    """One task per (model, corpus), models outermost, each carrying the same ``job``."""
+    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), job=job)
             for m in models for c, r in roots.items()]
 
 

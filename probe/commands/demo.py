@@ -77,7 +77,8 @@ def _load_wav2vec2(name: str, device: str, weights: str):  # noqa: ANN202 - Back
 def synthesise(run: DemoRun) -> None:
     """Render the synthetic corpus (eSpeak NG) under ``<data-root>/synthetic``."""
     from extract.corpora.locate import corpus_roots
-    from extract.synth import SynthError, render_corpus
+    from extract.espeak import SynthError
+    from extract.synth import render_corpus
 
     try:
         render_corpus(run.data_root / "synthetic", sentences_per_language=run.sentences)
@@ -90,14 +91,15 @@ def synthesise(run: DemoRun) -> None:
 
 def extract_features(run: DemoRun) -> None:
     """Cache every layer of Whisper tiny.en, Whisper base and the Wav2Vec 2.0 model (and the baselines' features)."""
-    from extract.backbones import load_backbone
+    from extract.engine import Selection, run_extraction
+    from extract.job import ExtractJob
     from probe.commands.demo_baselines import extract_baselines
-    from probe.commands.extract import extract_roots
+    from probe.commands.extract_report import ConsoleListener
 
+    job = ExtractJob(weights="pretrained", device=run.device)
     for name in (*DEMO_WHISPERS, None):
-        backbone = (load_backbone(name, weights="pretrained", device=run.device) if name
-                    else _load_wav2vec2(run.wav2vec2, run.device, run.wav2vec2_weights))
-        if not extract_roots(backbone, run.roots, run.features):
+        backbone = job.load(name) if name else _load_wav2vec2(run.wav2vec2, run.device, run.wav2vec2_weights)
+        if not run_extraction(job, Selection(backbone, run.roots, run.features), ConsoleListener()):
             raise typer.Exit(1)
         run.models.append(backbone.name)
     if run.baselines:

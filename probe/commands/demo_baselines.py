@@ -35,14 +35,16 @@ def extract_baselines(roots: dict[str, Path], features: Path, console: Console) 
     """Extract the demo's low-level feature caches; returns the (model, probes) pairs to train."""
     from extract.backbones import load_backbone
     from extract.backbones.egemaps import INSTALL_HINT
-    from probe.commands.extract import extract_roots
+    from extract.engine import Selection, run_extraction
+    from extract.job import ExtractJob
+    from probe.commands.extract_report import ConsoleListener
 
     chosen = []
     for model, probes in DEMO_BASELINES:
         if model == "egemaps" and not opensmile_available():
             console.print(f"[yellow]eGeMAPS baseline left out: {INSTALL_HINT}[/]")
             continue
-        if not extract_roots(load_backbone(model), roots, features):
+        if not run_extraction(ExtractJob(), Selection(load_backbone(model), roots, features), ConsoleListener()):
             raise typer.Exit(1)
         chosen.append((model, probes))
     return chosen
