@@ -31,7 +31,7 @@ from probe.stream import StreamFrames
 from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe, resolve_device
 
 
-def _pick_group(result: TrainResult, y_val: np.ndarray) -> int:
+def pick_group(result: TrainResult, y_val: np.ndarray) -> int:
     """The layer-wise head's best state on validation: highest macro-F1, then lower loss, then lower layer."""
     logits = result.val.logits
     groups = logits.shape[1]
@@ -52,7 +52,7 @@ def build_record(
     ids = cache.utterances["id"].astype(str).to_numpy()
     speakers = cache.utterances["speaker"].astype(str).to_numpy()
     y_val, y_test = labels[result.val.rows], labels[result.test.rows]
-    g = _pick_group(result, y_val)
+    g = pick_group(result, y_val)
     val_pred, test_pred = result.val.pred(), result.test.pred()
     metrics = {
         "test": classification_metrics(y_test, test_pred[:, g], classes),

@@ -9,7 +9,7 @@ skipped; the other caches still run.
 
 Here: planning and the whole run. Selecting caches and seeds is in :mod:`probe.selection`, the runner's records of
 work in :mod:`probe.runspec`, and training a cache's pending runs (streamed seeds side by side) and writing their
-records in :mod:`probe.execute`; their names are importable from here as before.
+records in :mod:`probe.execute`.
 """
 
 from __future__ import annotations
@@ -31,21 +31,15 @@ from extract.labels import class_set_name, parse_classes
 from extract.locks import exclusive_lock
 from probe.baselines import applicable_probes, baseline_config, is_baseline, left_out_notes
 from probe.unread_layers import unread_damage_note
-from probe.execute import (  # noqa: F401 - re-exported: the runner's execution API has lived here
-    _pick_group, build_record, execute_run, execute_side_by_side, run_cache,
-)
+from probe.execute import run_cache
 from probe.heads import PROBES, parse_probes
 from probe.labelcheck import label_problem
 from probe.parallel import run_caches_in_parallel
 from probe.leaderboard import write_leaderboard
 from probe.presets import preset_of
 from probe.records import config_hash, config_id, is_done, record_path, recorded_hash
-from probe.runspec import (  # noqa: F401 - re-exported
-    CacheIssue, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener, model_traits,
-)
-from probe.selection import (  # noqa: F401 - re-exported
-    NoCachesError, parse_seeds, select_caches, select_caches_checked,
-)
+from probe.runspec import CacheIssue, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener
+from probe.selection import parse_seeds, select_caches_checked
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split, resolve_protocol
 from probe.train import TrainConfig
 

@@ -24,14 +24,16 @@ import numpy as np
 from extract.cache import CacheError, FeatureCache, find_caches
 from extract.labels import class_set_name
 from probe.baselines import is_baseline, not_applicable
-from probe.execute import failure_reason, write_checked
 from probe.heads import PROBES, parse_probes
 from probe.metrics import classification_metrics
 from probe.optim import weight_fields
 from probe.records import (
     RECORD_SCHEMA, UNHASHED_CACHE, config_hash, config_id, is_done, now_iso, safe_model_name, versions,
 )
-from probe.runner import DEFAULT_SEEDS, NoCachesError, _pick_group, model_traits, parse_seeds, run_config
+from probe.execute import failure_reason, pick_group, write_checked
+from probe.runner import DEFAULT_SEEDS, run_config
+from probe.runspec import model_traits
+from probe.selection import NoCachesError, parse_seeds
 from probe.splits import SplitError
 from probe.presets import preset_of
 from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe
@@ -133,7 +135,7 @@ def _record(cell: _Cell, task: Task, probe: str, seed: int, result: TrainResult,
     ids = data.table["id"].astype(str).to_numpy()
     speakers = data.table["speaker"].astype(str).to_numpy()
     y_val, y_test = labels[result.val.rows], labels[test.rows]
-    g = _pick_group(result, y_val)
+    g = pick_group(result, y_val)
     test_pred = test.pred()[:, g]
     target = domains[cell.test]
     cache = data.caches[target.source]
@@ -281,7 +283,7 @@ def _run_task(model: str, task: Task, seed: int, probe: str, stages: list[dict[s
             listener.finished(outcome)
         return
     y_val = labels[result.val.rows]
-    val_metrics = classification_metrics(y_val, result.val.pred()[:, _pick_group(result, y_val)], list(task.classes))
+    val_metrics = classification_metrics(y_val, result.val.pred()[:, pick_group(result, y_val)], list(task.classes))
     for cell in cells:  # one training, scored on each test domain
         rows = tests[cell.test]
         seen = {p: np.concatenate([s[p] for s in stages]) for p in ("train", "val")} | {"test": rows}

@@ -157,7 +157,7 @@ class ClusterRequest:
         here once they end, under the results folder's lock as ``probe run`` inline (``wait_lock``: wait for
         another holder instead of exiting)."""
         from probe.cluster.tasks import probe_tasks
-        from probe.runner import NoCachesError
+        from probe.selection import NoCachesError
 
         def make() -> list[Any]:
             try:
@@ -183,7 +183,7 @@ class ClusterRequest:
                         **options: Any) -> bool:
         """Submit one ``probe transfer`` task per (model, probe). False: run inline."""
         from probe.cluster.tasks import transfer_tasks
-        from probe.runner import NoCachesError
+        from probe.selection import NoCachesError
 
         def make() -> list[Any]:
             try:

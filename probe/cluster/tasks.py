@@ -130,7 +130,7 @@ def transfer_tasks(features: Path, results: Path, *, models: list[str] | None, p
     from extract.cache import find_caches
     from probe.heads import parse_probes
     from probe.records import safe_model_name
-    from probe.runner import NoCachesError
+    from probe.selection import NoCachesError
 
     corpora = options.get("corpora")
     wanted = {safe_model_name(m) for m in models or ()}
@@ -163,7 +163,8 @@ def plan_state(task: ProbeTask) -> str:
     as ``probe run`` finds it. A cache that cannot be opened here is ``todo``: the task reports why."""
     from extract.cache import CacheError, FeatureCache
     from probe.records import is_done
-    from probe.runner import parse_seeds, plan_cache
+    from probe.runner import plan_cache
+    from probe.selection import parse_seeds
     from probe.splits import SplitError
     from probe.train import TrainConfig
 
@@ -187,7 +188,7 @@ def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, mod
     tasks whose runs are all recorded already (how many: the second value) and those that cannot run (why: the
     third)."""
     from probe.heads import parse_probes
-    from probe.runner import select_caches
+    from probe.selection import select_caches
 
     groups = probe_groups(list(parse_probes(probes)))
     paths = select_caches(features, corpora, models)

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from probe.cluster.options import ClusterRequest, cluster_options
 from probe.commands.errors import fail
-from probe.commands.run import BarProgress, _console, _split_values
+from probe.commands.run import BarProgress, split_values, table_console
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
@@ -77,12 +77,12 @@ def transfer_command(
     turns the records into matrices.
     """
     from probe.commands.errors import require_folder
-    from probe.runner import NoCachesError
+    from probe.selection import NoCachesError
     from probe.transfer import TransferError
     from probe.transfer_run import run_transfer
 
     training = training or TrainingRequest()
-    models = _split_values(model)
+    models = split_values(model)
     if all_models == bool(models):
         fail("name the models with --model, or use --all for every model (not both)")
     try:
@@ -92,12 +92,12 @@ def transfer_command(
     require_folder(results, "--results", "transfer records")
     # every setting of the cells, written once: the inline run and each cluster task get the same (threads: in
     # config)
-    options = {"corpora": _split_values(corpus), "protocol": protocol, "train": _split_values(train),
-               "test": _split_values(test), "group_by": group_by, "regional": regional, "seeds": seeds,
+    options = {"corpora": split_values(corpus), "protocol": protocol, "train": split_values(train),
+               "test": split_values(test), "group_by": group_by, "regional": regional, "seeds": seeds,
                "classes": classes, "config": config, "memory_budget": training.memory_budget, "force": force}
     if cluster and cluster.submit_transfer(features, results, models=models, probes=probes, **options):
         return  # submitted as one task per (model, probe): --executor local|slurm
-    console = _console()
+    console = table_console()
     listener = TransferProgress(console)
     try:
         summary = run_transfer(features, results, models=models, probes=probes, listener=listener, **options)
