@@ -7,6 +7,7 @@ command exit with code 1 after everything else has run.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -78,7 +79,8 @@ class ProgressListener(BarProgress):
     def __init__(self, console: Console) -> None:
         super().__init__(console, "training")
 
-    def planned(self, total: int, pending: int, issues: list[CacheIssue]) -> None:
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue], notes: Sequence[str] = ()) -> None:
+        """The caches left out and the plan (``probe run`` prints its notes with the summary, at the end)."""
         for issue in issues:
             self.console.print(f"[yellow]skipped[/] {escape(str(issue.path))}: {escape(issue.reason)}",
                                soft_wrap=True, highlight=False)
@@ -136,8 +138,8 @@ def run_command(
     from probe.commands.errors import require_folder
     from probe.leaderboard import LeaderboardError
     from probe.runner import run_all
-    from probe.selection import NoCachesError
-    from probe.runspec import RunSettings
+    from probe.runspec import RunJob
+    from probe.selection import NoCachesError, RunSelection
     from probe.presets import preset_label
     from probe.train import resolve_device
 
@@ -150,19 +152,19 @@ def run_command(
     except ValueError as exc:
         fail(str(exc))
     require_folder(results, "--results", "run records")
-    settings = RunSettings(seeds=seeds, protocol=protocol, folds=folds, classes=classes, config=config,
-                           split_seed=split_seed, memory_budget=training.memory_budget, force=force)  # threads: in config
+    job = RunJob(features=features, results=results, seeds=seeds, protocol=protocol, folds=folds, classes=classes,
+                 config=config, split_seed=split_seed, memory_budget=training.memory_budget,
+                 force=force)  # threads: config.cpu_threads
+    selection = RunSelection(corpora=corpora, models=models, probes=probes)
     if cluster and cluster.executor != "inline" and jobs > 1:
         fail("--jobs trains caches at once in this process; with --executor each cache is a task of its own: "
               "use --array-parallelism for how many run at once")
-    if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes,
-                                       settings=settings, wait_lock=wait_lock):
+    if cluster and cluster.submit_runs(job, selection, wait_lock=wait_lock):
         return  # submitted as one task per (cache, probe group): --executor local|slurm
     console = table_console()
     listener = ProgressListener(console)
     try:
-        summary = run_all(features, results, corpora=corpora, models=models, probes=probes,
-                          **settings.run_options(), listener=listener, wait_lock=wait_lock, jobs=jobs)
+        summary = run_all(job, selection, listener, wait_lock=wait_lock, jobs=jobs)
     except NoCachesError as exc:
         fail(str(exc))
     except (LockBusy, LeaderboardError, FolderError) as exc:
