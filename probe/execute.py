@@ -1,4 +1,9 @@
-"""Training the pending runs of one cache and writing their records.
+"""The execute step of every run, in-domain or transfer, and training the pending runs of one cache.
+
+:func:`execute_group` is the one step that turns a group of planned runs trained together into records and
+outcomes: it announces them, calls the provider's fit (one training per run, or one shared by several transfer
+cells), writes each record (:func:`build_record`, :func:`write_checked`) and reports each outcome. The in-domain
+provider is :func:`run_cache`; transfer's is :mod:`probe.transfer_run`.
 
 :func:`run_cache` reads the cache's data once (:class:`probe.data.CacheData`: frames held in memory are checked for
 NaN and inf as they are loaded, streamed ones as they are read), then trains every pending run. When the frames of
@@ -11,11 +16,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from extract.cache import CacheError, FeatureCache
 from extract.guards import SpaceError, space_error
@@ -31,7 +37,7 @@ from probe.stream import StreamFrames
 from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe, resolve_device
 
 
-def _pick_group(result: TrainResult, y_val: np.ndarray) -> int:
+def pick_group(result: TrainResult, y_val: np.ndarray) -> int:
     """The layer-wise head's best state on validation: highest macro-F1, then lower loss, then lower layer."""
     logits = result.val.logits
     groups = logits.shape[1]
@@ -45,14 +51,19 @@ def _pick_group(result: TrainResult, y_val: np.ndarray) -> int:
 
 
 def build_record(
-    spec: RunSpec, result: TrainResult, cache: FeatureCache, labels: np.ndarray, config: dict[str, Any]
+    spec: RunSpec, result: TrainResult, table: pd.DataFrame, cache: FeatureCache, labels: np.ndarray,
+    config: dict[str, Any],
 ) -> tuple[dict[str, Any], list[str], np.ndarray]:
-    """The run record (``docs/run-record.md``), the test ids and the test embeddings ``(n_test, m)``."""
+    """The run record (``docs/run-record.md``), the test ids and the test embeddings ``(n_test, m)``.
+
+    ``table`` holds the utterances the result's rows index (a cache's own, or every cache of a transfer);
+    ``cache`` is the one the record describes (a transfer cell's test domain's). A transfer cell's record ends
+    with its ``transfer`` block (:attr:`RunSpec.transfer`, with ``n_test`` and the standardization applied)."""
     classes = list(spec.classes)
-    ids = cache.utterances["id"].astype(str).to_numpy()
-    speakers = cache.utterances["speaker"].astype(str).to_numpy()
+    ids = table["id"].astype(str).to_numpy()
+    speakers = table["speaker"].astype(str).to_numpy()
     y_val, y_test = labels[result.val.rows], labels[result.test.rows]
-    g = _pick_group(result, y_val)
+    g = pick_group(result, y_val)
     val_pred, test_pred = result.val.pred(), result.test.pred()
     metrics = {
         "test": classification_metrics(y_test, test_pred[:, g], classes),
@@ -75,12 +86,13 @@ def build_record(
                                                 for k in ("train_loss", "val_loss", "val_macro_f1")},
                   "lr": [v[g] if isinstance(v, list) else v for v in curves["lr"]]}
     proba = result.test.proba()[:, g]
+    traits = model_traits(cache.attrs)
     record = {
         "schema": RECORD_SCHEMA,
         "corpus": spec.corpus,
-        **{k: v for k, v in model_traits(cache.attrs).items() if k == "language"},
+        "language": traits["language"] if spec.language is None else spec.language,
         "model": spec.model,
-        **{k: v for k, v in model_traits(cache.attrs).items() if k != "language"},
+        **{k: v for k, v in traits.items() if k != "language"},
         "probe": spec.probe,
         "protocol": spec.protocol,
         "fold": spec.fold,
@@ -110,6 +122,9 @@ def build_record(
         "created": now_iso(),
         "duration_s": round(result.seconds, 3),
     }
+    if spec.transfer is not None:
+        record["transfer"] = {**spec.transfer, "n_test": int(len(result.test.rows)),
+                              "standardization": result.standardization}
     embeddings = result.test.embeddings[:, g] if result.test.embeddings is not None else np.zeros((len(y_test), 0))
     return record, ids[result.test.rows].tolist(), embeddings
 
@@ -135,26 +150,59 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, SpaceError) else f"{type(exc).__name__}: {exc}"
 
 
+Fitted = list[tuple["TrainResult | BaseException", dict[str, Any]]]
+"""What a provider's fit gives back for each run of a group, in order: its result (or why it failed) and the
+``config`` its record gets."""
+
+
+def failed_outcome(spec: RunSpec, exc: BaseException) -> RunOutcome:
+    """A run that failed, with its reason (an in-domain run's names its cache, probe and seed; a transfer cell's
+    label says them)."""
+    where = "" if spec.transfer is not None else f"{spec.cache_path} ({spec.probe}, seed {spec.seed}): "
+    return RunOutcome(spec, "failed", message=where + failure_reason(exc))
+
+
+def execute_group(
+    specs: Sequence[RunSpec], fit: Callable[[], Fitted], table: pd.DataFrame,
+    caches: Mapping[Path, FeatureCache], labels: np.ndarray, listener: RunListener,
+) -> list[RunOutcome]:
+    """Train ``specs`` together with ``fit`` and write each one's record (the one execute step of every run).
+
+    ``table`` holds the utterances the results' rows index and ``labels`` their class indices; ``caches`` maps
+    each spec's ``cache_path`` to the cache its record describes. A fit that raises fails every run of the group;
+    a record that cannot be written fails its own run (a full disk named, :func:`write_checked`)."""
+    for spec in specs:
+        listener.started(spec)
+    started = time.perf_counter()
+    try:
+        fitted = fit()
+    except _RUN_ERRORS as exc:
+        fitted = [(exc, spec.config) for spec in specs]
+    outcomes = []
+    for spec, (result, config) in zip(specs, fitted, strict=True):
+        if isinstance(result, BaseException):
+            outcome = failed_outcome(spec, result)
+        else:
+            try:
+                record, ids, embeddings = build_record(spec, result, table, caches[spec.cache_path], labels, config)
+                write_checked(spec.path, record, ids, embeddings, f"the {'transfer ' if spec.transfer else ''}"
+                              f"record of {spec.label}")
+                outcome = RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"],
+                                     time.perf_counter() - started)
+            except _RUN_ERRORS as exc:
+                outcome = failed_outcome(spec, exc)
+        outcomes.append(outcome)
+        listener.finished(outcome)
+    return outcomes
+
+
 def _labels(data: CacheData, spec: RunSpec) -> np.ndarray:
     index = {c: i for i, c in enumerate(spec.classes)}
     return data.cache.utterances["label"].map(lambda c: index.get(c, -1)).to_numpy(np.int64)
 
 
-def _write(spec: RunSpec, data: CacheData, result: TrainResult, labels: np.ndarray, config: dict[str, Any],
-           started: float) -> RunOutcome:
-    record, ids, embeddings = build_record(spec, result, data.cache, labels, config)
-    write_checked(spec.path, record, ids, embeddings, f"the record of {spec.label}")
-    return RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"], time.perf_counter() - started)
-
-
-def _failed(spec: RunSpec, exc: BaseException) -> RunOutcome:
-    return RunOutcome(spec, "failed",
-                      message=f"{spec.cache_path} ({spec.probe}, seed {spec.seed}): {failure_reason(exc)}")
-
-
-def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcome:
-    """Train one planned run on the cache's shared data and write its record."""
-    started = time.perf_counter()
+def fit_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> Fitted:
+    """Train one planned in-domain run on the cache's shared data."""
     head = PROBES[spec.probe]
     if head.frames:
         feed = data.frames(head.all_states)
@@ -176,13 +224,12 @@ def execute_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> RunOutcom
     finally:
         if isinstance(feed, StreamFrames):
             feed.release()
-    return _write(spec, data, result, labels, {**spec.config, **extra, "data": mode}, started)
+    return [(result, {**spec.config, **extra, "data": mode})]
 
 
-def execute_side_by_side(specs: Sequence[RunSpec], data: CacheData, train: TrainConfig) -> list[RunOutcome]:
-    """Train runs of one head (same classes, other seeds or folds) side by side on one read of its streamed
-    frames per epoch, and write each record (the same as :func:`execute_run` would, timing aside)."""
-    started = time.perf_counter()
+def fit_runs_side_by_side(specs: Sequence[RunSpec], data: CacheData, train: TrainConfig) -> Fitted:
+    """Train in-domain runs of one head (same classes, other seeds or folds) side by side on one read of its
+    streamed frames per epoch (each result the same as :func:`fit_run` would give, timing aside)."""
     head = PROBES[specs[0].probe]
     feed = data.frames(head.all_states)
     labels = _labels(data, specs[0])
@@ -191,21 +238,10 @@ def execute_side_by_side(specs: Sequence[RunSpec], data: CacheData, train: Train
             feed.hold(np.concatenate([s.parts["val"] for s in specs]), train.block_bytes)
         results = fit_side_by_side(specs[0].probe, feed, labels, [s.parts for s in specs], [s.seed for s in specs],
                                    data.n_states, data.dim, len(specs[0].classes), train)
-    except _RUN_ERRORS as exc:
-        return [_failed(s, exc) for s in specs]
     finally:
         if isinstance(feed, StreamFrames):
             feed.release()
-    outcomes = []
-    for spec, result in zip(specs, results, strict=True):
-        if isinstance(result, BaseException):
-            outcomes.append(_failed(spec, result))
-            continue
-        try:
-            outcomes.append(_write(spec, data, result, labels, {**spec.config, "data": feed.mode}, started))
-        except _RUN_ERRORS as exc:
-            outcomes.append(_failed(spec, exc))
-    return outcomes
+    return [(result, {**spec.config, "data": feed.mode}) for spec, result in zip(specs, results, strict=True)]
 
 
 def side_by_side_groups(todo: Sequence[RunSpec], data: CacheData) -> list[list[RunSpec]]:
@@ -242,16 +278,8 @@ def run_cache(
         return failed
     outcomes = []
     for group in side_by_side_groups(todo, data):
-        for spec in group:
-            listener.started(spec)
-        if len(group) > 1:
-            done = execute_side_by_side(group, data, train)
-        else:
-            try:
-                done = [execute_run(group[0], data, train)]
-            except _RUN_ERRORS as exc:
-                done = [_failed(group[0], exc)]
-        for outcome in done:
-            outcomes.append(outcome)
-            listener.finished(outcome)
+        fit = ((lambda group=group: fit_runs_side_by_side(group, data, train)) if len(group) > 1
+               else (lambda group=group: fit_run(group[0], data, train)))
+        outcomes += execute_group(group, fit, data.cache.utterances, {cache.path: cache}, _labels(data, group[0]),
+                                  listener)
     return outcomes

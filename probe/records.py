@@ -82,6 +82,34 @@ def record_path(
     return Path(results) / "runs" / corpus / safe_model_name(model) / probe / folder / f"{name}.json"
 
 
+TRANSFER_DIR = "transfer"
+"""Transfer records live under ``<results>/transfer/runs``, apart from the in-domain ``runs``."""
+MODEL_IDENTITY: tuple[str, ...] = ("model", "base_model", "family", "pretraining", "languages", "checkpoint",
+                                   "weights", "n_layers", "dim", "whisper_input", "precision")
+"""The cache attributes that name a backbone: a transfer configuration's id hashes these (one id for every cell of
+a matrix), not a corpus's cache."""
+
+
+def transfer_record_path(results: str | Path, model: str, protocol: str, train: str, test: str, probe: str,
+                         classes: str, config: str, seed: int) -> Path:
+    """``<results>/transfer/runs/<model>/<protocol>/<train>/<test>/<probe>/<classes>-<config>/seed<k>.json``
+    (``config`` is ``<preset>-<config id>``)."""
+    return (Path(results) / TRANSFER_DIR / "runs" / safe_model_name(model) / protocol / train / test / probe
+            / f"{classes}-{config}" / f"seed{seed}.json")
+
+
+def model_identity(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The backbone's identity among a cache's attributes (:data:`MODEL_IDENTITY`; absent ones are ``""``)."""
+    return {k: attrs.get(k, "") for k in MODEL_IDENTITY}
+
+
+def joint_split_hash(split_hashes: Mapping[str, str]) -> str:
+    """One hash (16 hex digits) for the splits of several domains, ``{domain: split hash}``: a transfer cell's
+    ``split.hash``, hashed into its :func:`config_hash`."""
+    text = json.dumps(dict(split_hashes), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def sidecar_path(record: str | Path) -> Path:
     """The ``.npz`` beside a record."""
     return Path(record).with_suffix(".npz")

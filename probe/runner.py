@@ -9,7 +9,7 @@ skipped; the other caches still run.
 
 Here: planning and the whole run. Selecting caches and seeds is in :mod:`probe.selection`, the runner's records of
 work in :mod:`probe.runspec`, and training a cache's pending runs (streamed seeds side by side) and writing their
-records in :mod:`probe.execute`; their names are importable from here as before.
+records in :mod:`probe.execute`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +30,15 @@ from extract.labels import class_set_name, parse_classes
 from extract.locks import exclusive_lock
 from probe.baselines import applicable_probes, baseline_config, is_baseline, left_out_notes
 from probe.unread_layers import unread_damage_note
-from probe.execute import (  # noqa: F401 - re-exported: the runner's execution API has lived here
-    _pick_group, build_record, execute_run, execute_side_by_side, run_cache,
-)
-from probe.heads import PROBES, parse_probes
+from probe.execute import run_cache
+from probe.heads import PROBES
 from probe.labelcheck import label_problem
 from probe.parallel import run_caches_in_parallel
 from probe.leaderboard import write_leaderboard
 from probe.presets import preset_of
 from probe.records import config_hash, config_id, is_done, record_path, recorded_hash
-from probe.runspec import (  # noqa: F401 - re-exported
-    CacheIssue, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener, model_traits,
-)
-from probe.selection import (  # noqa: F401 - re-exported
-    NoCachesError, parse_seeds, select_caches, select_caches_checked,
-)
+from probe.runspec import CacheIssue, RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener
+from probe.selection import RunSelection, parse_seeds, select_caches_checked
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split, resolve_protocol
 from probe.train import TrainConfig
 
@@ -57,9 +50,6 @@ def check_protocol(protocol: str) -> None:
     (:func:`probe.splits.resolve_protocol`)."""
     if protocol not in PROTOCOLS + ("auto",):
         raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} or auto")
-
-
-DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
 
 
 # -- planning ------------------------------------------------------------------------------------------------------
@@ -178,62 +168,43 @@ def plan_cache(
 
 
 def run_all(
-    features: str | Path = "features",
-    results: str | Path = "results",
-    *,
-    corpora: Sequence[str] | None = None,
-    models: Sequence[str] | None = None,
-    probes: str | Sequence[str] | None = None,
-    seeds: str | int | Sequence[int] = DEFAULT_SEEDS,
-    protocol: str = "holdout",
-    folds: int | None = None,
-    classes: str | Sequence[str] | None = "all",
-    config: TrainConfig | None = None,
-    split_seed: int | None = None,
-    memory_budget: int | None = None,
-    threads: int | None = None,
-    force: bool = False,
-    listener: RunListener | None = None,
-    write_board: bool = True,
-    wait_lock: bool = False,
-    jobs: int = 1,
+    job: RunJob, selection: RunSelection = RunSelection(), listener: RunListener | None = None, *,
+    write_board: bool = True, wait_lock: bool = False, jobs: int = 1,
 ) -> RunSummary:
-    """Train ``probes`` (default linear, nonlinear, multilayer; ``"all"`` for every head) with ``seeds`` on every
-    complete cache under ``features`` (or the selected corpora/models), write one record per run under
-    ``<results>/runs`` and rebuild ``<results>/leaderboard.csv``.
+    """Train the selected probes (default linear, nonlinear, multilayer; ``"all"`` for every head) with the job's
+    seeds on every complete cache under ``job.features`` (or the selected corpora/models), write one record per
+    run under ``<job.results>/runs`` and rebuild ``<job.results>/leaderboard.csv``.
 
-    Runs whose record exists with the same configuration hash are skipped unless ``force``. ``split_seed`` fixes
-    the split across seeds (default: each seed draws its own split). ``memory_budget`` bounds the frames held in
-    memory (bytes; default 25% of RAM), beyond which they are streamed from the cache. ``threads`` sets the
-    configuration's ``cpu_threads`` (default 1, the same result on every machine; see
-    :func:`probe.train.training_threads`). One ``probe run`` per results folder: a run that writes the leaderboard
-    holds an OS lock on ``<results>/.lock``; another one exits with :class:`extract.locks.LockBusy` naming the
-    holder, or waits for it (``wait_lock``). ``jobs`` > 1 trains that many caches at once in worker processes
-    (:mod:`probe.parallel`; the same records).
+    Runs whose record exists with the same configuration hash are skipped unless ``job.force``.
+    ``job.split_seed`` fixes the split across seeds (default: each seed draws its own split).
+    ``job.memory_budget`` bounds the frames held in memory (bytes; default 25% of RAM), beyond which they are
+    streamed from the cache. The torch thread count is the configuration's ``cpu_threads`` (default 1, the same
+    result on every machine; see :func:`probe.train.training_threads`). One ``probe run`` per results folder: a
+    run that writes the leaderboard holds an OS lock on ``<results>/.lock``; another one exits with
+    :class:`extract.locks.LockBusy` naming the holder, or waits for it (``wait_lock``). ``jobs`` > 1 trains that
+    many caches at once in worker processes (:mod:`probe.parallel`; the same records).
     """
     started = time.perf_counter()
     listener = listener or SilentListener()
-    train = config or TrainConfig()
-    probe_names = parse_probes(probes) if probes is None or isinstance(probes, str) else parse_probes(",".join(probes))
-    seed_list = parse_seeds(seeds)
-    check_protocol(protocol)
-    parse_classes(classes)  # fail early on a bad class spec
-    paths, bad = select_caches_checked(features, corpora, models)
-    if threads is not None:
-        train = preset_of(replace(train, cpu_threads=max(1, int(threads))))
+    probe_names = selection.probe_names()
+    seed_list = parse_seeds(job.seeds)
+    check_protocol(job.protocol)
+    parse_classes(job.classes)  # fail early on a bad class spec
+    paths, bad = select_caches_checked(job.features, selection.corpora, selection.models)
+    results = job.results
     with (exclusive_lock(results, folder=True, what=f"results folder {results}", wait=wait_lock,
                          log=logging.getLogger(__name__).warning) if write_board else contextlib.nullcontext()):
-        return _run_selected(paths, Path(results), probe_names, seed_list, protocol, folds, classes, train,
-                             split_seed, memory_budget, force, listener, started, write_board, bad, jobs)
+        return _run_selected(paths, Path(results), probe_names, seed_list, job, listener, started, write_board, bad,
+                             jobs)
 
 
 def _run_selected(
-    paths: Sequence[Path], results: Path, probe_names: Sequence[str], seed_list: Sequence[int], protocol: str,
-    folds: int | None, classes: str | Sequence[str] | None, train: TrainConfig, split_seed: int | None,
-    memory_budget: int | None, force: bool, listener: RunListener, started: float, write_board: bool = True,
-    found_issues: Sequence[CacheIssue] = (), jobs: int = 1,
+    paths: Sequence[Path], results: Path, probe_names: Sequence[str], seed_list: Sequence[int], job: RunJob,
+    listener: RunListener, started: float, write_board: bool = True, found_issues: Sequence[CacheIssue] = (),
+    jobs: int = 1,
 ) -> RunSummary:
     """Plan every selected cache, then train cache by cache (see :func:`run_all`)."""
+    protocol, classes, train, force = job.protocol, job.classes, job.config, job.force
     splits: dict[tuple[Any, ...], Split] = {}
     plans: list[tuple[FeatureCache, list[RunSpec]]] = []
     issues: list[CacheIssue] = list(found_issues)
@@ -249,8 +220,8 @@ def _run_selected(
             cache.close()
             continue
         try:
-            plans.append((cache, plan_cache(cache, results, probe_names, seed_list, protocol, folds, classes,
-                                            train, split_seed, splits)))
+            plans.append((cache, plan_cache(cache, results, probe_names, seed_list, protocol, job.folds, classes,
+                                            train, job.split_seed, splits)))
         except (SplitError, ValueError) as exc:
             issues.append(CacheIssue(path, f"{cache.corpus}: {exc}"))
             cache.close()
@@ -278,11 +249,11 @@ def _run_selected(
             notes += [damage] if damage else []
     try:
         if jobs > 1 and len(work) > 1:
-            outcomes.extend(run_caches_in_parallel([(c.path, todo) for c, todo in work], train, memory_budget,
+            outcomes.extend(run_caches_in_parallel([(c.path, todo) for c, todo in work], train, job.memory_budget,
                                                    listener, min(jobs, len(work))))
         else:
             for cache, todo in work:
-                outcomes.extend(run_cache(cache, todo, train, memory_budget, listener))
+                outcomes.extend(run_cache(cache, todo, train, job.memory_budget, listener))
     finally:
         for cache, _ in plans:
             cache.close()

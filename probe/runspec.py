@@ -1,15 +1,20 @@
-"""The runner's records of work: a planned run (:class:`RunSpec`), what happened to it (:class:`RunOutcome`), a
-cache left out (:class:`CacheIssue`), the summary of a whole :func:`probe.runner.run_all`, progress callbacks, and
-the model traits a record carries."""
+"""The runner's records of work, shared by in-domain runs (:func:`probe.runner.run_all`) and transfer
+(:func:`probe.transfer_run.run_transfer`): the job a stage runs (:class:`RunJob`, with :class:`TransferSetup` for
+transfer), a planned run (:class:`RunSpec`), what happened to it (:class:`RunOutcome`), a cache left out
+(:class:`CacheIssue`), the summary of a whole run (:class:`RunSummary`), progress callbacks, and the model traits a
+record carries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from probe.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,17 @@ class RunSpec:
     split: dict[str, Any]
     parts: dict[str, np.ndarray] = field(repr=False)
     config_id: str = ""
+    language: str | None = None
+    """The record's ``language`` when it is not the cache's (a transfer's test domain); ``None``: the cache's."""
+    transfer: dict[str, Any] | None = None
+    """A transfer cell's ``transfer`` block as planned (the trained result adds ``n_test`` and
+    ``standardization``); ``None`` for an in-domain run. ``corpus`` is then the test domain."""
 
     @property
     def label(self) -> str:
-        """``corpus/model/probe seed k [fold f]``."""
+        """``corpus/model/probe seed k [fold f]``; a transfer cell: ``train → test probe seed k``."""
+        if self.transfer is not None:
+            return f"{self.transfer['train']} → {self.corpus} {self.probe} seed {self.seed}"
         fold = f" fold {self.fold}" if self.protocol == "kfold" else ""
         return f"{self.corpus}/{self.model}/{self.probe} seed {self.seed}{fold}"
 
@@ -62,23 +74,32 @@ class CacheIssue:
 
 @dataclass
 class RunSummary:
-    """Everything :func:`run_all` did."""
+    """Everything one :func:`probe.runner.run_all` or :func:`probe.transfer_run.run_transfer` did (transfer
+    writes no leaderboard)."""
 
-    outcomes: list[RunOutcome]
-    issues: list[CacheIssue]
-    leaderboard: Path | None
-    seconds: float
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    issues: list[CacheIssue] = field(default_factory=list)
+    leaderboard: Path | None = None
+    seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """How many runs ended with ``status``."""
         return sum(o.status == status for o in self.outcomes)
 
+    @property
+    def records(self) -> list[Path]:
+        """The records this run stands on: those it wrote and those already recorded, in the order of the
+        outcomes."""
+        return [o.spec.path for o in self.outcomes if o.status in ("trained", "skipped")]
+
 
 class RunListener(Protocol):
-    """Progress callbacks of :func:`run_all` (the CLI's progress bar)."""
+    """Progress callbacks of a run (the CLI's progress bars). ``planned`` comes once per plan (transfer: once per
+    model) with the caches left out and the notes of what the plan itself left out (transfer's tasks and probes
+    that cannot run; ``probe run`` prints its notes with the summary instead)."""
 
-    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue]) -> None: ...
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue], notes: Sequence[str] = ()) -> None: ...
 
     def started(self, spec: RunSpec) -> None: ...
 
@@ -88,7 +109,7 @@ class RunListener(Protocol):
 class SilentListener:
     """A listener that ignores every event."""
 
-    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue]) -> None:
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue], notes: Sequence[str] = ()) -> None:
         pass
 
     def started(self, spec: RunSpec) -> None:
@@ -110,22 +131,49 @@ def model_traits(attrs: dict[str, Any]) -> dict[str, str]:
             "languages": languages}
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """Every setting of one ``probe run`` that decides what is trained and recorded, held once: the inline path
-    passes :meth:`run_options` to :func:`probe.runner.run_all`, and each cluster task
-    (:class:`probe.cluster.tasks.ProbeTask`) carries the same object. The torch thread count is in ``config``
-    (``cpu_threads``). How the local process runs (``wait_lock``, ``jobs``) is not here: it is not a task's."""
+def _default_train_config() -> TrainConfig:
+    from probe.train import TrainConfig  # torch: imported only when a job is built without its own config
 
+    return TrainConfig()
+
+
+@dataclass(frozen=True)
+class TransferSetup:
+    """What makes a stage a transfer matrix (:mod:`probe.transfer`): the protocol (``pair``,
+    ``leave-one-language-out``, ``multilingual``, ``sequential``), the training and test domains (default all),
+    what a domain is (``corpus`` or ``language``) and whether regional variants stay apart."""
+
+    protocol: str = "pair"
+    train: Sequence[str] | None = None
+    test: Sequence[str] | None = None
+    group_by: str = "corpus"
+    regional: bool = False
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Every setting of one ``probe run`` or ``probe transfer`` stage that decides what is trained and recorded,
+    held once: the command builds it, the inline engine runs it (:func:`probe.runner.run_all`,
+    :func:`probe.transfer_run.run_transfer`) and each cluster task carries the same object. The torch thread count
+    is ``config.cpu_threads`` (part of the configuration, applied by :func:`probe.train.training_threads`). Which
+    caches and probes is the selection's (:class:`probe.selection.RunSelection`); how the local process runs
+    (``wait_lock``, ``jobs``) is not a task's and is not here.
+
+    ``transfer`` is set for a transfer stage; transfer splits every domain by holdout with each seed, so
+    ``protocol``, ``folds`` and ``split_seed`` keep their defaults there."""
+
+    features: Path = Path("features")
+    results: Path = Path("results")
     seeds: str | int | Sequence[int] = "3"
     protocol: str = "holdout"
     folds: int | None = None
     classes: str | Sequence[str] | None = "all"
-    config: Any = None  # probe.train.TrainConfig; None: the default one
+    config: TrainConfig = field(default_factory=_default_train_config)
     split_seed: int | None = None
     memory_budget: int | None = None
     force: bool = False
+    transfer: TransferSetup | None = None
 
-    def run_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`probe.runner.run_all` (shallow: ``config`` stays a TrainConfig)."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+    def resolved(self) -> RunJob:
+        """The same job with absolute ``features`` and ``results`` (what a cluster task carries)."""
+        return replace(self, features=Path(self.features).resolve(), results=Path(self.results).resolve())

@@ -1,14 +1,33 @@
-"""Which caches and seeds a run covers: complete caches under a features folder (with the unusable ones and why),
-and seed lists."""
+"""Which caches, probes and seeds a run covers: the selection of a run (:class:`RunSelection`), complete caches
+under a features folder (with the unusable ones and why), and seed lists."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from extract.cache import scan_caches
 from probe.records import safe_model_name
 from probe.runspec import CacheIssue
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """Which caches and probes a run trains: the corpora and models (default every one with a complete cache
+    under the job's features folder) and the probes (a comma list or names; default linear, nonlinear,
+    multilayer; ``"all"`` for every head)."""
+
+    corpora: Sequence[str] | None = None
+    models: Sequence[str] | None = None
+    probes: str | Sequence[str] | None = None
+
+    def probe_names(self) -> tuple[str, ...]:
+        """The probes, checked, in registry order (:func:`probe.heads.parse_probes`)."""
+        from probe.heads import parse_probes  # torch: only when a run starts
+
+        probes = self.probes
+        return parse_probes(probes if probes is None or isinstance(probes, str) else ",".join(probes))
 
 
 class NoCachesError(FileNotFoundError):

@@ -18,6 +18,8 @@ from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
 from extract.pipeline import extract_corpus
 from probe.runner import run_all
+from probe.runspec import RunJob
+from probe.selection import RunSelection
 from probe.train import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
@@ -90,7 +92,8 @@ def test_failed_probe_task_shows_in_status_and_resubmission_completes_only_the_r
     blocked.parent.mkdir(parents=True)
     blocked.write_text("not a folder")
     config = TrainConfig(epochs=2, device="cpu")
-    run_all(pristine, tmp_path / "reference", probes="linear,nonlinear", seeds="0,1", config=config, threads=1)
+    run_all(RunJob(pristine, tmp_path / "reference", seeds="0,1", config=config),
+            RunSelection(probes="linear,nonlinear"))
     expected = records(tmp_path / "reference")
     command = ("run", "--features", str(features), "--results", str(tmp_path / "results"), "--probes",
                "linear,nonlinear", "--seeds", "0,1", "--epochs", "2", "--threads", "1", "--device", "cpu",

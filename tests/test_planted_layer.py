@@ -28,6 +28,8 @@ from probe.optim import max_weight
 from probe.presets import make_config
 from probe.records import read_record
 from probe.runner import run_all
+from probe.runspec import RunJob
+from probe.selection import RunSelection
 from probe.train import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
@@ -59,10 +61,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     paper = make_config("paper", device="cpu")
     raised = make_config("paper", device="cpu", layer_lr=0.05)
     out: dict[str, object] = {
-        "paper": _records(run_all(root / "features", root / "paper", probes="linear,multilayer,layerwise",
-                                  seeds=SEEDS, config=paper)),
-        "raised": _records(run_all(root / "features", root / "raised", probes="multilayer", seeds=SEEDS,
-                                   config=raised)),
+        "paper": _records(run_all(RunJob(root / "features", root / "paper", seeds=SEEDS, config=paper),
+                                  RunSelection(probes="linear,multilayer,layerwise"))),
+        "raised": _records(run_all(RunJob(root / "features", root / "raised", seeds=SEEDS, config=raised),
+                                   RunSelection(probes="multilayer"))),
     }
     # the fair reference: the Non-Linear probe on the planted state alone, on the same splits and seeds
     reference = []

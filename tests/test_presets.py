@@ -12,6 +12,8 @@ import torch
 from probe.presets import PRESETS, PresetError, make_config, preset_label
 from probe.records import read_record
 from probe.runner import run_all
+from probe.runspec import RunJob
+from probe.selection import RunSelection
 from probe.train import NonFiniteLossError, PooledFeed, TrainConfig, fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
@@ -75,7 +77,8 @@ def test_run_all_records_preset_and_overrides(tmp_path: Path) -> None:
     features = tmp_path / "features"
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2)
     config = make_config("standardized", device="cpu", epochs=2, batch_size=16)
-    summary = run_all(features, tmp_path / "results", probes="linear,multilayer", seeds=1, config=config)
+    summary = run_all(RunJob(features, tmp_path / "results", seeds=1, config=config),
+                      RunSelection(probes="linear,multilayer"))
     assert summary.count("trained") == 2
     record = read_record(summary.outcomes[0].spec.path)
     assert record["preset"] == "standardized" and record["overrides"] == ["batch_size", "epochs"]
@@ -96,12 +99,12 @@ def test_layer_logits_start_uniform() -> None:
 def test_a_narrower_cache_cannot_serve_a_wider_class_set(tmp_path: Path) -> None:
     features = tmp_path / "features"
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2, attrs={"classes": "4"})
-    summary = run_all(features, tmp_path / "results", probes="linear", seeds=1,
-                      config=make_config(device="cpu", epochs=1), classes="all")
+    summary = run_all(RunJob(features, tmp_path / "results", seeds=1, classes="all",
+                             config=make_config(device="cpu", epochs=1)), RunSelection(probes="linear"))
     assert summary.count("trained") == 0 and len(summary.issues) == 1
     assert "extracted with classes '4'" in summary.issues[0].reason and "--classes 4" in summary.issues[0].reason
-    ok = run_all(features, tmp_path / "results", probes="linear", seeds=1, config=make_config(device="cpu", epochs=1),
-                 classes="4")
+    ok = run_all(RunJob(features, tmp_path / "results", seeds=1, classes="4",
+                        config=make_config(device="cpu", epochs=1)), RunSelection(probes="linear"))
     assert ok.count("trained") == 1
 
 
@@ -111,11 +114,14 @@ def test_class_set_written_by_extraction_is_checked(tmp_path: Path) -> None:
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2, labels=("anger", "sadness"),
                attrs={"class_set": "anger+sadness", "classes": ["anger", "sadness"]})
     config = make_config(device="cpu", epochs=1)
-    wider = run_all(features, tmp_path / "r", probes="linear", seeds=1, config=config, classes="4")
+    wider = run_all(RunJob(features, tmp_path / "r", seeds=1, classes="4", config=config),
+                    RunSelection(probes="linear"))
     assert wider.count("trained") == 0 and "missing happiness, neutral" in wider.issues[0].reason
-    same = run_all(features, tmp_path / "r", probes="linear", seeds=1, config=config, classes="anger,sadness")
+    same = run_all(RunJob(features, tmp_path / "r", seeds=1, classes="anger,sadness", config=config),
+                   RunSelection(probes="linear"))
     assert same.count("trained") == 1
     listed = make_cache(tmp_path / "f2" / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2,
                         attrs={"classes": ["anger", "happiness", "neutral", "sadness"]})
     assert listed.is_file()
-    assert run_all(tmp_path / "f2", tmp_path / "r2", probes="linear", seeds=1, config=config).count("trained") == 1
+    assert run_all(RunJob(tmp_path / "f2", tmp_path / "r2", seeds=1, config=config),
+                   RunSelection(probes="linear")).count("trained") == 1

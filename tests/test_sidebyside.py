@@ -17,6 +17,8 @@ from probe.data import CacheData, training_batches
 from probe.heads import PROBES
 from probe.presets import make_config
 from probe.runner import run_all
+from probe.runspec import RunJob
+from probe.selection import RunSelection
 from probe.sidebyside import fit_side_by_side
 from probe.stream import StreamFrames
 from probe.train import fit_probe
@@ -210,12 +212,13 @@ def test_runner_records_side_by_side_equal_alone_and_memory(tmp_path: Path) -> N
     with FeatureCache(features / "synth" / "whisper-tiny.h5") as cache:
         nbytes = cache.nbytes()
     config = replace(make_config("paper", device="cpu", epochs=2, batch_size=4), block_bytes=nbytes // 5)
-    common = dict(probes="linear,multilayer", config=config)
-    streamed = run_all(features, tmp_path / "together", seeds="0,1,2", memory_budget=nbytes - 1, **common)
+    selection = RunSelection(probes="linear,multilayer")
+    streamed = run_all(RunJob(features, tmp_path / "together", seeds="0,1,2", memory_budget=nbytes - 1,
+                              config=config), selection)
     assert streamed.count("trained") == 6, [o.message for o in streamed.outcomes]
-    alone = [run_all(features, tmp_path / f"alone{s}", seeds=f"{s},", memory_budget=nbytes - 1, **common)
-             for s in (0, 1, 2)]
-    held = run_all(features, tmp_path / "held", seeds="0,1,2", **common)
+    alone = [run_all(RunJob(features, tmp_path / f"alone{s}", seeds=f"{s},", memory_budget=nbytes - 1,
+                            config=config), selection) for s in (0, 1, 2)]
+    held = run_all(RunJob(features, tmp_path / "held", seeds="0,1,2", config=config), selection)
     together, memory = written_records(tmp_path / "together"), written_records(tmp_path / "held")
     single = {k: v for s in (0, 1, 2) for k, v in written_records(tmp_path / f"alone{s}").items()}
     assert len(together) == 6 and set(together) == set(single) == set(memory)

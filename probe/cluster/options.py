@@ -21,7 +21,8 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from extract.job import ExtractJob
-    from probe.runspec import RunSettings
+    from probe.runspec import RunJob
+    from probe.selection import RunSelection
 
 EXECUTORS: tuple[str, ...] = ("inline", "local", "slurm")
 PANEL = "Cluster (submitit)"
@@ -151,18 +152,16 @@ class ClusterRequest:
         return self._submit("extract", lambda: extract_tasks(models, roots, out, job), data_config,
                             {"out": str(Path(out).resolve())})
 
-    def submit_runs(self, features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
-                    probes: str, settings: RunSettings, wait_lock: bool = False) -> bool:
-        """Submit one probe task per (cache, probe group), each carrying ``settings``; the leaderboard is rebuilt
-        here once they end, under the results folder's lock as ``probe run`` inline (``wait_lock``: wait for
-        another holder instead of exiting)."""
+    def submit_runs(self, job: RunJob, selection: RunSelection, wait_lock: bool = False) -> bool:
+        """Submit one probe task per (cache, probe group) of ``selection``, each carrying ``job``; the leaderboard
+        is rebuilt here once they end, under the results folder's lock as ``probe run`` inline (``wait_lock``:
+        wait for another holder instead of exiting)."""
         from probe.cluster.tasks import probe_tasks
-        from probe.runner import NoCachesError
+        from probe.selection import NoCachesError
 
         def make() -> list[Any]:
             try:
-                tasks, recorded, problems = probe_tasks(features, results, corpora=corpora, models=models,
-                                                        probes=probes, settings=settings)
+                tasks, recorded, problems = probe_tasks(job, selection)
             except (NoCachesError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(2) from None
@@ -175,24 +174,23 @@ class ClusterRequest:
                 raise typer.Exit(1)  # nothing can run
             return tasks
 
-        return self._submit("run", make, None, {"results": str(Path(results).resolve())},
-                            on_end=lambda states: rebuild_leaderboard(Path(results), wait_lock))
+        return self._submit("run", make, None, {"results": str(Path(job.results).resolve())},
+                            on_end=lambda states: rebuild_leaderboard(Path(job.results), wait_lock))
 
-
-    def submit_transfer(self, features: Path, results: Path, *, models: list[str] | None, probes: str,
-                        **options: Any) -> bool:
-        """Submit one ``probe transfer`` task per (model, probe). False: run inline."""
+    def submit_transfer(self, job: RunJob, selection: RunSelection) -> bool:
+        """Submit one ``probe transfer`` task per (model, probe) of ``selection``, each carrying ``job``. False: run
+        inline."""
         from probe.cluster.tasks import transfer_tasks
-        from probe.runner import NoCachesError
+        from probe.selection import NoCachesError
 
         def make() -> list[Any]:
             try:
-                return transfer_tasks(features, results, models=models, probes=probes, **options)
+                return transfer_tasks(job, selection)
             except (NoCachesError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(2) from None
 
-        return self._submit("transfer", make, None, {"results": str(Path(results).resolve())})
+        return self._submit("transfer", make, None, {"results": str(Path(job.results).resolve())})
 
 
 def rebuild_leaderboard(results: Path, wait_lock: bool = False) -> Path | None:

@@ -111,10 +111,12 @@ def layer_lr_runs(features: Path, out: Path, model: str, seeds: str, device: str
     otherwise); a RunSummary. No leaderboard: :func:`train_probes` writes it once after every run."""
     from probe.presets import make_config
     from probe.runner import run_all
+    from probe.runspec import RunJob
+    from probe.selection import RunSelection
 
-    config = make_config("paper", device=device, layer_lr=layer_lr)
-    return run_all(features, out, corpora=["synthetic"], models=[model], probes="multilayer", seeds=seeds,
-                   config=config, write_board=False)
+    job = RunJob(features=features, results=out, seeds=seeds,
+                 config=make_config("paper", device=device, layer_lr=layer_lr))
+    return run_all(job, RunSelection(corpora=["synthetic"], models=[model], probes="multilayer"), write_board=False)
 
 
 def train_probes(run: DemoRun) -> None:
@@ -128,6 +130,8 @@ def train_probes(run: DemoRun) -> None:
     from probe.commands.run import ProgressListener
     from probe.leaderboard import write_leaderboard
     from probe.runner import run_all
+    from probe.runspec import RunJob
+    from probe.selection import RunSelection
 
     listener = ProgressListener(Console(stderr=True))
     extra = bool(run.layer_lr > 0 and run.models and ("all" in run.probes or "multilayer" in run.probes))
@@ -140,9 +144,9 @@ def train_probes(run: DemoRun) -> None:
                 pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
                 side = pool.submit(layer_lr_runs, run.features, run.out, run.models[0], run.seeds, run.device,
                                    run.layer_lr)
-            run.summaries.append(run_all(run.features, run.out, corpora=["synthetic"], models=run.models,
-                                         probes=run.probes, seeds=run.seeds, listener=listener, jobs=jobs,
-                                         write_board=not extra))
+            run.summaries.append(run_all(RunJob(features=run.features, results=run.out, seeds=run.seeds),
+                                         RunSelection(corpora=["synthetic"], models=run.models, probes=run.probes),
+                                         listener, jobs=jobs, write_board=not extra))
             if side is not None:
                 summary = side.result()
                 scores = [o.macro_f1 for o in summary.outcomes if o.status == "trained" and o.macro_f1 is not None]

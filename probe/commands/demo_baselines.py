@@ -8,6 +8,7 @@ every record, table and figure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,10 @@ def run_baselines(pairs: Sequence[tuple[str, str]], features: Path, out: Path, s
     """Train each baseline on the synthetic corpus through the ordinary runner; returns the run summaries."""
     from probe.presets import make_config
     from probe.runner import run_all
+    from probe.runspec import RunJob
+    from probe.selection import RunSelection
 
-    return [run_all(features, out, corpora=["synthetic"], models=[model], probes=probes, seeds=seeds,
-                    config=make_config("paper", epochs=DEMO_AST_EPOCHS) if "ast" in probes else None,
-                    listener=listener) for model, probes in pairs]
+    plain = RunJob(features=features, results=out, seeds=seeds)
+    return [run_all(replace(plain, config=make_config("paper", epochs=DEMO_AST_EPOCHS)) if "ast" in probes else plain,
+                    RunSelection(corpora=["synthetic"], models=[model], probes=probes), listener)
+            for model, probes in pairs]
