@@ -8,8 +8,10 @@
   atomically and runs already recorded with the same configuration hash are skipped, so a requeued or resubmitted
   task redoes only what is missing and never leaves a partial record. Tasks never write the leaderboard; the
   submitting process (or ``probe leaderboard``) rebuilds it once at the end.
+- :class:`TransferTask`: the transfer cells of one model and one probe, resumable the same way.
 
-Both are :class:`submitit.helpers.Checkpointable`; both raise :class:`TaskFailed` when part of their work failed,
+Probe and transfer tasks carry the command's :class:`probe.runspec.RunJob` (the object the inline run gets). All
+are :class:`submitit.helpers.Checkpointable`; all raise :class:`TaskFailed` when part of their work failed,
 so that the task shows as failed in ``probe status`` with its reason in the log.
 """
 
@@ -69,7 +71,7 @@ class ProbeTask(Checkpointable):
     corpus: str
     model: str
     probes: tuple[str, ...]
-    job: RunJob = field(default_factory=RunJob)  # every setting of `probe run` (threads: config.cpu_threads)
+    job: RunJob  # every setting of `probe run` (threads: config.cpu_threads)
 
     @property
     def label(self) -> str:
