@@ -17,7 +17,8 @@ import torch
 
 from extract.cache import FeatureCache, find_caches
 from probe.metrics import selection_macro_f1
-from probe.train import PooledFeed, TrainConfig
+from probe.feeds import PooledFeed
+from probe.trainconfig import TrainConfig
 from probe.trainstate import SeedRun, _grouped, _loss_per_group, predict
 
 
@@ -31,7 +32,7 @@ def pooled_step_shares(cache: FeatureCache, epochs: int = 10) -> tuple[dict[str,
     order = np.random.default_rng(0).permutation(len(labels))
     cut = int(0.8 * len(order)), int(0.9 * len(order))
     parts = {"train": order[: cut[0]], "val": order[cut[0] : cut[1]], "test": order[cut[1] :]}
-    run = SeedRun("linear", feed, labels, parts, cache.n_states, cache.dim, len(classes),
+    run = SeedRun("linear", feed, labels, parts, len(classes),
                   TrainConfig(epochs=epochs, device="cpu"), 0)
     spent: dict[str, float] = defaultdict(float)
     steps = 0

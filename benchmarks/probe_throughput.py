@@ -37,7 +37,10 @@ from extract.cache import FeatureCache, find_caches
 from probe.batching import BLOCK_BYTES
 from probe.data import CacheData, training_batches
 from probe.heads import build_head
-from probe.train import PooledFeed, TrainConfig, fit_probe, predict
+from probe.feeds import PooledFeed
+from probe.trainconfig import TrainConfig
+from probe.train import fit_probe
+from probe.trainstate import predict
 
 
 def _sync(device: str) -> None:
@@ -57,10 +60,10 @@ def linear_side_by_side(cache: FeatureCache, epochs: int, device: str) -> dict[s
     a = predict(copy.deepcopy(head), pooled, rows, 32, "cpu").logits
     b = predict(copy.deepcopy(head), frames, rows, 32, "cpu").logits
     for feed in (pooled, frames):  # warm-up: first-call imports and allocations stay out of the timing
-        fit_probe("linear", feed, labels, parts, cache.n_states, cache.dim, k, TrainConfig(epochs=1, device=device), 0,
+        fit_probe("linear", feed, labels, parts, k, TrainConfig(epochs=1, device=device), 0,
                   head=copy.deepcopy(head))
     config = TrainConfig(epochs=epochs, device=device)
-    fits = [fit_probe("linear", feed, labels, parts, cache.n_states, cache.dim, k, config, 0, head=copy.deepcopy(head))
+    fits = [fit_probe("linear", feed, labels, parts, k, config, 0, head=copy.deepcopy(head))
             for feed in (pooled, frames)]
     return {"max_dlogit": float(np.abs(a - b).max()), "logit_scale": float(np.abs(a).max()),
             "pooled_s": fits[0].seconds, "frames_s": fits[1].seconds,

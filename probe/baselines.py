@@ -39,7 +39,11 @@ from extract.cache import FeatureCache
 from probe.heads import PROBES, BaselineHead, ReferenceClassifier
 from probe.metrics import macro_f1
 from probe.scratch_heads import AST_SIZES, ASTHead, ASTSize, CNNSize, SpectrogramCNNHead
-from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe
+from probe.trainstate import Outputs
+from probe.feeds import PooledFeed
+from probe.trainconfig import TrainConfig
+from probe.train import fit_probe
+from probe.trainstate import TrainResult
 
 SCRATCH: dict[str, dict[str, Any]] = {
     "ast": dict(epochs=30, batch_size=128, lr=2.5e-4, weight_decay=5e-7, betas=(0.95, 0.999), eps=1e-8,
@@ -159,7 +163,7 @@ def fit_baseline(
         arch_cnn = size if isinstance(size, CNNSize) else CNNSize()
         head = SpectrogramCNNHead(dim, n_classes, target, arch_cnn, INPUT["freqm"], INPUT["timem"])
     head.input.set(mean, std)
-    result = fit_probe(probe, feed, labels, parts, 1, dim, n_classes, config, seed, head=head)
+    result = fit_probe(probe, feed, labels, parts, n_classes, config, seed, head=head)
     extra = {
         "input": {"target_frames": target, "longest_clip_frames": longest,
                   "n_clips_cut": int((lengths[rows] > target).sum()),

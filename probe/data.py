@@ -29,12 +29,9 @@ import numpy as np
 import torch
 
 from extract.cache import FeatureCache, nonfinite_error
-from probe.batching import (  # noqa: F401 - re-exported: the batching API has lived here
-    BLOCK_BYTES, BUCKET_BATCHES, block_partition, gather_padded, gather_padded_torch, plan_batches, plan_blocks,
-    wanted_rows,
-)
-from probe.framestats import STATS_CHUNK_BYTES, FrameStats, StatsMemo, frame_stats, squeezed  # noqa: F401
-from probe.stream import STREAM_PREFETCH, Gather, StreamFrames, frame_span, read_frames  # noqa: F401
+from probe.batching import block_partition, gather_padded, gather_padded_torch, plan_batches, plan_blocks, wanted_rows
+from probe.framestats import FrameStats, StatsMemo, frame_stats, squeezed
+from probe.stream import Gather, StreamFrames
 
 MEMORY_FRACTION = 0.5
 """Share of the available RAM (or free GPU memory) that frames may take by default."""
@@ -84,6 +81,11 @@ class FrameSource(Protocol):
     lengths: np.ndarray
     states: tuple[int, ...]
     mode: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(len(states), d)``, as every feed (:class:`probe.feeds.Feed`)."""
+        ...
 
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
@@ -141,6 +143,10 @@ class MemoryFrames:
     @property
     def squeeze(self) -> bool:
         return len(self.states) == 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.states), int(self.data.shape[-1])
 
     def _gather(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         gather = gather_padded_torch if isinstance(self.data, torch.Tensor) else gather_padded

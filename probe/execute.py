@@ -34,7 +34,10 @@ from probe.records import RECORD_SCHEMA, now_iso, versions, write_record
 from probe.runspec import RunListener, RunOutcome, RunSpec, model_traits
 from probe.sidebyside import fit_side_by_side
 from probe.stream import StreamFrames
-from probe.train import PooledFeed, TrainConfig, TrainResult, fit_probe, resolve_device
+from probe.feeds import PooledFeed
+from probe.trainconfig import TrainConfig, resolve_device
+from probe.train import fit_probe
+from probe.trainstate import TrainResult
 
 
 def pick_group(result: TrainResult, y_val: np.ndarray) -> int:
@@ -219,8 +222,7 @@ def fit_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> Fitted:
             result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
                                          spec.seed)
         else:
-            result, extra = fit_probe(spec.probe, feed, labels, spec.parts, data.n_states, data.dim,
-                                      len(spec.classes), train, spec.seed), {}
+            result, extra = fit_probe(spec.probe, feed, labels, spec.parts, len(spec.classes), train, spec.seed), {}
     finally:
         if isinstance(feed, StreamFrames):
             feed.release()
@@ -237,7 +239,7 @@ def fit_runs_side_by_side(specs: Sequence[RunSpec], data: CacheData, train: Trai
         if isinstance(feed, StreamFrames):  # every seed's validation rows, read once when they fit
             feed.hold(np.concatenate([s.parts["val"] for s in specs]), train.block_bytes)
         results = fit_side_by_side(specs[0].probe, feed, labels, [s.parts for s in specs], [s.seed for s in specs],
-                                   data.n_states, data.dim, len(specs[0].classes), train)
+                                   len(specs[0].classes), train)
     finally:
         if isinstance(feed, StreamFrames):
             feed.release()

@@ -29,7 +29,7 @@ import torch
 from probe.heads import Head
 
 if TYPE_CHECKING:
-    from probe.train import TrainConfig
+    from probe.trainconfig import TrainConfig
 
 UNIFORM_FACTOR = 2.0
 """The flag's tolerance: weights are uniform by construction when none could reach this multiple of 1/n."""

@@ -22,7 +22,7 @@ from extract.cache import FeatureCache
 from probe.data import default_memory_budget
 from probe.execute import run_cache
 from probe.runspec import RunListener, RunOutcome, RunSpec
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 
 
 class _QueueListener:

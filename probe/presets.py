@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 
 PAPER = "paper"
 STANDARDIZED = "standardized"

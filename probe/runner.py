@@ -40,7 +40,7 @@ from probe.records import config_hash, config_id, is_done, record_path, recorded
 from probe.runspec import CacheIssue, RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener
 from probe.selection import RunSelection, parse_seeds, select_caches_checked
 from probe.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split, resolve_protocol
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
 

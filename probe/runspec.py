@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from probe.train import TrainConfig
+    from probe.trainconfig import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def model_traits(attrs: dict[str, Any]) -> dict[str, str]:
 
 
 def _default_train_config() -> TrainConfig:
-    from probe.train import TrainConfig  # torch: imported only when a job is built without its own config
+    from probe.trainconfig import TrainConfig
 
     return TrainConfig()
 

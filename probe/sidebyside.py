@@ -17,7 +17,7 @@ import numpy as np
 from probe.batching import wanted_rows
 from probe.data import FrameSource
 from probe.heads import Head
-from probe.train import TrainConfig, training_threads
+from probe.trainconfig import TrainConfig, training_threads
 from probe.trainstate import NonFiniteLossError, SeedRun, TrainResult
 
 
@@ -27,8 +27,6 @@ def fit_side_by_side(
     labels: np.ndarray,
     parts: Sequence[dict[str, np.ndarray]],
     seeds: Sequence[int],
-    n_states: int,
-    dim: int,
     n_classes: int,
     config: TrainConfig,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
@@ -49,7 +47,7 @@ def fit_side_by_side(
         runs: list[SeedRun] = []
         for i, (part, seed, head) in enumerate(zip(parts, seeds, heads, strict=True)):
             hook = None if on_epoch is None else (lambda epoch, values, i=i: on_epoch(i, epoch, values))
-            runs.append(SeedRun(probe, feed, labels, part, n_states, dim, n_classes, config, seed, hook, head))
+            runs.append(SeedRun(probe, feed, labels, part, n_classes, config, seed, hook, head))
         outcome: list[TrainResult | NonFiniteLossError | None] = [None] * len(runs)
         for epoch in range(1, config.epochs + 1):
             alive = [i for i in range(len(runs)) if outcome[i] is None]

@@ -81,6 +81,10 @@ class StreamFrames:
         return len(self.states) == 1
 
     @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.states), self.cache.dim
+
+    @property
     def bytes_per_frame(self) -> int:
         return len(self.states) * self.cache.dim * 2
 

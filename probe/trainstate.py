@@ -23,16 +23,10 @@ from probe.data import training_batches
 from probe.heads import Head, build_head
 from probe.metrics import selection_macro_f1
 from probe.optim import LogitBound, build_optimizers
+from probe.trainconfig import TrainConfig, resolve_device
 
 if TYPE_CHECKING:
-    from probe.train import Feed, TrainConfig
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; anything else is returned as given."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    from probe.feeds import Feed
 
 
 class NonFiniteLossError(RuntimeError):
@@ -126,8 +120,8 @@ class SeedRun:
     :meth:`train_batch` and :meth:`end_epoch`, and closed by :meth:`finish`. Call those inside :meth:`active`."""
 
     def __init__(
-        self, probe: str, feed: Feed, labels: np.ndarray, parts: dict[str, np.ndarray], n_states: int, dim: int,
-        n_classes: int, config: TrainConfig, seed: int,
+        self, probe: str, feed: Feed, labels: np.ndarray, parts: dict[str, np.ndarray], n_classes: int,
+        config: TrainConfig, seed: int,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None, head: Head | None = None,
     ) -> None:
         started = time.perf_counter()
@@ -135,6 +129,7 @@ class SeedRun:
         self.device = device = resolve_device(config.device)
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
+        n_states, dim = feed.shape
         if head is None:  # a prebuilt head (the baselines of probe.baselines) brings its own architecture
             head = build_head(probe, n_states, dim, n_classes, hidden=config.hidden, dropout=config.dropout,
                               include_input_state=config.include_input_state)

@@ -46,6 +46,10 @@ class ChainedFrames:
         self.mode = "+".join(dict.fromkeys(s.mode for s in self.sources))
         self._ends = self.bases + np.array([len(s.lengths) for s in self.sources], dtype=np.int64)
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.sources[0].shape
+
     def _local(self, rows: np.ndarray) -> list[np.ndarray]:
         rows = np.asarray(rows, dtype=np.int64)
         return [rows[(rows >= b) & (rows < e)] - b for b, e in zip(self.bases, self._ends)]

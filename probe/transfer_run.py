@@ -37,7 +37,11 @@ from probe.runner import run_config
 from probe.runspec import RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener, TransferSetup
 from probe.selection import NoCachesError, RunSelection, parse_seeds
 from probe.splits import SplitError
-from probe.train import Outputs, PooledFeed, TrainConfig, TrainResult, fit_probe
+from probe.trainstate import Outputs
+from probe.feeds import PooledFeed
+from probe.trainconfig import TrainConfig
+from probe.train import fit_probe
+from probe.trainstate import TrainResult
 from probe.transfer import Domain, Task, TransferError, domain_labels, domain_split, make_domains, plan_tasks, \
     speaker_keys, task_parts
 from probe.transfer_data import TransferData
@@ -84,7 +88,7 @@ def _fit_stages(probe: str, data: TransferData, labels: np.ndarray, parts: list[
         last = i == len(parts) - 1
         stage_parts = {"train": stage["train"], "val": stage["val"],
                        "test": test_rows if last else np.empty(0, dtype=np.int64)}
-        result = fit_probe(probe, feed, labels, stage_parts, data.n_states, data.dim, n_classes, train, seed,
+        result = fit_probe(probe, feed, labels, stage_parts, n_classes, train, seed,
                            head=head)
         head = result.head
     assert result is not None

@@ -19,7 +19,7 @@ from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_task
 from probe.runner import run_all
 from probe.runspec import RunJob
 from probe.selection import RunSelection
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )

@@ -20,7 +20,7 @@ from extract.pipeline import extract_corpus
 from probe.runner import run_all
 from probe.runspec import RunJob
 from probe.selection import RunSelection
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )

@@ -13,7 +13,7 @@ from probe.report.load import load_runs
 from probe.runner import run_all
 from probe.runspec import RunJob
 from probe.selection import RunSelection
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 from tests.records_factory import make_record, peak_weights, write_record
 

@@ -18,7 +18,8 @@ from probe.optim import (
     LogitBound, adam_step_factor, build_optimizers, max_weight, normalized_entropy, uniform_by_construction,
 )
 from probe.presets import make_config
-from probe.train import PooledFeed, fit_probe
+from probe.feeds import PooledFeed
+from probe.train import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 PAPER = make_config("paper", device="cpu")
@@ -52,11 +53,11 @@ def test_layerwise_curve_equals_the_linear_probe_on_each_state_alone(cache_file:
     with FeatureCache(cache_file) as cache:
         parts, labels = _parts(cache)
         pooled = CacheData(cache).pooled()
-        n, dim = cache.n_states, cache.dim
-    curve = fit_probe("layerwise", PooledFeed(pooled), labels, parts, n, dim, 4, config, 3)
+        n = cache.n_states
+    curve = fit_probe("layerwise", PooledFeed(pooled), labels, parts, 4, config, 3)
     lrs = np.asarray(curve.curves["lr"])
     for layer in range(n):
-        alone = fit_probe("linear", PooledFeed(pooled[:, layer]), labels, parts, n, dim, 4, config, 3)
+        alone = fit_probe("linear", PooledFeed(pooled[:, layer]), labels, parts, 4, config, 3)
         assert np.array_equal(curve.test.logits[:, layer], alone.test.logits[:, 0])
         assert np.array_equal(curve.val.logits[:, layer], alone.val.logits[:, 0])
         assert curve.best_epoch[layer] == alone.best_epoch[0]

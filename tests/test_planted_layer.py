@@ -81,7 +81,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             partition = record["split"]["partition"]
             parts = {p: np.flatnonzero(np.isin(speakers, partition[p])) for p in ("train", "val", "test")}
             assert sorted(index[u] for u in record["predictions"]["id"]) == parts["test"].tolist()
-            result = fit_probe("nonlinear", one, labels, parts, N_STATES, handle.dim, 4, paper, record["seed"])
+            result = fit_probe("nonlinear", one, labels, parts, 4, paper, record["seed"])
             reference.append(macro_f1(labels[result.test.rows], result.test.pred()[:, 0]))
     out["reference"] = reference
     out["root"] = root

@@ -14,7 +14,10 @@ from probe.records import read_record
 from probe.runner import run_all
 from probe.runspec import RunJob
 from probe.selection import RunSelection
-from probe.train import NonFiniteLossError, PooledFeed, TrainConfig, fit_probe
+from probe.trainstate import NonFiniteLossError
+from probe.feeds import PooledFeed
+from probe.trainconfig import TrainConfig
+from probe.train import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 
@@ -56,11 +59,11 @@ def test_plateau_scheduler_lowers_the_rate_when_validation_stalls() -> None:
     x = rng.standard_normal((60, 1, 4)).astype(np.float32)
     labels = rng.integers(0, 2, 60)
     parts = {"train": np.arange(40), "val": np.arange(40, 50), "test": np.arange(50, 60)}
-    result = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 1, 4, 2,
+    result = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 2,
                        make_config("paper", device="cpu", epochs=30, lr=1e-2), 0)
     lr = result.curves["lr"]
     assert lr[0] == 1e-2 and min(lr) < 1e-2 and all(b <= a for a, b in zip(lr, lr[1:]))
-    constant = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 1, 4, 2,
+    constant = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 2,
                          make_config("standardized", device="cpu", epochs=5), 0)
     assert constant.curves["lr"] == [5e-4] * 5
 
@@ -70,7 +73,7 @@ def test_non_finite_loss_stops_the_run_with_a_clear_error() -> None:
     x[3] = np.inf
     parts = {"train": np.arange(12), "val": np.arange(12, 16), "test": np.arange(16, 20)}
     with pytest.raises(NonFiniteLossError, match="non-finite at epoch 1"):
-        fit_probe("linear", PooledFeed(x), np.arange(20) % 2, parts, 1, 4, 2, make_config(device="cpu", epochs=2), 0)
+        fit_probe("linear", PooledFeed(x), np.arange(20) % 2, parts, 2, make_config(device="cpu", epochs=2), 0)
 
 
 def test_run_all_records_preset_and_overrides(tmp_path: Path) -> None:

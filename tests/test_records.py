@@ -21,7 +21,7 @@ from probe.records import (
 from probe.runner import run_all
 from probe.runspec import RunJob
 from probe.selection import RunSelection
-from probe.train import TrainConfig
+from probe.trainconfig import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 FAST = TrainConfig(epochs=2, batch_size=16)

@@ -141,7 +141,7 @@ def run_command(
     from probe.runspec import RunJob
     from probe.selection import NoCachesError, RunSelection
     from probe.presets import preset_label
-    from probe.train import resolve_device
+    from probe.trainconfig import resolve_device
 
     training = training or TrainingRequest()
     corpora, models = split_values(corpus), split_values(model)

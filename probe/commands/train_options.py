@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from probe.train import TrainConfig
+    from probe.trainconfig import TrainConfig
 
 GIB = 2**30
 PANEL = "Training settings"
