@@ -3,12 +3,13 @@
 :func:`run_extraction` is called as ``run_extraction(job, selection, listener)``: the :class:`ExtractJob` holds
 every setting of the stage, the :class:`Selection` what to extract (a loaded backbone, the corpus folders, where
 the caches go), and the :class:`ExtractListener` hears what happens (progress, refusals, each corpus's summary).
-The engine prints nothing itself: the command line's listener draws the progress bars and the summaries, a cluster
-task's writes them to its log.
+The engine prints nothing itself: the command line's listener draws the progress bars and the summaries; a cluster
+task's (:class:`LogListener`) writes plain lines to its log.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,50 @@ class ExtractListener(Protocol):
     def corpus_done(self, corpus: str, summary: ExtractSummary, left_out: int) -> None:
         """The cache of ``corpus`` is complete (``summary.status`` "written", or "exists": nothing done);
         ``left_out``: clips of other classes than the job's."""
+
+
+class LogListener:
+    """Plain lines on stderr, for a log file (a cluster task's): no progress bar, one progress line per tenth of a
+    corpus, and each corpus's outcome with its skipped files."""
+
+    def __init__(self) -> None:
+        self._corpus, self._total, self._done, self._next = "", 0, 0, 0
+
+    @staticmethod
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def model_ready(self, backbone: Backbone) -> None:
+        self.log(f"{backbone.name} ({backbone.checkpoint}) on {backbone.device}: "
+                 f"{backbone.n_states} states x {backbone.dim}")
+
+    def corpus_failed(self, corpus: str, problem: str, reason: str, files: Rows) -> None:
+        self.log(f"{corpus}: {problem}: {reason}")
+        for _, path, why in files:
+            self.log(f"  skipped {path}: {why}")
+
+    def corpus_started(self, corpus: str, model: str, clips: int) -> None:
+        self._corpus, self._total, self._done, self._next = f"{corpus} x {model}", clips, 0, 0
+        self.log(f"{self._corpus}: {clips} clips")
+
+    def progress(self, clips: int, seconds: float) -> None:
+        self._done += clips
+        if self._done >= self._next:
+            self.log(f"{self._corpus}: {self._done}/{self._total} clips")
+            self._next = self._done + max(1, self._total // 10)
+
+    def corpus_stopped(self, corpus: str) -> None:
+        pass
+
+    def corpus_done(self, corpus: str, summary: ExtractSummary, left_out: int) -> None:
+        if summary.status == "exists":
+            self.log(f"{corpus}: complete cache already at {summary.path}; nothing to do")
+            return
+        self.log(f"{corpus}: {summary.n_done} clips extracted (+{summary.n_resumed} resumed), "
+                 f"{len(summary.skipped)} skipped, {left_out} of other classes left out -> {summary.path}")
+        for word, rows in (("skipped", summary.skipped), ("note", summary.notes)):
+            for _, path, why in rows:
+                self.log(f"  {word} {path}: {why}")
 
 
 def run_extraction(job: ExtractJob, selection: Selection, listener: ExtractListener) -> bool:

@@ -48,12 +48,11 @@ class ExtractTask(Checkpointable):
         return f"{self.corpus} × {self.model}"
 
     def __call__(self) -> dict[str, Any]:
-        from extract.engine import Selection, run_extraction
-        from probe.commands.extract_report import ConsoleListener
+        from extract.engine import LogListener, Selection, run_extraction
 
         backbone = self.job.load(self.model)
         if not run_extraction(self.job, Selection(backbone, {self.corpus: Path(self.root)}, Path(self.out)),
-                              ConsoleListener()):
+                              LogListener()):
             raise TaskFailed(f"{self.label}: the corpus at {self.root} could not be read (see the lines above)")
         from extract.cache import cache_path
 

@@ -26,7 +26,7 @@ from extract.labels import parse_classes
 from probe.commands.corpora_check import MIN_SPLIT_SPEAKERS, PROGRESS_MIN_FILES, SPEAKER_TABLE_MAX, check
 from probe.commands.corpora_common import CorpusOption, RootOption, _count, _info, _key, _root, _scan
 from probe.commands.errors import fail, require_folder
-from probe.commands.fit import print_fitted
+from probe.commands.terminal_tables import print_fitted
 
 __all__ = ["MIN_SPLIT_SPEAKERS", "PROGRESS_MIN_FILES", "SPEAKER_TABLE_MAX", "corpora_app", "register"]
 

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from probe.commands.errors import fail, require_device, require_folder
-from probe.commands.fit import LEADERBOARD_DROP, print_fitted
+from probe.commands.terminal_tables import LEADERBOARD_DROP, print_fitted
 
 console = Console(stderr=True, soft_wrap=True, emoji=False)  # paths and device names such as cuda:x stay text
 
@@ -171,7 +171,8 @@ def transfer(run: DemoRun) -> None:
 
 def report(run: DemoRun) -> None:
     """Leaderboard, tables, figures and REPORT.md from the records."""
-    from probe.leaderboard import leaderboard_table, load_leaderboard
+    from probe.commands.leaderboard_table import leaderboard_table
+    from probe.leaderboard import load_leaderboard
     from probe.report import write_report
 
     written = write_report(run.out, run.out, compare="paper", progress=lambda line: console.print(f"  {line}"))

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.cluster_options import ClusterRequest, cluster_options
 from probe.commands.errors import require_device, require_folder
 from probe.commands.extract_report import console
 

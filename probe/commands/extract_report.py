@@ -1,6 +1,6 @@
 """What ``probe extract`` shows while it runs: :class:`ConsoleListener`, the engine's listener
 (:class:`extract.engine.ExtractListener`) that draws a progress bar per corpus and prints each corpus's summary on
-stderr. Used inline and by the cluster's extraction tasks (their log)."""
+stderr (a cluster task logs with :class:`extract.engine.LogListener`)."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.cluster_options import ClusterRequest, cluster_options
 from probe.commands.errors import fail
-from probe.commands.fit import LEADERBOARD_DROP, print_fitted
+from probe.commands.terminal_tables import LEADERBOARD_DROP, print_fitted
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
@@ -132,7 +132,8 @@ def run_command(
 
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
-    from probe.leaderboard import filter_leaderboard, leaderboard_table, split_warnings
+    from probe.commands.leaderboard_table import leaderboard_table
+    from probe.leaderboard import filter_leaderboard, split_warnings
     from extract.guards import FolderError
     from extract.locks import LockBusy
     from probe.commands.errors import require_folder
@@ -213,9 +214,8 @@ def leaderboard_command(
     csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV, every column.")] = False,
 ) -> None:
     """Print the leaderboard (rebuilt from the run records) as a table."""
-    from probe.leaderboard import (
-        LeaderboardError, filter_leaderboard, leaderboard_table, load_leaderboard, sort_leaderboard,
-    )
+    from probe.commands.leaderboard_table import leaderboard_table
+    from probe.leaderboard import LeaderboardError, filter_leaderboard, load_leaderboard, sort_leaderboard
 
     try:
         board = load_leaderboard(results)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.cluster_options import ClusterRequest, cluster_options
 from probe.commands.errors import fail
 from probe.commands.run import BarProgress, split_values, table_console
 from probe.commands.train_options import TrainingRequest, training_options

@@ -92,7 +92,7 @@ class ClusterRequest:
         from probe.cluster import jobs
         from probe.cluster.sanity import RequestError, check_request
         from probe.cluster.settings import SettingsError, site_defaults
-        from probe.cluster.submit import run_local, submit_slurm, wait
+        from probe.commands.cluster_submit import run_local, submit_slurm, wait
         from submitit.core.utils import FailedJobError, FailedSubmissionError
 
         console = Console(stderr=True, soft_wrap=True)
