@@ -8,11 +8,11 @@ import time
 import numpy as np
 
 from extract.cache import FeatureCache
-from probe.batching import plan_blocks, wanted_rows
-from probe.sidebyside import fit_side_by_side
-from probe.stream import StreamFrames
-from probe.trainconfig import TrainConfig
-from probe.train import fit_probe
+from probe.data.batching import plan_blocks, wanted_rows
+from probe.train.sidebyside import fit_side_by_side
+from probe.data.stream import StreamFrames
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
 
 
 def labels_of(cache: FeatureCache) -> tuple[np.ndarray, int]:

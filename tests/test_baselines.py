@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.baselines import C_GRID, fit_baseline
-from probe.data import CacheData
-from probe.heads import parse_probes
-from probe.metrics import macro_f1
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.scratch_heads import ASTSize, CNNSize, SpectrogramInput
-from probe.selection import RunSelection
-from probe.splits import holdout_split
+from probe.train.baselines import C_GRID, fit_baseline
+from probe.data.cache_data import CacheData
+from probe.train.heads import parse_probes
+from probe.train.metrics import macro_f1
+from probe.train.presets import make_config
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.train.scratch_heads import ASTSize, CNNSize, SpectrogramInput
+from probe.run.selection import RunSelection
+from probe.run.splits import holdout_split
 from tests.probe_caches import make_cache
 
 LOGMEL = {"family": "spectrogram", "pretraining": "none", "languages": "none", "weights": "none",

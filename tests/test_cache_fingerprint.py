@@ -9,10 +9,10 @@ import h5py
 import torch
 
 from extract.cache import FeatureCache
-from probe.records import config_id, read_record
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
+from probe.results.records import config_id, read_record
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
 from tests.probe_caches import make_cache
 
 

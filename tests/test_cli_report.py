@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from probe.cli import app
-from probe.leaderboard import write_leaderboard
+from probe.results.leaderboard import write_leaderboard
 from probe.report import NoRecordsError, write_report
 from tests.records_factory import make_record, write_record, write_results
 

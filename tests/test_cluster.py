@@ -16,10 +16,10 @@ from extract.job import ExtractJob
 from probe.cluster.sanity import NodeShape, RequestError, _gpus, check_request
 from probe.cluster.settings import SettingsError, SlurmSettings, parse_mem, parse_time, site_defaults
 from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_tasks
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
-from probe.trainconfig import TrainConfig
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
+from probe.train.config import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )
@@ -161,7 +161,7 @@ def test_unknown_executor_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_local_executor_transfer_cells_match_an_inline_run(tmp_path: Path, one_thread) -> None:
-    from probe.transfer_run import run_transfer
+    from probe.run.transfer_run import run_transfer
 
     for corpus, seed in (("alpha", 0), ("beta", 1)):
         make_cache(tmp_path / "features" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=3,

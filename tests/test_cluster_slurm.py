@@ -17,10 +17,10 @@ import pytest
 from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
 from extract.pipeline import extract_corpus
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
-from probe.trainconfig import TrainConfig
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
+from probe.train.config import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )

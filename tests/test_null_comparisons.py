@@ -11,9 +11,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from probe.cli import app
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
 from tests.probe_caches import make_cache
 
 N_NULL = 16

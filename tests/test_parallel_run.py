@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
+from probe.train.presets import make_config
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
 from tests.probe_caches import make_cache
 from tests.records_factory import written_records
 

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from probe.presets import PRESETS, PresetError, make_config, preset_label
-from probe.records import read_record
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
-from probe.trainstate import NonFiniteLossError
-from probe.feeds import PooledFeed
-from probe.trainconfig import TrainConfig
-from probe.train import fit_probe
+from probe.train.presets import PRESETS, PresetError, make_config, preset_label
+from probe.results.records import read_record
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
+from probe.train.loop import NonFiniteLossError
+from probe.data.feeds import PooledFeed
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 
@@ -93,7 +93,7 @@ def test_run_all_records_preset_and_overrides(tmp_path: Path) -> None:
 
 
 def test_layer_logits_start_uniform() -> None:
-    from probe.heads import build_head
+    from probe.train.heads import build_head
 
     head = build_head("multilayer", 7, 8, 3)  # states 1..6 (issue 19: the input state is not in eq. 4)
     assert torch.allclose(head.weights(), torch.full((6,), 1 / 6))

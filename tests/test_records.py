@@ -10,18 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import probe.records as records_module
-from probe.leaderboard import (
+import probe.results.records as records_module
+from probe.results.leaderboard import (
     LEADERBOARD_COLUMNS, build_leaderboard, filter_leaderboard, sort_leaderboard, write_leaderboard,
 )
-from probe.records import (
+from probe.results.records import (
     CURVE_KEYS, LAYERWISE_KEYS, METRIC_KEYS, PREDICTION_KEYS, RECORD_KEYS, RECORD_SCHEMA, SPLIT_KEYS, config_hash,
     config_id, iter_records, read_record, record_path, sidecar_path, write_record,
 )
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
-from probe.trainconfig import TrainConfig
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
+from probe.train.config import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 FAST = TrainConfig(epochs=2, batch_size=16)
@@ -150,7 +150,7 @@ def test_interrupted_run_leaves_no_record(features: Path, tmp_path: Path, monkey
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("probe.execute.fit_probe", interrupted)  # execute_run moved there from probe.runner
+    monkeypatch.setattr("probe.run.execute.fit_probe", interrupted)  # execute_run moved there from probe.run.runner
     with pytest.raises(KeyboardInterrupt):
         run_all(RunJob(features, results, seeds=1, config=FAST), RunSelection(probes="linear"))
     assert not list(results.rglob("*.json")) and not list(results.rglob("*.npz"))
@@ -167,7 +167,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def fail_midway(target: Path, write: Any) -> None:
         if target.suffix == ".json":
             def partial(handle: Any) -> None:
-                handle.write(b'{"schema": "ser-probe-run/1", "trunc')
+                handle.write(b'{"schema": "ser-probe-run/2", "trunc')
                 raise KeyboardInterrupt
             original_write(target, partial)
         else:
@@ -260,3 +260,10 @@ def test_leaderboard_sorting() -> None:
     board = build_leaderboard([hand_record("a", "m", "linear", 0, 20.0), hand_record("b", "m", "linear", 0, 80.0)])
     assert sort_leaderboard(board, "macro_f1_mean")["corpus"].tolist() == ["b", "a"]
     assert sort_leaderboard(board, "corpus")["corpus"].tolist() == ["a", "b"]
+
+
+def test_a_record_of_another_schema_is_refused_with_its_path_and_schema(tmp_path: Path) -> None:
+    path = tmp_path / "seed0.json"
+    path.write_text('{"schema": "ser-probe-run/1", "corpus": "c"}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"seed0\.json: not a ser-probe-run/2 record \(schema ser-probe-run/1\)"):
+        read_record(path)

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 from extract.guards import FolderError, ensure_folder
 from extract.locks import exclusive_lock
 from probe.cli import app
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
+from probe.train.presets import make_config
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
 from tests.conftest import write_tone
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.tmpfs import fill, mountable, tmpfs
@@ -218,7 +218,7 @@ def test_report_plan_and_leaderboard_name_unwritable_folders(tmp_path: Path, dat
 
 
 def test_transfer_leaves_multilayer_out_of_one_state_caches_by_name(tmp_path: Path, one_thread: None) -> None:
-    from probe.transfer_run import run_transfer
+    from probe.run.transfer_run import run_transfer
     from tests.transfer_caches import transfer_cache
 
     for corpus, seed, language in (("a", 1, "en"), ("b", 2, "de")):
@@ -232,7 +232,7 @@ def test_transfer_leaves_multilayer_out_of_one_state_caches_by_name(tmp_path: Pa
 
 
 def test_transfer_on_a_full_disk_names_the_folder_and_the_space(tmp_path: Path, one_thread: None) -> None:
-    from probe.transfer_run import run_transfer
+    from probe.run.transfer_run import run_transfer
     from tests.transfer_caches import transfer_cache
 
     mountable(tmp_path)

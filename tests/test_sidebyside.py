@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.batching import block_partition, count_blocks, plan_batches, plan_blocks, wanted_rows
-from probe.data import CacheData, training_batches
-from probe.heads import PROBES
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.runspec import RunJob
-from probe.selection import RunSelection
-from probe.sidebyside import fit_side_by_side
-from probe.stream import StreamFrames
-from probe.train import fit_probe
+from probe.data.batching import block_partition, count_blocks, plan_batches, plan_blocks, wanted_rows
+from probe.data.cache_data import CacheData, training_batches
+from probe.train.heads import PROBES
+from probe.train.presets import make_config
+from probe.run.runner import run_all
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
+from probe.train.sidebyside import fit_side_by_side
+from probe.data.stream import StreamFrames
+from probe.train.fit import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 from tests.records_factory import written_records
 
@@ -250,8 +250,8 @@ def test_validation_rows_held_once_give_the_same_run_with_fewer_reads(cache: Fea
 
 def test_a_diverging_seed_stops_alone(cache: FeatureCache) -> None:
     """A seed whose loss turns non-finite is returned as its error; the others train on, as they would alone."""
-    from probe.data import MemoryFrames
-    from probe.trainstate import NonFiniteLossError
+    from probe.data.cache_data import MemoryFrames
+    from probe.train.loop import NonFiniteLossError
 
     held = CacheData(cache).frames(True)
     data = held.data.copy()
@@ -271,15 +271,15 @@ def test_a_diverging_seed_stops_alone(cache: FeatureCache) -> None:
 def test_statistics_of_several_seeds_from_one_read(cache: FeatureCache) -> None:
     """Standardisation statistics of three seeds' training rows from one read of their union, bit-identical to
     each computed alone (and so to the frames held in memory)."""
-    import probe.framestats
+    import probe.data.framestats
 
     everything = list(range(cache.n_states))
     rows = [seed_parts(cache, s)["train"] for s in (0, 1, 2)]
-    previous = probe.framestats.STATS_CHUNK_BYTES
-    probe.framestats.STATS_CHUNK_BYTES = cache.nbytes() // 5  # several chunks per seed, ending at other rows
+    previous = probe.data.framestats.STATS_CHUNK_BYTES
+    probe.data.framestats.STATS_CHUNK_BYTES = cache.nbytes() // 5  # several chunks per seed, ending at other rows
     try:
         shared = StreamFrames(cache, everything)
-        assert all(len(probe.framestats.chunk_rows(shared.lengths, r, 3 * cache.dim * 4)) > 4 for r in rows)
+        assert all(len(probe.data.framestats.chunk_rows(shared.lengths, r, 3 * cache.dim * 4)) > 4 for r in rows)
         shared.stats_shared(rows)
         union = np.unique(np.concatenate(rows))
         assert shared.bytes_read == int(shared.lengths[union].sum()) * shared.bytes_per_frame  # each row once
@@ -291,4 +291,4 @@ def test_statistics_of_several_seeds_from_one_read(cache: FeatureCache) -> None:
             assert torch.equal(mean, held.stats(r)[0]) and torch.equal(std, held.stats(r)[1])
         assert shared.bytes_read == int(shared.lengths[union].sum()) * shared.bytes_per_frame
     finally:
-        probe.framestats.STATS_CHUNK_BYTES = previous
+        probe.data.framestats.STATS_CHUNK_BYTES = previous

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.data import CacheData, MemoryFrames
-from probe.stream import StreamFrames
-from probe.batching import gather_padded, plan_batches
-from probe.heads import PROBES
-from probe.metrics import classification_metrics
-from probe.feeds import PooledFeed
-from probe.trainconfig import TrainConfig
-from probe.train import fit_probe
+from probe.data.cache_data import CacheData, MemoryFrames
+from probe.data.stream import StreamFrames
+from probe.data.batching import gather_padded, plan_batches
+from probe.train.heads import PROBES
+from probe.train.metrics import classification_metrics
+from probe.data.feeds import PooledFeed
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 CONFIG = TrainConfig(epochs=4, batch_size=16, device="cpu")
@@ -155,7 +155,7 @@ def test_streaming_gives_the_same_frames_and_statistics(cache: FeatureCache) -> 
 @pytest.mark.parametrize("probe", ["nonlinear", "multilayer"])
 def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe: str, preset: str) -> None:
     """A cache held in memory and the same cache streamed give bit-identical training and predictions."""
-    from probe.presets import make_config
+    from probe.train.presets import make_config
 
     parts, labels = parts_and_labels(cache)
     config = make_config(preset, device="cpu", epochs=3, batch_size=5)
@@ -174,7 +174,7 @@ def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe:
 
 def test_torch_gather_equals_numpy_gather(cache: FeatureCache) -> None:
     """The gather used for frames held on a GPU gives the NumPy gather's values and mask (checked on CPU)."""
-    from probe.batching import gather_padded_torch
+    from probe.data.batching import gather_padded_torch
 
     data = CacheData(cache)._load(list(range(cache.n_states)))
     offsets = cache.utterances["offset"].to_numpy()[[4, 0, 9]]
@@ -236,9 +236,9 @@ def test_metrics_by_hand() -> None:
 
 
 def test_selection_macro_f1_is_the_metric_to_the_last_bit() -> None:
-    """The epoch selection's macro-F1 (no scikit-learn input checks) equals probe.metrics.macro_f1 exactly."""
-    from probe.metrics import macro_f1
-    from probe.metrics import selection_macro_f1
+    """The epoch selection's macro-F1 (no scikit-learn input checks) equals probe.train.metrics.macro_f1 exactly."""
+    from probe.train.metrics import macro_f1
+    from probe.train.metrics import selection_macro_f1
 
     rng = np.random.default_rng(0)
     for trial in range(300):

@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from extract.cache import FeatureCache
 from probe.cli import app
-from probe.presets import make_config
+from probe.train.presets import make_config
 from probe.report.transfer import write_transfer
-from probe.runspec import RunJob, TransferSetup
-from probe.selection import RunSelection
-from probe.transfer import Task, TransferError, make_domains, plan_tasks, shared_classes, task_parts
-from probe.transfer_data import TransferData
-from probe.transfer_run import run_transfer
+from probe.run.spec import RunJob, TransferSetup
+from probe.run.selection import RunSelection
+from probe.run.transfer import Task, TransferError, make_domains, plan_tasks, shared_classes, task_parts
+from probe.data.transfer_data import TransferData
+from probe.run.transfer_run import run_transfer
 from tests.probe_caches import one_thread  # noqa: F401 - fixture
 from tests.transfer_caches import transfer_cache
 
@@ -226,7 +226,7 @@ def test_relative_drop_compares_like_with_like(tmp_path: Path, one_thread: None)
     import pandas as pd
 
     from probe.report.transfer import relative_drop
-    from probe.transfer import IN_DOMAIN
+    from probe.run.transfer import IN_DOMAIN
 
     feats = tmp_path / "features"
     transfer_cache(feats / "alpha" / "whisper-tiny.h5", "alpha", seed=1, language="de")

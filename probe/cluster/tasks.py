@@ -10,7 +10,7 @@
   submitting process (or ``probe leaderboard``) rebuilds it once at the end.
 - :class:`TransferTask`: the transfer cells of one model and one probe, resumable the same way.
 
-Probe and transfer tasks carry the command's :class:`probe.runspec.RunJob` (the object the inline run gets). All
+Probe and transfer tasks carry the command's :class:`probe.run.spec.RunJob` (the object the inline run gets). All
 are :class:`submitit.helpers.Checkpointable`; all raise :class:`TaskFailed` when part of their work failed,
 so that the task shows as failed in ``probe status`` with its reason in the log.
 """
@@ -24,8 +24,8 @@ from typing import Any
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from extract.job import ExtractJob
-from probe.runspec import RunJob
-from probe.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.run.selection import RunSelection
 
 
 class TaskFailed(RuntimeError):
@@ -78,7 +78,7 @@ class ProbeTask(Checkpointable):
         return f"{self.corpus}/{self.model} {','.join(self.probes)}"
 
     def __call__(self) -> dict[str, Any]:
-        from probe.runner import run_all
+        from probe.run.runner import run_all
 
         selection = RunSelection(corpora=[self.corpus], models=[self.model], probes=",".join(self.probes))
         summary = run_all(self.job, selection, write_board=False)
@@ -109,7 +109,7 @@ class TransferTask(Checkpointable):
         return f"transfer {self.model} {self.probe}"
 
     def __call__(self) -> dict[str, Any]:
-        from probe.transfer_run import run_transfer
+        from probe.run.transfer_run import run_transfer
 
         summary = run_transfer(self.job, RunSelection(corpora=self.corpora, models=[self.model], probes=self.probe))
         for outcome in summary.outcomes:
@@ -125,8 +125,8 @@ def transfer_tasks(job: RunJob, selection: RunSelection) -> list[TransferTask]:
     """One task per (model, probe) over the models with complete caches (``probe transfer``'s selection), each
     carrying ``job`` (with absolute folders)."""
     from extract.cache import find_caches
-    from probe.records import safe_model_name
-    from probe.selection import NoCachesError
+    from probe.results.records import safe_model_name
+    from probe.run.selection import NoCachesError
 
     corpora = selection.corpora
     wanted = {safe_model_name(m) for m in selection.models or ()}
@@ -147,7 +147,7 @@ def extract_tasks(models: list[str], roots: dict[str, Path], out: Path, job: Ext
 
 def probe_groups(probes: list[str]) -> list[tuple[str, ...]]:
     """Probes that read ``pooled/mean`` (seconds each) share one task; each frame-level probe gets its own."""
-    from probe.heads import PROBES
+    from probe.train.heads import PROBES
 
     pooled = tuple(p for p in probes if not PROBES[p].frames)
     return ([pooled] if pooled else []) + [(p,) for p in probes if PROBES[p].frames]
@@ -158,10 +158,10 @@ def plan_state(task: ProbeTask) -> str:
     or why the task cannot run at all (its corpus cannot be split, too few classes), found here before submission
     as ``probe run`` finds it. A cache that cannot be opened here is ``todo``: the task reports why."""
     from extract.cache import CacheError, FeatureCache
-    from probe.records import is_done
-    from probe.runner import plan_cache
-    from probe.selection import parse_seeds
-    from probe.splits import SplitError
+    from probe.results.records import is_done
+    from probe.run.runner import plan_cache
+    from probe.run.selection import parse_seeds
+    from probe.run.splits import SplitError
 
     run = task.job
     try:
@@ -181,7 +181,7 @@ def probe_tasks(job: RunJob, selection: RunSelection) -> tuple[list[ProbeTask], 
     """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection), each
     carrying ``job`` (with absolute folders), less the tasks whose runs are all recorded already (how many: the
     second value) and those that cannot run (why: the third)."""
-    from probe.selection import select_caches
+    from probe.run.selection import select_caches
 
     groups = probe_groups(list(selection.probe_names()))
     paths = select_caches(job.features, selection.corpora, selection.models)

@@ -21,8 +21,8 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from extract.job import ExtractJob
-    from probe.runspec import RunJob
-    from probe.selection import RunSelection
+    from probe.run.spec import RunJob
+    from probe.run.selection import RunSelection
 
 EXECUTORS: tuple[str, ...] = ("inline", "local", "slurm")
 PANEL = "Cluster (submitit)"
@@ -157,7 +157,7 @@ class ClusterRequest:
         is rebuilt here once they end, under the results folder's lock as ``probe run`` inline (``wait_lock``:
         wait for another holder instead of exiting)."""
         from probe.cluster.tasks import probe_tasks
-        from probe.selection import NoCachesError
+        from probe.run.selection import NoCachesError
 
         def make() -> list[Any]:
             try:
@@ -181,7 +181,7 @@ class ClusterRequest:
         """Submit one ``probe transfer`` task per (model, probe) of ``selection``, each carrying ``job``. False: run
         inline."""
         from probe.cluster.tasks import transfer_tasks
-        from probe.selection import NoCachesError
+        from probe.run.selection import NoCachesError
 
         def make() -> list[Any]:
             try:
@@ -200,7 +200,7 @@ def rebuild_leaderboard(results: Path, wait_lock: bool = False) -> Path | None:
 
     from extract.guards import FolderError
     from extract.locks import LockBusy, exclusive_lock
-    from probe.leaderboard import write_leaderboard
+    from probe.results.leaderboard import write_leaderboard
 
     if not (Path(results) / "runs").is_dir():
         return None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from probe.presets import preset_label
+from probe.train.presets import preset_label
 
 
 def _ci_text(low: Any, high: Any) -> str:

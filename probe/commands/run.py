@@ -22,7 +22,7 @@ from probe.commands.terminal_tables import LEADERBOARD_DROP, print_fitted
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
-    from probe.runspec import CacheIssue, RunOutcome, RunSpec
+    from probe.run.spec import CacheIssue, RunOutcome, RunSpec
 
 
 
@@ -73,7 +73,7 @@ class BarProgress:
 
 
 class ProgressListener(BarProgress):
-    """A :class:`probe.runspec.RunListener` for the console: skipped caches, the plan, then a progress bar over the
+    """A :class:`probe.run.spec.RunListener` for the console: skipped caches, the plan, then a progress bar over the
     runs to train with a live line of the last result. Call :meth:`close` at the end."""
 
     def __init__(self, console: Console) -> None:
@@ -133,16 +133,16 @@ def run_command(
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
     from probe.commands.leaderboard_table import leaderboard_table
-    from probe.leaderboard import filter_leaderboard, split_warnings
+    from probe.results.leaderboard import filter_leaderboard, split_warnings
     from extract.guards import FolderError
     from extract.locks import LockBusy
     from probe.commands.errors import require_folder
-    from probe.leaderboard import LeaderboardError
-    from probe.runner import run_all
-    from probe.runspec import RunJob
-    from probe.selection import NoCachesError, RunSelection
-    from probe.presets import preset_label
-    from probe.trainconfig import resolve_device
+    from probe.results.leaderboard import LeaderboardError
+    from probe.run.runner import run_all
+    from probe.run.spec import RunJob
+    from probe.run.selection import NoCachesError, RunSelection
+    from probe.train.presets import preset_label
+    from probe.train.config import resolve_device
 
     training = training or TrainingRequest()
     corpora, models = split_values(corpus), split_values(model)
@@ -185,7 +185,7 @@ def run_command(
                   f"{skipped}, kept (other split or cache) {conflicts}, failed {failed} in {summary.seconds:.0f} s "
                   f"on {resolve_device(training.device)}", highlight=False)
     if summary.leaderboard is not None:
-        from probe.leaderboard import load_leaderboard
+        from probe.results.leaderboard import load_leaderboard
 
         board = filter_leaderboard(load_leaderboard(results, rebuild=False), corpora, models)
         if not board.empty:
@@ -215,7 +215,7 @@ def leaderboard_command(
 ) -> None:
     """Print the leaderboard (rebuilt from the run records) as a table."""
     from probe.commands.leaderboard_table import leaderboard_table
-    from probe.leaderboard import LeaderboardError, filter_leaderboard, load_leaderboard, sort_leaderboard
+    from probe.results.leaderboard import LeaderboardError, filter_leaderboard, load_leaderboard, sort_leaderboard
 
     try:
         board = load_leaderboard(results)

@@ -1,4 +1,4 @@
-"""``probe transfer``: train on some corpora (or languages), test on others, as a matrix (:mod:`probe.transfer`)."""
+"""``probe transfer``: train on some corpora (or languages), test on others, as a matrix (:mod:`probe.run.transfer`)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from probe.commands.run import BarProgress, split_values, table_console
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
-    from probe.runspec import CacheIssue, RunOutcome, RunSpec
+    from probe.run.spec import CacheIssue, RunOutcome, RunSpec
 
 
 class TransferProgress(BarProgress):
-    """A :class:`probe.runspec.RunListener` for the console: notes, the plan (once per model), a progress bar over
+    """A :class:`probe.run.spec.RunListener` for the console: notes, the plan (once per model), a progress bar over
     the records to train with the last cell's macro-F1."""
 
     def __init__(self, console: Console) -> None:
@@ -77,10 +77,10 @@ def transfer_command(
     turns the records into matrices.
     """
     from probe.commands.errors import require_folder
-    from probe.runspec import RunJob, TransferSetup
-    from probe.selection import NoCachesError, RunSelection
-    from probe.transfer import TransferError
-    from probe.transfer_run import run_transfer
+    from probe.run.spec import RunJob, TransferSetup
+    from probe.run.selection import NoCachesError, RunSelection
+    from probe.run.transfer import TransferError
+    from probe.run.transfer_run import run_transfer
 
     training = training or TrainingRequest()
     models = split_values(model)

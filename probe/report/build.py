@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from probe.leaderboard import LEADERBOARD_FILE
+from probe.results.leaderboard import LEADERBOARD_FILE
 from probe.report.figures import layerwise_figures, layerwise_frame
 from probe.report.layer_weights import layer_weight_figures, layer_weights
 from probe.report.intervals import apply_intervals

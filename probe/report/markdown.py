@@ -186,7 +186,7 @@ def _layerwise_paragraph(frame: pd.DataFrame) -> str:
 
 def _preset_line(frame: pd.DataFrame) -> str:
     """The presets of the shown runs, each with what it means."""
-    from probe.presets import PRESET_DESCRIPTIONS
+    from probe.train.presets import PRESET_DESCRIPTIONS
 
     names = sorted(frame["preset"].unique())
     return "; ".join(f"**{n}**" + (f" ({PRESET_DESCRIPTIONS[n.split(' + ')[0]]})"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from probe.report.naming import group_label, order_models, order_probes, probe_code, probe_label
-from probe.presets import paper_departures_sentence
+from probe.train.presets import paper_departures_sentence
 from probe.report.reference import Reference
 from probe.report.render import Cell, Grid, to_latex, to_markdown
 
