@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from probe.results.speaker_counts import metric_from_counts
-from probe.run.splits import LOSO_MAX_SPEAKERS, holdout_split, kfold_split
 from probe.results.uncertainty import compare_records
+from probe.run.splits import LOSO_MAX_SPEAKERS, holdout_split, kfold_split
 
 CLASSES = ("anger", "happiness", "neutral", "sadness")
 PER_CLASS, SEEDS, MU, SD_SPEAKER, SD_SUIT, SD_SEED, EFFECT = 6, (0, 1, 2), 0.3, 0.6, 0.3, 0.15, 0.5

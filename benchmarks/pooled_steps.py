@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from extract.cache import FeatureCache, find_caches
-from probe.train.metrics import selection_macro_f1
 from probe.data.feeds import PooledFeed
 from probe.train.config import TrainConfig
 from probe.train.loop import SeedRun, _grouped, _loss_per_group, predict
+from probe.train.metrics import selection_macro_f1
 
 
 def pooled_step_shares(cache: FeatureCache, epochs: int = 10) -> tuple[dict[str, float], int]:

@@ -36,10 +36,10 @@ from streamed_seeds import labels_of, side_by_side, stream_budget
 from extract.cache import FeatureCache, find_caches
 from probe.data.batching import BLOCK_BYTES
 from probe.data.cache_data import CacheData, training_batches
-from probe.train.heads import build_head
 from probe.data.feeds import PooledFeed
 from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
+from probe.train.heads import build_head
 from probe.train.loop import predict
 
 

@@ -9,10 +9,10 @@ import numpy as np
 
 from extract.cache import FeatureCache
 from probe.data.batching import plan_blocks, wanted_rows
-from probe.train.sidebyside import fit_side_by_side
 from probe.data.stream import StreamFrames
 from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
+from probe.train.sidebyside import fit_side_by_side
 
 
 def labels_of(cache: FeatureCache) -> tuple[np.ndarray, int]:

@@ -148,6 +148,7 @@ def test_registry_entries() -> None:
         assert spec.pretraining == ("weakly supervised" if family == "whisper" else "self-supervised")
 
 
+@pytest.mark.slow
 def test_family_caches_train_with_probe_run(tmp_path: Path) -> None:
     """Random-weight caches of synthetic eSpeak speech, one per family, that `probe run` trains on."""
     from extract import corpora

@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.train.baselines import C_GRID, fit_baseline
 from probe.data.cache_data import CacheData
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.run.splits import holdout_split
+from probe.train.baselines import C_GRID, fit_baseline
 from probe.train.heads import parse_probes
 from probe.train.metrics import macro_f1
 from probe.train.presets import make_config
-from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.train.scratch_heads import ASTSize, CNNSize, SpectrogramInput
-from probe.run.selection import RunSelection
-from probe.run.splits import holdout_split
 from tests.probe_caches import make_cache
 
 LOGMEL = {"family": "spectrogram", "pretraining": "none", "languages": "none", "weights": "none",

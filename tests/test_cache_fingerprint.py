@@ -11,8 +11,8 @@ import torch
 from extract.cache import FeatureCache
 from probe.results.records import config_id, read_record
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from tests.probe_caches import make_cache
 
 

@@ -11,14 +11,14 @@ import pytest
 
 from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
-from extract.pipeline import extract_corpus
 from extract.job import ExtractJob
+from extract.pipeline import extract_corpus
 from probe.cluster.sanity import NodeShape, RequestError, _gpus, check_request
 from probe.cluster.settings import SettingsError, SlurmSettings, parse_mem, parse_time, site_defaults
 from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_tasks
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from probe.train.config import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
@@ -113,6 +113,7 @@ def test_checkpoint_requeues_extraction_without_force() -> None:
     assert probe.checkpoint().function is probe
 
 
+@pytest.mark.slow
 def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_thread) -> None:
     for corpus, seed in (("alpha", 0), ("beta", 1)):
         make_cache(tmp_path / "features" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=3,
@@ -135,6 +136,7 @@ def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_threa
     assert status.returncode == 0 and status.stdout.count(" done ") == 4, status.stdout
 
 
+@pytest.mark.slow
 def test_local_executor_extraction_matches_an_inline_run(tmp_path: Path) -> None:
     data = make_corpora(tmp_path / "data")
     common = ("--model", "whisper-tiny.en", "--corpus", "emodb,ravdess", "--data-root", str(data), "--weights",
@@ -160,6 +162,7 @@ def test_unknown_executor_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "inline, local, slurm" in done.stderr
 
 
+@pytest.mark.slow
 def test_local_executor_transfer_cells_match_an_inline_run(tmp_path: Path, one_thread) -> None:
     from probe.run.transfer_run import run_transfer
 

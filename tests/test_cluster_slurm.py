@@ -18,13 +18,15 @@ from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
 from extract.pipeline import extract_corpus
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from probe.train.config import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )
 from tests.probe_caches import make_cache
+
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` skips it, CI runs it
 
 START = Path(__file__).resolve().parents[1] / "scripts" / "slurm" / "start.sh"
 

@@ -125,6 +125,7 @@ def test_dims_from_file_and_strict_keys(dirs: dict[str, Path]) -> None:
     assert set(tensors) - set(other) == {"decoder/alibi_use_positive_positions", "decoder/scale_alibi"}
 
 
+@pytest.mark.slow
 def test_both_pairs_match_ctranslate2_on_speech(dirs: dict[str, Path], mels: dict[str, torch.Tensor]) -> None:
     outs = {}
     for key, folder in dirs.items():

@@ -11,8 +11,8 @@ from probe.report.build import write_report
 from probe.report.interval_figures import layer_weight_spread, layerwise_intervals
 from probe.report.load import load_runs
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from probe.train.config import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 from tests.records_factory import make_record, peak_weights, write_record

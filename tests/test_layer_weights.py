@@ -17,9 +17,9 @@ from probe.train.heads import MultiLayerHead
 from probe.train.optim import (
     LogitBound, adam_step_factor, build_optimizers, max_weight, normalized_entropy, uniform_by_construction,
 )
-from probe.train.presets import make_config
 from probe.data.feeds import PooledFeed
 from probe.train.fit import fit_probe
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 PAPER = make_config("paper", device="cpu")

@@ -8,17 +8,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from probe.cli import app
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from tests.probe_caches import make_cache
 
 N_NULL = 16
 
 
+@pytest.mark.slow
 def test_sixteen_null_comparisons_on_six_speakers(tmp_path: Path) -> None:
     features, results = tmp_path / "features", tmp_path / "results"
     for i in range(N_NULL):

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from probe.train.metrics import classification_metrics
 from probe.results.uncertainty import UncertaintyError, compare_records
+from probe.train.metrics import classification_metrics
 from tests.records_factory import FOUR, planted_record
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from probe.train.presets import make_config
+import pytest
+
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache
 from tests.records_factory import written_records
+
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` skips it, CI runs it
 
 
 class _Events:

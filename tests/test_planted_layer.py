@@ -23,14 +23,14 @@ import pytest
 
 from extract.cache import FeatureCache
 from probe.data.cache_data import CacheData, MemoryFrames
+from probe.results.records import read_record
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.fit import fit_probe
 from probe.train.metrics import macro_f1
 from probe.train.optim import max_weight
 from probe.train.presets import make_config
-from probe.results.records import read_record
-from probe.run.runner import run_all
-from probe.run.spec import RunJob
-from probe.run.selection import RunSelection
-from probe.train.fit import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 N_STATES = 9

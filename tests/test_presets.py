@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from probe.train.presets import PRESETS, PresetError, make_config, preset_label
+from probe.data.feeds import PooledFeed
 from probe.results.records import read_record
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
-from probe.train.loop import NonFiniteLossError
-from probe.data.feeds import PooledFeed
+from probe.run.spec import RunJob
 from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
+from probe.train.loop import NonFiniteLossError
+from probe.train.presets import PRESETS, PresetError, make_config, preset_label
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 

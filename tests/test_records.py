@@ -19,8 +19,8 @@ from probe.results.records import (
     config_id, iter_records, read_record, record_path, sidecar_path, write_record,
 )
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from probe.train.config import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 

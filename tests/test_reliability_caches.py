@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from extract.cache import CacheError, FeatureCache, scan_caches
 from probe.cli import app
 from probe.results.leaderboard import LEADERBOARD_FILE, LeaderboardError, write_leaderboard
-from probe.train.presets import make_config
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.tmpfs import fill, mountable, tmpfs
 

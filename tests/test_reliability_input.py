@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 from extract.guards import FolderError, ensure_folder
 from extract.locks import exclusive_lock
 from probe.cli import app
-from probe.train.presets import make_config
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.conftest import write_tone
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.tmpfs import fill, mountable, tmpfs

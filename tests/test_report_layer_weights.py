@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probe.train.presets import make_config
 from probe.report import write_report
 from probe.report.layer_weights import _depth_density, layer_weights
 from probe.report.load import load_runs, select_runs
 from probe.run.runner import run_all
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 

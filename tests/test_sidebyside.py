@@ -14,14 +14,14 @@ import torch
 from extract.cache import FeatureCache
 from probe.data.batching import block_partition, count_blocks, plan_batches, plan_blocks, wanted_rows
 from probe.data.cache_data import CacheData, training_batches
+from probe.data.stream import StreamFrames
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.fit import fit_probe
 from probe.train.heads import PROBES
 from probe.train.presets import make_config
-from probe.run.runner import run_all
-from probe.run.spec import RunJob
-from probe.run.selection import RunSelection
 from probe.train.sidebyside import fit_side_by_side
-from probe.data.stream import StreamFrames
-from probe.train.fit import fit_probe
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 from tests.records_factory import written_records
 

@@ -10,9 +10,9 @@ import torch
 
 from extract.cache import FeatureCache
 from probe.data.cache_data import CacheData
-from probe.train.presets import make_config
 from probe.results.records import config_id
 from probe.train.fit import fit_probe
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache
 
 

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.data.cache_data import CacheData, MemoryFrames
-from probe.data.stream import StreamFrames
 from probe.data.batching import gather_padded, plan_batches
-from probe.train.heads import PROBES
-from probe.train.metrics import classification_metrics
+from probe.data.cache_data import CacheData, MemoryFrames
 from probe.data.feeds import PooledFeed
+from probe.data.stream import StreamFrames
 from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
+from probe.train.heads import PROBES
+from probe.train.metrics import classification_metrics
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 CONFIG = TrainConfig(epochs=4, batch_size=16, device="cpu")

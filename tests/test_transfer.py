@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from extract.cache import FeatureCache
 from probe.cli import app
-from probe.train.presets import make_config
-from probe.report.transfer import write_transfer
-from probe.run.spec import RunJob, TransferSetup
-from probe.run.selection import RunSelection
-from probe.run.transfer import Task, TransferError, make_domains, plan_tasks, shared_classes, task_parts
 from probe.data.transfer_data import TransferData
+from probe.report.transfer import write_transfer
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob, TransferSetup
+from probe.run.transfer import Task, TransferError, make_domains, plan_tasks, shared_classes, task_parts
 from probe.run.transfer_run import run_transfer
+from probe.train.presets import make_config
 from tests.probe_caches import one_thread  # noqa: F401 - fixture
 from tests.transfer_caches import transfer_cache
 

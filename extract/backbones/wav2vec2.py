@@ -24,8 +24,8 @@ import torch
 if TYPE_CHECKING:  # transformers loads when a model of these families is built: a Whisper run never imports it
     from transformers import PretrainedConfig, PreTrainedModel
 
-from extract.backbones.hub import hub_offline
 from extract.backbones.base import Backbone, ModelSpec, resolve_device, to_device
+from extract.backbones.hub import hub_offline
 
 W2V_BERT = "wav2vec2-bert"  # transformers' model_type of w2v-BERT 2.0
 # Families whose features do not change when a clip is zero-padded in a batch (with an attention mask), as long

@@ -24,8 +24,8 @@ from typing import Any
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from extract.job import ExtractJob
-from probe.run.spec import RunJob
 from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 
 
 class TaskFailed(RuntimeError):

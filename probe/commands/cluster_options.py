@@ -21,8 +21,8 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from extract.job import ExtractJob
-    from probe.run.spec import RunJob
     from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
 
 EXECUTORS: tuple[str, ...] = ("inline", "local", "slurm")
 PANEL = "Cluster (submitit)"

@@ -109,10 +109,10 @@ def extract_features(run: DemoRun) -> None:
 def layer_lr_runs(features: Path, out: Path, model: str, seeds: str, device: str, layer_lr: float) -> Any:
     """The demo's extra runs: ``model``'s Multi-Layer probe with its layer logits at ``layer_lr`` (the paper preset
     otherwise); a RunSummary. No leaderboard: :func:`train_probes` writes it once after every run."""
-    from probe.train.presets import make_config
     from probe.run.runner import run_all
-    from probe.run.spec import RunJob
     from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
+    from probe.train.presets import make_config
 
     job = RunJob(features=features, results=out, seeds=seeds,
                  config=make_config("paper", device=device, layer_lr=layer_lr))
@@ -130,8 +130,8 @@ def train_probes(run: DemoRun) -> None:
     from probe.commands.run import ProgressListener
     from probe.results.leaderboard import write_leaderboard
     from probe.run.runner import run_all
-    from probe.run.spec import RunJob
     from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
 
     listener = ProgressListener(Console(stderr=True))
     extra = bool(run.layer_lr > 0 and run.models and ("all" in run.probes or "multilayer" in run.probes))
@@ -172,8 +172,8 @@ def transfer(run: DemoRun) -> None:
 def report(run: DemoRun) -> None:
     """Leaderboard, tables, figures and REPORT.md from the records."""
     from probe.commands.leaderboard_table import leaderboard_table
-    from probe.results.leaderboard import load_leaderboard
     from probe.report import write_report
+    from probe.results.leaderboard import load_leaderboard
 
     written = write_report(run.out, run.out, compare="paper", progress=lambda line: console.print(f"  {line}"))
     screen = Console()  # the terminal's width (160 columns into a file or pipe); columns left out are named
@@ -249,8 +249,8 @@ def demo_command(
 def _check_options(seeds: str, probes: str, transfer_probes: str, wav2vec2: str, weights: str) -> None:
     """Refuse bad option values before anything is rendered or extracted (one line naming the option)."""
     from extract.backbones import get_spec
-    from probe.train.heads import parse_probes
     from probe.run.selection import parse_seeds
+    from probe.train.heads import parse_probes
 
     checks = [("--seeds", lambda: parse_seeds(seeds)), ("--probes", lambda: parse_probes(probes)),
               ("--wav2vec2", lambda: get_spec(wav2vec2))]

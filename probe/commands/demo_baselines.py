@@ -54,10 +54,10 @@ def extract_baselines(roots: dict[str, Path], features: Path, console: Console) 
 def run_baselines(pairs: Sequence[tuple[str, str]], features: Path, out: Path, seeds: str,
                   listener: Any) -> list[Any]:
     """Train each baseline on the synthetic corpus through the ordinary runner; returns the run summaries."""
-    from probe.train.presets import make_config
     from probe.run.runner import run_all
-    from probe.run.spec import RunJob
     from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
+    from probe.train.presets import make_config
 
     plain = RunJob(features=features, results=out, seeds=seeds)
     return [run_all(replace(plain, config=make_config("paper", epochs=DEMO_AST_EPOCHS)) if "ast" in probes else plain,

@@ -13,8 +13,8 @@ from probe.commands.transfer import TransferProgress
 def run_demo_transfer(features: Path, out: Path, model: str, seeds: str, probes: str, console: Console) -> int:
     """Train ``probes`` on each language of the demo cache of ``model`` and test on every language (pair
     protocol, 4 classes); returns the number of cells trained (0 when ``probes`` is ``none``)."""
-    from probe.run.spec import RunJob, TransferSetup
     from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob, TransferSetup
     from probe.run.transfer_run import run_transfer
 
     if probes.strip().lower() == "none":

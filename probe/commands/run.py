@@ -132,17 +132,17 @@ def run_command(
 
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
-    from probe.commands.leaderboard_table import leaderboard_table
-    from probe.results.leaderboard import filter_leaderboard, split_warnings
     from extract.guards import FolderError
     from extract.locks import LockBusy
     from probe.commands.errors import require_folder
+    from probe.commands.leaderboard_table import leaderboard_table
+    from probe.results.leaderboard import filter_leaderboard, split_warnings
     from probe.results.leaderboard import LeaderboardError
     from probe.run.runner import run_all
-    from probe.run.spec import RunJob
     from probe.run.selection import NoCachesError, RunSelection
-    from probe.train.presets import preset_label
+    from probe.run.spec import RunJob
     from probe.train.config import resolve_device
+    from probe.train.presets import preset_label
 
     training = training or TrainingRequest()
     corpora, models = split_values(corpus), split_values(model)

@@ -77,8 +77,8 @@ def transfer_command(
     turns the records into matrices.
     """
     from probe.commands.errors import require_folder
-    from probe.run.spec import RunJob, TransferSetup
     from probe.run.selection import NoCachesError, RunSelection
+    from probe.run.spec import RunJob, TransferSetup
     from probe.run.transfer import TransferError
     from probe.run.transfer_run import run_transfer
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from probe.train.presets import preset_label
 from probe.results.records import RECORD_SCHEMA as SCHEMA
 from probe.results.records import read_record, record_config_id, record_preset
+from probe.train.presets import preset_label
 REQUIRED: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "seed", "classes", "metrics")
 
 

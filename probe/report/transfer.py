@@ -21,11 +21,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Rectangle
 
-from probe.results.records import read_record
-from probe.run.transfer import IN_DOMAIN
 from probe.report.naming import file_safe, group_label, order_models, probe_label
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, new_figure, report_style, save_figure
 from probe.report.render import latex_escape
+from probe.results.records import read_record
+from probe.run.transfer import IN_DOMAIN
 
 try:  # speaker- and run-clustered intervals (probe.results.uncertainty); cells have none without it
     from probe.results.uncertainty import interval_of_records

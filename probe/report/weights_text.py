@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.results.bestlayers import best_layer_set
-from probe.train.optim import max_weight
 from probe.report.layer_weights import LayerWeights
 from probe.report.load import Run, layerwise_cells
+from probe.results.bestlayers import best_layer_set
+from probe.train.optim import max_weight
 
 
 def states_in_mix(data: LayerWeights) -> int:

@@ -25,19 +25,19 @@ import pandas as pd
 
 from extract.cache import CacheError, FeatureCache
 from extract.guards import SpaceError, space_error
-from probe.train.baselines import fit_baseline, is_baseline
 from probe.data.cache_data import CacheData
-from probe.train.heads import PROBES
-from probe.train.metrics import classification_metrics, macro_f1
-from probe.train.optim import weight_fields
+from probe.data.feeds import PooledFeed
+from probe.data.stream import StreamFrames
 from probe.results.records import RECORD_SCHEMA, now_iso, versions, write_record
 from probe.run.spec import RunListener, RunOutcome, RunSpec, model_traits
-from probe.train.sidebyside import fit_side_by_side
-from probe.data.stream import StreamFrames
-from probe.data.feeds import PooledFeed
+from probe.train.baselines import fit_baseline, is_baseline
 from probe.train.config import TrainConfig, resolve_device
 from probe.train.fit import fit_probe
+from probe.train.heads import PROBES
 from probe.train.loop import TrainResult
+from probe.train.metrics import classification_metrics, macro_f1
+from probe.train.optim import weight_fields
+from probe.train.sidebyside import fit_side_by_side
 
 
 def pick_group(result: TrainResult, y_val: np.ndarray) -> int:

@@ -28,19 +28,19 @@ import pandas as pd
 from extract.cache import CacheError, FeatureCache
 from extract.labels import class_set_name, parse_classes
 from extract.locks import exclusive_lock
-from probe.train.baselines import applicable_probes, baseline_config, is_baseline, left_out_notes
-from probe.run.unread_layers import unread_damage_note
+from probe.results.leaderboard import write_leaderboard
+from probe.results.records import config_hash, config_id, is_done, record_path, recorded_hash
 from probe.run.execute import run_cache
-from probe.train.heads import PROBES
 from probe.run.labelcheck import label_problem
 from probe.run.parallel import run_caches_in_parallel
-from probe.results.leaderboard import write_leaderboard
-from probe.train.presets import preset_of
-from probe.results.records import config_hash, config_id, is_done, record_path, recorded_hash
-from probe.run.spec import CacheIssue, RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener
 from probe.run.selection import RunSelection, parse_seeds, select_caches_checked
+from probe.run.spec import CacheIssue, RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener
 from probe.run.splits import DEFAULT_RATIOS, Split, SplitError, holdout_split, kfold_split, resolve_protocol
+from probe.run.unread_layers import unread_damage_note
+from probe.train.baselines import applicable_probes, baseline_config, is_baseline, left_out_notes
 from probe.train.config import TrainConfig
+from probe.train.heads import PROBES
+from probe.train.presets import preset_of
 
 PROTOCOLS: tuple[str, ...] = ("holdout", "kfold")
 

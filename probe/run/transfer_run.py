@@ -26,25 +26,25 @@ import numpy as np
 
 from extract.cache import FeatureCache, find_caches
 from extract.labels import class_set_name
-from probe.train.baselines import is_baseline, not_applicable
-from probe.run.execute import Fitted, execute_group
-from probe.train.heads import PROBES
+from probe.data.feeds import PooledFeed
+from probe.data.transfer_data import TransferData
 from probe.results.records import (
     UNHASHED_CACHE, config_hash, config_id, is_done, joint_split_hash, model_identity, safe_model_name,
     transfer_record_path,
 )
+from probe.run.execute import Fitted, execute_group
 from probe.run.runner import run_config
-from probe.run.spec import RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener, TransferSetup
 from probe.run.selection import NoCachesError, RunSelection, parse_seeds
+from probe.run.spec import RunJob, RunListener, RunOutcome, RunSpec, RunSummary, SilentListener, TransferSetup
 from probe.run.splits import SplitError
-from probe.train.loop import Outputs
-from probe.data.feeds import PooledFeed
+from probe.run.transfer import (
+    Domain, Task, TransferError, domain_labels, domain_split, make_domains, plan_tasks, speaker_keys, task_parts,
+)
+from probe.train.baselines import is_baseline, not_applicable
 from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
-from probe.train.loop import TrainResult
-from probe.run.transfer import Domain, Task, TransferError, domain_labels, domain_split, make_domains, plan_tasks, \
-    speaker_keys, task_parts
-from probe.data.transfer_data import TransferData
+from probe.train.heads import PROBES
+from probe.train.loop import Outputs, TrainResult
 
 
 @dataclass

@@ -36,14 +36,14 @@ import numpy as np
 import torch
 
 from extract.cache import FeatureCache
-from probe.train.heads import PROBES, BaselineHead, ReferenceClassifier
-from probe.train.metrics import macro_f1
-from probe.train.scratch_heads import AST_SIZES, ASTHead, ASTSize, CNNSize, SpectrogramCNNHead
-from probe.train.loop import Outputs
 from probe.data.feeds import PooledFeed
 from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
+from probe.train.heads import PROBES, BaselineHead, ReferenceClassifier
+from probe.train.loop import Outputs
 from probe.train.loop import TrainResult
+from probe.train.metrics import macro_f1
+from probe.train.scratch_heads import AST_SIZES, ASTHead, ASTSize, CNNSize, SpectrogramCNNHead
 
 SCRATCH: dict[str, dict[str, Any]] = {
     "ast": dict(epochs=30, batch_size=128, lr=2.5e-4, weight_decay=5e-7, betas=(0.95, 0.999), eps=1e-8,

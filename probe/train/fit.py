@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numpy as np
 
 from probe.data.feeds import Feed
-from probe.train.heads import Head
 from probe.train.config import TrainConfig, training_threads
+from probe.train.heads import Head
 from probe.train.loop import SeedRun, TrainResult
 
 

@@ -20,10 +20,10 @@ from torch.nn import functional as F
 
 from probe.data.batching import plan_blocks
 from probe.data.cache_data import training_batches
+from probe.train.config import TrainConfig, resolve_device
 from probe.train.heads import Head, build_head
 from probe.train.metrics import selection_macro_f1
 from probe.train.optim import LogitBound, build_optimizers
-from probe.train.config import TrainConfig, resolve_device
 
 if TYPE_CHECKING:
     from probe.data.feeds import Feed

@@ -16,8 +16,8 @@ import numpy as np
 
 from probe.data.batching import wanted_rows
 from probe.data.cache_data import FrameSource
-from probe.train.heads import Head
 from probe.train.config import TrainConfig, training_threads
+from probe.train.heads import Head
 from probe.train.loop import NonFiniteLossError, SeedRun, TrainResult
 
 
