@@ -2,6 +2,7 @@
 #   make demo   install everything into .venv, then synthesise, extract, probe and report on the demo corpus
 #               (into results/demo-local/; results/demo/ is the committed output of the same command)
 #   make test   install everything into .venv, then run the test suite
+#   make test-fast   the same without the end-to-end tests marked `slow` (for development; CI runs `make test`)
 #
 # torch is pinned in the same pip command as everything else, so no other package can pull a newer torch
 # (and its CUDA wheels) behind your back. For a specific build, name its wheel index, e.g. the CPU-only build:
@@ -18,7 +19,7 @@ EXTRAS ?= test,opensmile
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-fast clean
 
 # --no-compile: pip would byte-compile all ~15,700 modules of the dependencies (about 51 CPU-seconds); Python
 # compiles the ~3,600 that the demo imports on first import instead (about 12 s, once), and never the rest.
@@ -35,6 +36,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) features/synthetic results/runs results/demo-local

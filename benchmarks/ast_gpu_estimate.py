@@ -26,8 +26,8 @@ import time
 import torch
 
 from extract import corpora
-from probe.baselines import INPUT, SCRATCH
-from probe.scratch_heads import AST_SIZES, ASTHead, ASTSize
+from probe.train.baselines import INPUT, SCRATCH
+from probe.train.scratch_heads import AST_SIZES, ASTHead, ASTSize
 
 NINE = ("aesdd", "cafe", "demos", "emodb", "emomatch", "emovo", "eyase", "oreau", "shemo")
 FALLBACK_FILES = {"emomatch": 2000, "eyase": 580}

@@ -3,7 +3,7 @@
 Builds run records in memory for 9 corpora × 6 backbones × 3 probes × 3 seeds with the test parts a holdout
 80/10/10 speaker split gives on the real corpora (files and speakers from ``corpora.md``; each seed draws its own
 test speakers, as ``probe run`` does; predictions right with a per-speaker probability), then times what the
-leaderboard and the report compute (:mod:`probe.uncertainty` at its defaults: the speaker × run jackknife, and
+leaderboard and the report compute (:mod:`probe.results.uncertainty` at its defaults: the speaker × run jackknife, and
 the sign-flip or two-way clustered t test; the labels below still say "bootstraps"):
 
 * a 95% CI of macro-F1, UAR and accuracy for every configuration (the leaderboard's columns);
@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from probe.uncertainty import METRICS, compare_over_corpora, compare_records, interval_over_corpora, \
+from probe.results.uncertainty import METRICS, compare_over_corpora, compare_records, interval_over_corpora, \
     intervals_of_records
 
 CORPORA: dict[str, tuple[int, int, int]] = {  # files, speakers, classes (corpora.md)

@@ -2,7 +2,7 @@
 
 A corpus of ``n`` speakers, each saying every one of 4 classes 6 times (24 clips). The runs are the ones
 ``probe run`` makes with 3 seeds: the test speakers of each seed's holdout split, or every fold of each seed's
-k-fold split (:mod:`probe.splits`, leave-one-speaker-out up to 12 speakers). Two configurations A and B predict
+k-fold split (:mod:`probe.run.splits`, leave-one-speaker-out up to 12 speakers). Two configurations A and B predict
 every test clip of every run; a clip is right with probability ``sigmoid(μ + u_s + w_as + v_ar + δ_a)``, otherwise
 one of the wrong classes at random:
 
@@ -12,7 +12,7 @@ one of the wrong classes at random:
 * ``μ`` = 0.3; ``δ_a`` = 0 under the null, ``δ_A`` = 0.5 for the coverage check.
 
 The records are written as ``probe run`` writes them (ids, speakers, true and predicted labels, seed, fold, split
-hash) and compared with :func:`probe.uncertainty.compare_records` at its defaults (macro-F1): the false-positive
+hash) and compared with :func:`probe.results.uncertainty.compare_records` at its defaults (macro-F1): the false-positive
 rate is the share of null comparisons with p < 0.05; the coverage is the share of 95% intervals of A − B that
 contain the true difference, the mean of 4000 simulated estimates at the same settings.
 
@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probe.speaker_counts import metric_from_counts
-from probe.splits import LOSO_MAX_SPEAKERS, holdout_split, kfold_split
-from probe.uncertainty import compare_records
+from probe.results.speaker_counts import metric_from_counts
+from probe.results.uncertainty import compare_records
+from probe.run.splits import LOSO_MAX_SPEAKERS, holdout_split, kfold_split
 
 CLASSES = ("anger", "happiness", "neutral", "sadness")
 PER_CLASS, SEEDS, MU, SD_SPEAKER, SD_SUIT, SD_SEED, EFFECT = 6, (0, 1, 2), 0.3, 0.6, 0.3, 0.15, 0.5

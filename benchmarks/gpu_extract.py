@@ -38,7 +38,7 @@ from extract.audio import read_clip
 from extract.backbones import load_backbone
 from extract.cache import FeatureCache
 from extract.pipeline import extract_corpus
-from probe.batching import BLOCK_BYTES
+from probe.data.batching import BLOCK_BYTES
 
 GOAL_CLIPS_PER_S, GOAL_LOOP_RATIO, GOAL_PEAK_SHARE, GOAL_OUTSIDE = 120.0, 5.0, 0.40, 0.20
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -2,8 +2,8 @@
 
 A training step (forward, backward, Adam) of the Non-Linear head on float16 frames shaped like the demo's batches
 (32 clips of about 150 frames; d = 384 as Whisper tiny.en, 768 as Wav2Vec 2.0 base), the paper preset (raw
-features, dropout 0.1): with :func:`probe.head_layers.uniform_dropout` and the identity shortcut of
-:class:`probe.head_layers.Standardize`, against the expressions they replaced. The two kinds of step alternate so
+features, dropout 0.1): with :func:`probe.train.head_layers.uniform_dropout` and the identity shortcut of
+:class:`probe.train.head_layers.Standardize`, against the expressions they replaced. The two kinds of step alternate so
 that a machine shared with other jobs slows both alike; the parameters after the steps must be equal bit for bit.
 
     PYTHONPATH=$PWD python benchmarks/head_layers.py [--steps 40] [--repeats 5]
@@ -18,12 +18,12 @@ from collections.abc import Callable
 
 import torch
 
-import probe.head_layers as layers
-from probe.heads import build_head
+import probe.train.head_layers as layers
+from probe.train.heads import build_head
 
 
 def plain_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
-    """The dropout expression :func:`probe.head_layers.uniform_dropout` replaced."""
+    """The dropout expression :func:`probe.train.head_layers.uniform_dropout` replaced."""
     keep = torch.rand(x.shape, dtype=x.dtype) >= p
     return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
 

@@ -16,22 +16,23 @@ import numpy as np
 import torch
 
 from extract.cache import FeatureCache, find_caches
-from probe.metrics import selection_macro_f1
-from probe.train import PooledFeed, TrainConfig
-from probe.trainstate import SeedRun, _grouped, _loss_per_group, predict
+from probe.data.feeds import PooledFeed
+from probe.train.config import TrainConfig
+from probe.train.loop import SeedRun, _grouped, _loss_per_group, predict
+from probe.train.metrics import selection_macro_f1
 
 
 def pooled_step_shares(cache: FeatureCache, epochs: int = 10) -> tuple[dict[str, float], int]:
     """CPU seconds per part of ``epochs`` of the pooled Linear probe on every row of ``cache`` (80% trained, 10%
-    validated), and the number of steps. The parts are those of :meth:`probe.trainstate.SeedRun.train_batch` and
-    :meth:`~probe.trainstate.SeedRun.end_epoch`, timed one by one."""
+    validated), and the number of steps. The parts are those of :meth:`probe.train.loop.SeedRun.train_batch` and
+    :meth:`~probe.train.loop.SeedRun.end_epoch`, timed one by one."""
     classes = sorted(cache.utterances["label"].unique())
     labels = cache.utterances["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     feed = PooledFeed(cache.pooled()[:, -1])
     order = np.random.default_rng(0).permutation(len(labels))
     cut = int(0.8 * len(order)), int(0.9 * len(order))
     parts = {"train": order[: cut[0]], "val": order[cut[0] : cut[1]], "test": order[cut[1] :]}
-    run = SeedRun("linear", feed, labels, parts, cache.n_states, cache.dim, len(classes),
+    run = SeedRun("linear", feed, labels, parts, len(classes),
                   TrainConfig(epochs=epochs, device="cpu"), 0)
     spent: dict[str, float] = defaultdict(float)
     steps = 0

@@ -6,7 +6,7 @@
 2. Multi-Layer training with the frames held in memory against streamed from the HDF5 file block by block (each
    epoch's pages dropped from the OS cache first, as for a cache larger than RAM): frames per second, and the share
    of step time spent waiting for data (target ≤ 10% in memory, ≤ 30% streamed). Both sources give the same
-   batches (the blocked plan of :mod:`probe.batching`), so the losses must agree exactly.
+   batches (the blocked plan of :mod:`probe.data.batching`), so the losses must agree exactly.
 3. Three seeds of the Multi-Layer head on the streamed cache, side by side (one read of each block per epoch for
    all three) against one after the other: bytes read from the cache and wall time; the predictions must agree.
 4. One ``probe run --all`` of the caches, end to end, in a child process.
@@ -34,10 +34,13 @@ from pooled_steps import pooled_step_shares
 from streamed_seeds import labels_of, side_by_side, stream_budget
 
 from extract.cache import FeatureCache, find_caches
-from probe.batching import BLOCK_BYTES
-from probe.data import CacheData, training_batches
-from probe.heads import build_head
-from probe.train import PooledFeed, TrainConfig, fit_probe, predict
+from probe.data.batching import BLOCK_BYTES
+from probe.data.cache_data import CacheData, training_batches
+from probe.data.feeds import PooledFeed
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
+from probe.train.heads import build_head
+from probe.train.loop import predict
 
 
 def _sync(device: str) -> None:
@@ -57,10 +60,10 @@ def linear_side_by_side(cache: FeatureCache, epochs: int, device: str) -> dict[s
     a = predict(copy.deepcopy(head), pooled, rows, 32, "cpu").logits
     b = predict(copy.deepcopy(head), frames, rows, 32, "cpu").logits
     for feed in (pooled, frames):  # warm-up: first-call imports and allocations stay out of the timing
-        fit_probe("linear", feed, labels, parts, cache.n_states, cache.dim, k, TrainConfig(epochs=1, device=device), 0,
+        fit_probe("linear", feed, labels, parts, k, TrainConfig(epochs=1, device=device), 0,
                   head=copy.deepcopy(head))
     config = TrainConfig(epochs=epochs, device=device)
-    fits = [fit_probe("linear", feed, labels, parts, cache.n_states, cache.dim, k, config, 0, head=copy.deepcopy(head))
+    fits = [fit_probe("linear", feed, labels, parts, k, config, 0, head=copy.deepcopy(head))
             for feed in (pooled, frames)]
     return {"max_dlogit": float(np.abs(a - b).max()), "logit_scale": float(np.abs(a).max()),
             "pooled_s": fits[0].seconds, "frames_s": fits[1].seconds,
@@ -89,7 +92,7 @@ class Throughput:
 
 
 def block_size(cache: FeatureCache, block_bytes: int | None) -> int:
-    """``block_bytes``, or by default the protocol's :data:`~probe.batching.BLOCK_BYTES` capped at an eighth of the
+    """``block_bytes``, or by default the protocol's :data:`~probe.data.batching.BLOCK_BYTES` capped at an eighth of the
     cache's frames (so that a small cache is still streamed in several blocks)."""
     return int(block_bytes) if block_bytes else min(BLOCK_BYTES, max(cache.nbytes() // 8, 1))
 

@@ -8,10 +8,11 @@ import time
 import numpy as np
 
 from extract.cache import FeatureCache
-from probe.batching import plan_blocks, wanted_rows
-from probe.sidebyside import fit_side_by_side
-from probe.stream import StreamFrames
-from probe.train import TrainConfig, fit_probe
+from probe.data.batching import plan_blocks, wanted_rows
+from probe.data.stream import StreamFrames
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
+from probe.train.sidebyside import fit_side_by_side
 
 
 def labels_of(cache: FeatureCache) -> tuple[np.ndarray, int]:
@@ -42,14 +43,14 @@ def side_by_side(cache: FeatureCache, epochs: int, block_bytes: int, seeds: int 
     feed = StreamFrames(cache, everything, budget=stream_budget(cache))
     start = time.perf_counter()
     feed.hold(np.concatenate([p["val"] for p in parts]), block_bytes)  # as the runner does: validation read once
-    together = fit_side_by_side("multilayer", feed, labels, parts, list(range(seeds)), cache.n_states, cache.dim, k,
+    together = fit_side_by_side("multilayer", feed, labels, parts, list(range(seeds)), k,
                                 config)
     out = {"together_s": time.perf_counter() - start, "together_bytes": feed.bytes_read}
     separate_bytes, start, same = 0, time.perf_counter(), True
     for seed, part, result in zip(range(seeds), parts, together):
         alone_feed = StreamFrames(cache, everything, budget=stream_budget(cache))
         alone_feed.hold(part["val"], block_bytes)
-        alone = fit_probe("multilayer", alone_feed, labels, part, cache.n_states, cache.dim, k, config, seed)
+        alone = fit_probe("multilayer", alone_feed, labels, part, k, config, seed)
         separate_bytes += alone_feed.bytes_read
         same = same and bool(np.array_equal(alone.test.logits, result.test.logits))  # type: ignore[union-attr]
     out.update(separate_s=time.perf_counter() - start, separate_bytes=separate_bytes, same=same,

@@ -21,11 +21,11 @@ gathers them under one import path.
 from __future__ import annotations
 
 from extract.cache_format import (
-    HDF5_SIGNATURE, NUMERIC_COLUMNS, SCHEMA, TEXT_COLUMNS, CacheError, decode_attr, encode_attr, layer_name,
-    nonfinite_error,
+    HDF5_SIGNATURE, NUMERIC_COLUMNS, SCHEMA, TEXT_COLUMNS, CacheError, CacheStatus, decode_attr, encode_attr,
+    layer_name, nonfinite_error,
 )
 from extract.cache_read import FeatureCache
-from extract.cache_status import CacheStatus, cache_path, cache_status, find_caches, scan_caches
+from extract.cache_status import cache_path, cache_status, find_caches, scan_caches
 from extract.cache_write import finalise, write_cache, write_cache_columns, write_cache_from_states
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Names and encodings of the feature cache contract (:mod:`extract.cache`), shared by its writer and reader.
+"""Names and encodings of the feature cache contract (:mod:`extract.cache`), shared by its writer and reader,
+and what a file's status means (:class:`CacheStatus`, also for a file that does not open).
 
 Imports only numpy and h5py, so the merge process (:mod:`extract.merge_child`) starts quickly.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import h5py
@@ -71,6 +74,37 @@ def status_problem(attrs: h5py.AttributeManager) -> str:
     if not bool(attrs.get("complete", False)):
         return "marked incomplete"
     return ""
+
+
+@dataclass(frozen=True)
+class CacheStatus:
+    """Whether a cache exists and is complete."""
+
+    path: Path
+    exists: bool
+    complete: bool
+    reason: str = ""
+
+
+def _damage(path: Path, exc: OSError) -> str:
+    """Why an existing file does not open as HDF5: not HDF5 at all, or a truncated/damaged one."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if head != HDF5_SIGNATURE:
+        return "not an HDF5 file"
+    return f"truncated or damaged HDF5 file ({exc})"
+
+
+def unopened_status(path: Path, exc: OSError) -> CacheStatus:
+    """The status of a file that HDF5 could not open: missing, empty, not HDF5, or damaged."""
+    if not path.exists():
+        return CacheStatus(path, False, False, "no such file")
+    if path.stat().st_size == 0:
+        return CacheStatus(path, True, False, "empty file (0 bytes)")
+    return CacheStatus(path, True, False, _damage(path, exc))
 
 
 def content_fingerprint(utterances: Mapping[str, Sequence[Any]], pooled: np.ndarray) -> str:

@@ -18,9 +18,8 @@ import pandas as pd
 
 from extract.cache_format import (
     NUMERIC_COLUMNS, TEXT_COLUMNS, CacheError, content_fingerprint, decode_attr, decode_text, layer_name,
-    nonfinite_error, status_problem,
+    nonfinite_error, status_problem, unopened_status,
 )
-from extract.cache_status import unopened_status
 
 
 class FeatureCache:

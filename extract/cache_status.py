@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 
-from extract.cache_format import HDF5_SIGNATURE, CacheError, status_problem
-
-
-@dataclass(frozen=True)
-class CacheStatus:
-    """Whether a cache exists and is complete."""
-
-    path: Path
-    exists: bool
-    complete: bool
-    reason: str = ""
-
-
-def _damage(path: Path, exc: OSError) -> str:
-    """Why an existing file does not open as HDF5: not HDF5 at all, or a truncated/damaged one."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as err:
-        return f"cannot be read ({err.strerror or err})"
-    if head != HDF5_SIGNATURE:
-        return "not an HDF5 file"
-    return f"truncated or damaged HDF5 file ({exc})"
-
-
-def unopened_status(path: Path, exc: OSError) -> CacheStatus:
-    """The status of a file that HDF5 could not open: missing, empty, not HDF5, or damaged."""
-    if not path.exists():
-        return CacheStatus(path, False, False, "no such file")
-    if path.stat().st_size == 0:
-        return CacheStatus(path, True, False, "empty file (0 bytes)")
-    return CacheStatus(path, True, False, _damage(path, exc))
+from extract.cache_format import CacheError, CacheStatus, status_problem, unopened_status
+from extract.cache_read import FeatureCache
 
 
 def cache_status(path: Path) -> CacheStatus:
@@ -72,8 +41,6 @@ def find_caches(root: str | Path = "features") -> list[Path]:
 def scan_caches(root: str | Path = "features") -> tuple[list[Path], list[tuple[Path, str]]]:
     """Every cache under ``<root>/<corpus>/``: the usable ones (complete and valid, :meth:`FeatureCache.validate`)
     and, for each file or interrupted extraction that is not usable, ``(path, reason)``."""
-    from extract.cache_read import FeatureCache  # the reader imports this module
-
     root = Path(root)
     good: list[Path] = []
     issues: list[tuple[Path, str]] = []

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-from probe.records import config_id, record_path, sidecar_path
-from probe.records import write_record as save_record
+from probe.results.records import config_id, record_path, sidecar_path
+from probe.results.records import write_record as save_record
 
 MODELS: dict[str, dict[str, Any]] = {
     "wav2vec2-base": dict(family="wav2vec2", pretraining="self-supervised", languages="en",
@@ -114,7 +114,7 @@ def make_record(
         test["macro_f1"] = float(macro_f1)
     val = _metrics(classes, true, [classes[i] for i in np.roll(pred_idx, 1)])
     epochs = 30
-    config = {  # as probe.runner.run_config writes it
+    config = {  # as probe.run.runner.run_config writes it
         "epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-4, "betas": [0.9, 0.98], "eps": 1e-8,
         "hidden": 256, "dropout": 0.1, "standardize": preset == "standardized",
         "class_weights": preset == "paper", "scheduler": "plateau" if preset == "paper" else "none",
@@ -187,7 +187,7 @@ def make_record(
 
 def planted_record(accuracy: np.ndarray, clips: int, rng: np.random.Generator, seed: int = 0, corpus: str = "c",
                    speakers: bool = True, classes: Sequence[str] = FOUR) -> dict[str, Any]:
-    """The part of a record the bootstrap reads (:mod:`probe.uncertainty`): ``clips`` test clips per speaker,
+    """The part of a record the bootstrap reads (:mod:`probe.results.uncertainty`): ``clips`` test clips per speaker,
     those of speaker ``s`` right with probability ``accuracy[s]`` (wrong: another class drawn at random);
     ``speakers=False`` leaves the speaker column out, as in records written before it existed."""
     n = len(accuracy) * clips
@@ -211,7 +211,7 @@ def path_of(root: Path, record: dict[str, Any]) -> Path:
 
 
 def write_record(root: Path, record: dict[str, Any], embeddings: bool = True) -> Path:
-    """Write ``record`` and its ``.npz`` sidecar with :func:`probe.records.write_record`; ``embeddings=False``
+    """Write ``record`` and its ``.npz`` sidecar with :func:`probe.results.records.write_record`; ``embeddings=False``
     then deletes the sidecar (a record whose embeddings are missing). Returns the record's path."""
     path = path_of(root, record)
     classes = record["classes"]

@@ -148,13 +148,14 @@ def test_registry_entries() -> None:
         assert spec.pretraining == ("weakly supervised" if family == "whisper" else "self-supervised")
 
 
+@pytest.mark.slow
 def test_family_caches_train_with_probe_run(tmp_path: Path) -> None:
     """Random-weight caches of synthetic eSpeak speech, one per family, that `probe run` trains on."""
     from extract import corpora
     from extract.pipeline import extract_corpus
     from extract.synth import render_corpus
     from probe.cli import app
-    from probe.records import read_record
+    from probe.results.records import read_record
 
     root = tmp_path / "synthetic"
     render_corpus(root, languages="en,it", speakers_per_language=3, sentences_per_language=1, takes=1,

@@ -12,14 +12,16 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.baselines import C_GRID, fit_baseline
-from probe.data import CacheData
-from probe.heads import parse_probes
-from probe.metrics import macro_f1
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.scratch_heads import ASTSize, CNNSize, SpectrogramInput
-from probe.splits import holdout_split
+from probe.data.cache_data import CacheData
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.run.splits import holdout_split
+from probe.train.baselines import C_GRID, fit_baseline
+from probe.train.heads import parse_probes
+from probe.train.metrics import macro_f1
+from probe.train.presets import make_config
+from probe.train.scratch_heads import ASTSize, CNNSize, SpectrogramInput
 from tests.probe_caches import make_cache
 
 LOGMEL = {"family": "spectrogram", "pretraining": "none", "languages": "none", "weights": "none",
@@ -80,7 +82,8 @@ def test_runner_trains_baselines_with_recorded_settings_only_where_they_fit(tmp_
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=2, dim=16, planted=(1,))
     assert "ast" not in parse_probes("all") and parse_probes("ast,cnn") == ("ast", "cnn")
     config = make_config("paper", device="cpu", epochs=2)
-    summary = run_all(features, results, probes="ast-small,logreg,svm", seeds="0,", config=config, threads=1)
+    summary = run_all(RunJob(features, results, seeds="0,", config=config),
+                      RunSelection(probes="ast-small,logreg,svm"))
     done = {(o.spec.model, o.spec.probe): o for o in summary.outcomes}
     assert all(o.status == "trained" for o in done.values()), [o.message for o in done.values()]
     assert set(done) == {("logmel-128", "ast-small"), ("logmel-128", "logreg"), ("logmel-128", "svm"),
@@ -96,7 +99,8 @@ def test_runner_trains_baselines_with_recorded_settings_only_where_they_fit(tmp_
     svm = json.loads(done[("whisper-tiny", "svm")].spec.path.read_text())
     assert svm["config"]["C"] in C_GRID and len(svm["config"]["val_macro_f1_by_C"]) == len(C_GRID)
     assert svm["metrics"]["test"]["macro_f1"] > 60  # the planted state is the last one: linear is enough
-    alone = run_all(features, results, models=["whisper-tiny"], probes="cnn", seeds="0,", config=config)
+    alone = run_all(RunJob(features, results, seeds="0,", config=config), RunSelection(models=["whisper-tiny"],
+                    probes="cnn"))
     assert not alone.outcomes and "needs a logmel-128 cache" in alone.issues[0].reason
 
 
@@ -107,7 +111,7 @@ def test_report_shows_runner_baselines_as_extra_columns(tmp_path: Path) -> None:
     _logmel_cache(features / "synth" / "logmel-128.h5")
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=2, dim=16, planted=(1,))
     config = make_config("paper", device="cpu", epochs=1)
-    run_all(features, results, probes="linear,logreg", seeds="0,", config=config, threads=1)
+    run_all(RunJob(features, results, seeds="0,", config=config), RunSelection(probes="linear,logreg"))
     write_report(results, tmp_path / "report", best_run_figures=False, formats="png")
     table = (tmp_path / "report" / "tables" / "corpus_by_backbone.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| Corpus"))

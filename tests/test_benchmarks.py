@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` skips it, CI runs it
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 
@@ -97,6 +99,21 @@ def test_extract_overhead_smoke(smoke_corpus: Path) -> None:
     outside = _number(r"outside forward\s+([\d.]+)%", done.stdout)
     assert abs(forward + outside - 100.0) < 0.2  # the split adds up
     assert re.search(r"final merge .* MB written and fsynced, in a child process that starts in [\d.]+ s", done.stdout)
+
+
+def test_extract_fixed_cost_smoke(smoke_corpus: Path) -> None:
+    done = _run("extract_overhead.py", "--smoke", "--corpus-dir", str(smoke_corpus), "--fixed-cost")
+    assert done.returncode == 0, done.stderr
+    assert "fixed cost of a 3-clip probe extract" in done.stdout, done.stdout
+    assert _number(r"probe extract, whole process\s+([\d.]+) s", done.stdout) > 0
+    phases = {label: _number(rf"{label}\s+([\d.]+) s", done.stdout) for label in (
+        "interpreter start", "import probe.cli", "imports of the extraction path", "model build",
+        "corpus scan and disk plan", r"extraction \(extract_corpus\)", "exit")}
+    assert phases[r"extraction \(extract_corpus\)"] > 0 and phases["imports of the extraction path"] > 0
+    outside = _number(r"outside the extraction\s+([\d.]+) s", done.stdout)
+    assert abs(outside - sum(phases.values()) + phases[r"extraction \(extract_corpus\)"]) < 0.03  # adds up
+    total = _number(r"the same calls, phase by phase\s+([\d.]+) s", done.stdout)
+    assert abs(total - sum(phases.values())) < 0.03
 
 
 def test_cli_startup_smoke() -> None:

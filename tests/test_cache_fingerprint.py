@@ -9,8 +9,10 @@ import h5py
 import torch
 
 from extract.cache import FeatureCache
-from probe.records import config_id, read_record
-from probe.runner import run_all
+from probe.results.records import config_id, read_record
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from tests.probe_caches import make_cache
 
 
@@ -41,7 +43,7 @@ def test_old_caches_without_the_attribute_get_the_same_fingerprint(tmp_path: Pat
 def test_records_store_the_fingerprint_and_the_machine(tmp_path: Path) -> None:
     features = tmp_path / "features"
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=2, dim=6, per_label=2, planted=(1,))
-    run_all(features, tmp_path / "results", probes="linear", seeds=1, write_board=False)
+    run_all(RunJob(features, tmp_path / "results", seeds=1), RunSelection(probes="linear"), write_board=False)
     record = read_record(next((tmp_path / "results").rglob("seed0.json")))
     assert record["cache"]["content_hash"] == _identity(features / "synth" / "whisper-tiny.h5")["content_hash"]
     assert record["versions"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()

@@ -25,6 +25,7 @@ def table() -> list[dict]:
     return [calibration.calibrate(n, protocol, draws=200, truth_draws=1000) for n, protocol in SETTINGS]
 
 
+@pytest.mark.slow
 def test_false_positive_rate_holds_alpha(table: list[dict]) -> None:
     for row in table:
         assert 0.0 <= row["false_positive_rate"] <= 0.08, row

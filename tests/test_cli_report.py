@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from probe.cli import app
-from probe.leaderboard import write_leaderboard
 from probe.report import NoRecordsError, write_report
+from probe.results.leaderboard import write_leaderboard
 from tests.records_factory import make_record, write_record, write_results
 
 runner = CliRunner()

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from probe.cli import app
-from probe.leaderboard import LEADERBOARD_COLUMNS
-from probe.records import read_record
+from probe.results.leaderboard import LEADERBOARD_COLUMNS
+from probe.results.records import read_record
 from tests.probe_caches import make_cache
 
 runner = CliRunner()

@@ -11,14 +11,15 @@ import pytest
 
 from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
+from extract.job import ExtractJob
 from extract.pipeline import extract_corpus
-from extract.settings import ExtractSettings
 from probe.cluster.sanity import NodeShape, RequestError, _gpus, check_request
 from probe.cluster.settings import SettingsError, SlurmSettings, parse_mem, parse_time, site_defaults
 from probe.cluster.tasks import ExtractTask, ProbeTask, probe_groups, probe_tasks
-from probe.runner import run_all
-from probe.runspec import RunSettings
-from probe.train import TrainConfig
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.config import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )
@@ -90,35 +91,35 @@ def test_probe_tasks_group_cheap_probes_and_skip_what_is_recorded(tmp_path: Path
         make_cache(tmp_path / "f" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=2, dim=8)
     config = TrainConfig(epochs=1, device="cpu")
     make_cache(tmp_path / "f" / "tiny" / "whisper-tiny.h5", corpus="tiny", n_speakers=2, per_label=1, dim=8)
-    tasks, done, problems = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=None, models=None,
-                                        probes="linear,nonlinear", settings=RunSettings(seeds="0,1", config=config))
+    tasks, done, problems = probe_tasks(RunJob(tmp_path / "f", tmp_path / "r", seeds="0,1", config=config),
+                                        RunSelection(probes="linear,nonlinear"))
     assert len(problems) == 2 and all(p.startswith("tiny/whisper-tiny") and "tiny: " in p for p in problems)
     assert done == 0 and [t.label for t in tasks] == ["alpha/whisper-tiny linear", "alpha/whisper-tiny nonlinear",
                                                       "beta/whisper-tiny linear", "beta/whisper-tiny nonlinear"]
     assert tasks[0]() == {"trained": 2, "skipped": 0}  # a task writes records, never the leaderboard
     assert not (tmp_path / "r" / "leaderboard.csv").exists()
-    tasks, done, _ = probe_tasks(tmp_path / "f", tmp_path / "r", corpora=["alpha", "beta"], models=None,
-                                 probes="linear,nonlinear", settings=RunSettings(seeds="0,1", config=config))
+    tasks, done, _ = probe_tasks(RunJob(tmp_path / "f", tmp_path / "r", seeds="0,1", config=config),
+                                 RunSelection(corpora=["alpha", "beta"], probes="linear,nonlinear"))
     assert done == 1 and [t.label for t in tasks][0] == "alpha/whisper-tiny nonlinear"
 
 
 def test_checkpoint_requeues_extraction_without_force() -> None:
     task = ExtractTask(model="whisper-tiny.en", corpus="emodb", root=Path("/d/emodb"), out=Path("/f"),
-                       settings=ExtractSettings(force=True, max_seconds=2.0))
+                       job=ExtractJob(force=True, max_seconds=2.0))
     again = task.checkpoint()
-    assert again.function.settings.force is False and again.function.model == "whisper-tiny.en"
-    assert again.function.settings.max_seconds == 2.0  # the other settings stay
-    probe = ProbeTask(features=Path("/f"), results=Path("/r"), corpus="c", model="m", probes=("linear",),
-                      settings=RunSettings(seeds="3"))
+    assert again.function.job.force is False and again.function.model == "whisper-tiny.en"
+    assert again.function.job.max_seconds == 2.0  # the other settings stay
+    probe = ProbeTask(corpus="c", model="m", probes=("linear",), job=RunJob(Path("/f"), Path("/r"), seeds="3"))
     assert probe.checkpoint().function is probe
 
 
+@pytest.mark.slow
 def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_thread) -> None:
     for corpus, seed in (("alpha", 0), ("beta", 1)):
         make_cache(tmp_path / "features" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=3,
                    dim=8, n_states=3, seed=seed)
-    run_all(tmp_path / "features", tmp_path / "inline", probes="linear,multilayer", seeds="0,1",
-            config=TrainConfig(epochs=2, device="cpu"), threads=1)
+    run_all(RunJob(tmp_path / "features", tmp_path / "inline", seeds="0,1",
+                   config=TrainConfig(epochs=2, device="cpu")), RunSelection(probes="linear,multilayer"))
     done = probe_cli("run", "--features", str(tmp_path / "features"), "--results", str(tmp_path / "results"),
                      "--probes", "linear,multilayer", "--seeds", "0,1", "--epochs", "2", "--threads", "1",
                      "--device", "cpu", "--executor", "local", "--array-parallelism", "2", "--jobs-dir",
@@ -135,6 +136,7 @@ def test_local_executor_probe_runs_match_an_inline_run(tmp_path: Path, one_threa
     assert status.returncode == 0 and status.stdout.count(" done ") == 4, status.stdout
 
 
+@pytest.mark.slow
 def test_local_executor_extraction_matches_an_inline_run(tmp_path: Path) -> None:
     data = make_corpora(tmp_path / "data")
     common = ("--model", "whisper-tiny.en", "--corpus", "emodb,ravdess", "--data-root", str(data), "--weights",
@@ -143,6 +145,9 @@ def test_local_executor_extraction_matches_an_inline_run(tmp_path: Path) -> None
                       "--array-parallelism", "2", "--jobs-dir", str(tmp_path / "jobs"))
     assert local.returncode == 0, local.stderr
     assert "2 of 2 task(s) done, 0 failed" in local.stderr
+    logs = "".join(p.read_text() for p in (tmp_path / "jobs").glob("extract-*/*_log.err"))
+    assert "emodb: " in logs and " clips extracted (+0 resumed)" in logs  # plain lines (LogListener), no bars
+    assert "\r" not in logs and "\x1b[" not in logs
     backbone = load_backbone("whisper-tiny.en", weights="random", device="cpu", whisper_input="trim")
     for corpus in ("emodb", "ravdess"):
         reference = extract_corpus(corpus_registry.load(corpus, data / corpus), backbone, tmp_path / "inline",
@@ -157,14 +162,15 @@ def test_unknown_executor_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "inline, local, slurm" in done.stderr
 
 
+@pytest.mark.slow
 def test_local_executor_transfer_cells_match_an_inline_run(tmp_path: Path, one_thread) -> None:
-    from probe.transfer_run import run_transfer
+    from probe.run.transfer_run import run_transfer
 
     for corpus, seed in (("alpha", 0), ("beta", 1)):
         make_cache(tmp_path / "features" / corpus / "whisper-tiny.h5", corpus=corpus, n_speakers=6, per_label=3,
                    dim=8, n_states=3, seed=seed)
-    run_transfer(tmp_path / "features", tmp_path / "inline", probes="linear", seeds="0,", threads=1,
-                 config=TrainConfig(epochs=2, device="cpu"))
+    run_transfer(RunJob(tmp_path / "features", tmp_path / "inline", classes="4", seeds="0,",
+                        config=TrainConfig(epochs=2, device="cpu")), RunSelection(probes="linear"))
     done = probe_cli("transfer", "--all", "--features", str(tmp_path / "features"), "--results",
                      str(tmp_path / "results"), "--probes", "linear", "--seeds", "0,", "--epochs", "2", "--threads",
                      "1", "--device", "cpu", "--executor", "local", "--jobs-dir", str(tmp_path / "jobs"))

@@ -11,8 +11,9 @@ from dataclasses import fields
 from pathlib import Path
 
 import h5py
+import pytest
 
-from extract.settings import ExtractSettings
+from extract.job import ExtractJob
 from probe.commands.extract import extract_command
 from tests.cluster_support import assert_same_cache, assert_same_records, make_corpora, probe_cli, records
 from tests.probe_caches import make_cache, one_thread  # noqa: F401 - fixture
@@ -25,7 +26,7 @@ _RENAMED = {"max_duration": "max_seconds"}  # the option's name on the command l
 
 def test_every_extract_option_has_a_place_in_the_settings_tasks_carry() -> None:
     options = set(inspect.signature(extract_command).parameters) - _SELECTION
-    assert {_RENAMED.get(name, name) for name in options} == {f.name for f in fields(ExtractSettings)}
+    assert {_RENAMED.get(name, name) for name in options} == {f.name for f in fields(ExtractJob)}
 
 
 def _cache_ids(path: Path) -> list[str]:
@@ -33,6 +34,7 @@ def _cache_ids(path: Path) -> list[str]:
         return sorted(i.decode() if isinstance(i, bytes) else str(i) for i in h5["utterances"]["id"][()])
 
 
+@pytest.mark.slow
 def test_extraction_options_hold_on_the_local_executor(tmp_path: Path) -> None:
     data = make_corpora(tmp_path / "data")  # emodb: 8 clips of 0.6 .. 1.3 s
     common = ("--model", "whisper-tiny.en", "--corpus", "emodb", "--data-root", str(data), "--weights", "random",
@@ -51,6 +53,7 @@ def test_extraction_options_hold_on_the_local_executor(tmp_path: Path) -> None:
     assert_same_cache(tmp_path / "inline" / name, tmp_path / "local" / name)
 
 
+@pytest.mark.slow
 def test_training_options_hold_on_the_local_executor(tmp_path: Path, one_thread) -> None:
     make_cache(tmp_path / "features" / "alpha" / "whisper-tiny.h5", corpus="alpha", n_speakers=6, per_label=3,
                dim=8, n_states=3)
@@ -74,6 +77,7 @@ def test_jobs_with_an_executor_is_refused_with_the_option_to_use(tmp_path: Path)
     assert done.returncode == 2 and "--array-parallelism" in done.stderr
 
 
+@pytest.mark.slow
 def test_transfer_options_hold_on_the_local_executor(tmp_path: Path, one_thread) -> None:
     features = tmp_path / "features"
     for name, language, seed in (("cafe", "fr-CA", 1), ("oreau", "fr", 2), ("alpha", "de", 3)):

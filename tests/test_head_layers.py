@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from probe.head_layers import Dropout, Standardize, uniform_dropout
-from probe.heads import build_head
+from probe.train.head_layers import Dropout, Standardize, uniform_dropout
+from probe.train.heads import build_head
 from tests.probe_caches import one_thread  # noqa: F401  (autouse below)
 
 
@@ -82,7 +82,7 @@ def test_standardize_with_statistics_is_not_the_identity() -> None:
 
 def test_a_head_trains_to_the_same_bits_with_the_plain_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two training steps of the Non-Linear head on float16 frames: fast blocks against the plain expressions."""
-    import probe.head_layers as layers
+    import probe.train.head_layers as layers
 
     x = torch.randn(4, 9, 12, generator=torch.Generator().manual_seed(2)).half()
     mask = torch.arange(9)[None, :] < torch.tensor([9, 4, 7, 1])[:, None]

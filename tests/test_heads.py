@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from probe.head_layers import Dropout, masked_mean, masked_softmax, mix_states
-from probe.heads import (
+from probe.train.head_layers import Dropout, masked_mean, masked_softmax, mix_states
+from probe.train.heads import (
     DEFAULT_PROBES, PROBES, AttentionHead, LayerwiseLinearHead, LinearHead, MultiLayerHead, NonLinearHead, build_head,
     parse_probes,
 )
@@ -174,7 +174,7 @@ def test_dropout_identity_in_eval_and_unbiased_in_training() -> None:
 
 def test_registry_and_probe_sets() -> None:
     frozen = ("linear", "nonlinear", "multilayer", "attention", "layerwise")
-    assert set(PROBES) == set(frozen) | {"ast", "ast-small", "cnn", "logreg", "svm"}  # + baselines (probe.baselines)
+    assert set(PROBES) == set(frozen) | {"ast", "ast-small", "cnn", "logreg", "svm"}  # + baselines (probe.train.baselines)
     assert parse_probes(None) == DEFAULT_PROBES == ("linear", "nonlinear", "multilayer")
     assert parse_probes("all") == frozen  # baselines run only when named
     assert parse_probes("multilayer, linear") == ("linear", "multilayer")

@@ -10,8 +10,10 @@ import pytest
 from probe.report.build import write_report
 from probe.report.interval_figures import layer_weight_spread, layerwise_intervals
 from probe.report.load import load_runs
-from probe.runner import run_all
-from probe.train import TrainConfig
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.config import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 from tests.records_factory import make_record, peak_weights, write_record
 
@@ -25,8 +27,8 @@ def test_layerwise_runs_record_per_layer_predictions_and_get_bands(tmp_path: Pat
     make_cache(tmp_path / "features" / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=3, planted=(1,),
                shift=3.0)
     results = tmp_path / "results"
-    run_all(tmp_path / "features", results, probes="layerwise", seeds=1, protocol="kfold", folds=4,
-            config=TrainConfig(epochs=3, batch_size=16))
+    run_all(RunJob(tmp_path / "features", results, seeds=1, protocol="kfold", folds=4,
+                   config=TrainConfig(epochs=3, batch_size=16)), RunSelection(probes="layerwise"))
     runs = load_runs(results).runs
     assert len(runs) == 4
     for run in runs:

@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.data import CacheData
-from probe.heads import MultiLayerHead
-from probe.optim import (
+from probe.data.cache_data import CacheData
+from probe.train.heads import MultiLayerHead
+from probe.train.optim import (
     LogitBound, adam_step_factor, build_optimizers, max_weight, normalized_entropy, uniform_by_construction,
 )
-from probe.presets import make_config
-from probe.train import PooledFeed, fit_probe
+from probe.data.feeds import PooledFeed
+from probe.train.fit import fit_probe
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 PAPER = make_config("paper", device="cpu")
@@ -52,11 +53,11 @@ def test_layerwise_curve_equals_the_linear_probe_on_each_state_alone(cache_file:
     with FeatureCache(cache_file) as cache:
         parts, labels = _parts(cache)
         pooled = CacheData(cache).pooled()
-        n, dim = cache.n_states, cache.dim
-    curve = fit_probe("layerwise", PooledFeed(pooled), labels, parts, n, dim, 4, config, 3)
+        n = cache.n_states
+    curve = fit_probe("layerwise", PooledFeed(pooled), labels, parts, 4, config, 3)
     lrs = np.asarray(curve.curves["lr"])
     for layer in range(n):
-        alone = fit_probe("linear", PooledFeed(pooled[:, layer]), labels, parts, n, dim, 4, config, 3)
+        alone = fit_probe("linear", PooledFeed(pooled[:, layer]), labels, parts, 4, config, 3)
         assert np.array_equal(curve.test.logits[:, layer], alone.test.logits[:, 0])
         assert np.array_equal(curve.val.logits[:, layer], alone.val.logits[:, 0])
         assert curve.best_epoch[layer] == alone.best_epoch[0]
@@ -128,7 +129,7 @@ def test_the_paper_mix_leaves_out_the_input_state() -> None:
 
 def _layerwise_record(rng: np.random.Generator, seed: int, accuracies: list[float]) -> dict:
     """A layer-wise record of 20 test speakers × 8 clips whose layer l is right with probability accuracies[l]."""
-    from probe.metrics import macro_f1
+    from probe.train.metrics import macro_f1
 
     classes = ["a", "b", "c", "d"]
     speakers = [f"s{i:02d}" for i in range(20) for _ in range(8)]
@@ -144,7 +145,7 @@ def _layerwise_record(rng: np.random.Generator, seed: int, accuracies: list[floa
 
 def test_best_layer_set_keeps_the_layers_the_data_cannot_tell_apart() -> None:
     """Simulation: two layers as good as each other (80% and 78% right), three far worse: the set is the two."""
-    from probe.bestlayers import best_layer_set, best_layers_text
+    from probe.results.bestlayers import best_layer_set, best_layers_text
 
     rng = np.random.default_rng(0)
     records = [_layerwise_record(rng, seed, [0.2, 0.3, 0.8, 0.78, 0.4]) for seed in range(3)]

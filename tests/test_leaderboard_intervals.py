@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from probe.leaderboard import LEADERBOARD_COLUMNS, build_leaderboard, leaderboard_table, write_leaderboard
-from probe.uncertainty import interval_of_records
+from probe.commands.leaderboard_table import leaderboard_table
+from probe.results.leaderboard import LEADERBOARD_COLUMNS, build_leaderboard, write_leaderboard
+from probe.results.uncertainty import interval_of_records
 from tests.records_factory import make_record, write_record
 
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from probe.cli import app
-from probe.runner import run_all
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 from tests.probe_caches import make_cache
 
 N_NULL = 16
 
 
+@pytest.mark.slow
 def test_sixteen_null_comparisons_on_six_speakers(tmp_path: Path) -> None:
     features, results = tmp_path / "features", tmp_path / "results"
     for i in range(N_NULL):
@@ -24,7 +28,7 @@ def test_sixteen_null_comparisons_on_six_speakers(tmp_path: Path) -> None:
             make_cache(features / f"null{i:02d}" / f"{model}.h5", corpus=f"null{i:02d}", model=model, n_speakers=6,
                        per_label=3, n_states=2, dim=12, planted=(1,), shift=0.8, speaker_shift=0.3, seed=i,
                        noise_seed=side)
-    summary = run_all(features, results, probes="linear", seeds=3, write_board=False)
+    summary = run_all(RunJob(features, results, seeds=3), RunSelection(probes="linear"), write_board=False)
     assert summary.count("trained") == 2 * N_NULL * 3, summary.outcomes[:1]
     significant, ps = 0, []
     runner = CliRunner()

@@ -1,4 +1,4 @@
-"""Paired comparisons (probe.paired): runs paired on the same splits, and the exact sign-flip test over speakers."""
+"""Paired comparisons (probe.results.paired): runs paired on the same splits, and the exact sign-flip test over speakers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from probe.metrics import classification_metrics
-from probe.uncertainty import UncertaintyError, compare_records
+from probe.results.uncertainty import UncertaintyError, compare_records
+from probe.train.metrics import classification_metrics
 from tests.records_factory import FOUR, planted_record
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from probe.presets import PAPER_DEPARTURES
 from probe.report.load import load_runs, runs_frame
 from probe.report.reference import load_reference
 from probe.report.tables import comparison, corpus_by_backbone_table
+from probe.train.presets import PAPER_DEPARTURES
 from tests.records_factory import make_record, write_record
 
 

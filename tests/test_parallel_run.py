@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from probe.presets import make_config
-from probe.runner import run_all
+import pytest
+
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache
 from tests.records_factory import written_records
+
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` skips it, CI runs it
 
 
 class _Events:
@@ -30,10 +36,11 @@ def test_jobs_give_the_records_of_one_process(tmp_path: Path) -> None:
     for corpus, seed in (("alpha", 0), ("beta", 1), ("gamma", 2)):
         make_cache(features / corpus / "whisper-tiny.h5", corpus=corpus, n_states=3, dim=8, per_label=2, seed=seed)
     config = make_config("paper", device="cpu", epochs=2, batch_size=4)
-    one = run_all(features, tmp_path / "one", probes="linear,multilayer", seeds="0,1", config=config)
+    one = run_all(RunJob(features, tmp_path / "one", seeds="0,1", config=config),
+                  RunSelection(probes="linear,multilayer"))
     events = _Events()
-    many = run_all(features, tmp_path / "many", probes="linear,multilayer", seeds="0,1", config=config, jobs=2,
-                   listener=events)
+    many = run_all(RunJob(features, tmp_path / "many", seeds="0,1", config=config),
+                   RunSelection(probes="linear,multilayer"), events, jobs=2)
     assert one.count("trained") == many.count("trained") == 12, [o.message for o in many.outcomes]
     assert [o.spec.path.relative_to(tmp_path / "many") for o in many.outcomes] == \
         [o.spec.path.relative_to(tmp_path / "one") for o in one.outcomes]  # outcomes in plan order

@@ -109,6 +109,7 @@ def _read_all(path: Path) -> dict[str, np.ndarray]:
         return out
 
 
+@pytest.mark.slow
 def test_killed_extraction_resumes_to_the_same_cache(tmp_path: Path, write_wav) -> None:
     _emodb_tree(tmp_path / "data", write_wav)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -22,13 +22,15 @@ import pandas as pd
 import pytest
 
 from extract.cache import FeatureCache
-from probe.data import CacheData, MemoryFrames
-from probe.metrics import macro_f1
-from probe.optim import max_weight
-from probe.presets import make_config
-from probe.records import read_record
-from probe.runner import run_all
-from probe.train import fit_probe
+from probe.data.cache_data import CacheData, MemoryFrames
+from probe.results.records import read_record
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.fit import fit_probe
+from probe.train.metrics import macro_f1
+from probe.train.optim import max_weight
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 N_STATES = 9
@@ -59,10 +61,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     paper = make_config("paper", device="cpu")
     raised = make_config("paper", device="cpu", layer_lr=0.05)
     out: dict[str, object] = {
-        "paper": _records(run_all(root / "features", root / "paper", probes="linear,multilayer,layerwise",
-                                  seeds=SEEDS, config=paper)),
-        "raised": _records(run_all(root / "features", root / "raised", probes="multilayer", seeds=SEEDS,
-                                   config=raised)),
+        "paper": _records(run_all(RunJob(root / "features", root / "paper", seeds=SEEDS, config=paper),
+                                  RunSelection(probes="linear,multilayer,layerwise"))),
+        "raised": _records(run_all(RunJob(root / "features", root / "raised", seeds=SEEDS, config=raised),
+                                   RunSelection(probes="multilayer"))),
     }
     # the fair reference: the Non-Linear probe on the planted state alone, on the same splits and seeds
     reference = []
@@ -79,7 +81,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             partition = record["split"]["partition"]
             parts = {p: np.flatnonzero(np.isin(speakers, partition[p])) for p in ("train", "val", "test")}
             assert sorted(index[u] for u in record["predictions"]["id"]) == parts["test"].tolist()
-            result = fit_probe("nonlinear", one, labels, parts, N_STATES, handle.dim, 4, paper, record["seed"])
+            result = fit_probe("nonlinear", one, labels, parts, 4, paper, record["seed"])
             reference.append(macro_f1(labels[result.test.rows], result.test.pred()[:, 0]))
     out["reference"] = reference
     out["root"] = root

@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from probe.presets import PRESETS, PresetError, make_config, preset_label
-from probe.records import read_record
-from probe.runner import run_all
-from probe.train import NonFiniteLossError, PooledFeed, TrainConfig, fit_probe
+from probe.data.feeds import PooledFeed
+from probe.results.records import read_record
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
+from probe.train.loop import NonFiniteLossError
+from probe.train.presets import PRESETS, PresetError, make_config, preset_label
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 
@@ -54,11 +59,11 @@ def test_plateau_scheduler_lowers_the_rate_when_validation_stalls() -> None:
     x = rng.standard_normal((60, 1, 4)).astype(np.float32)
     labels = rng.integers(0, 2, 60)
     parts = {"train": np.arange(40), "val": np.arange(40, 50), "test": np.arange(50, 60)}
-    result = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 1, 4, 2,
+    result = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 2,
                        make_config("paper", device="cpu", epochs=30, lr=1e-2), 0)
     lr = result.curves["lr"]
     assert lr[0] == 1e-2 and min(lr) < 1e-2 and all(b <= a for a, b in zip(lr, lr[1:]))
-    constant = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 1, 4, 2,
+    constant = fit_probe("linear", PooledFeed(x[:, 0]), labels, parts, 2,
                          make_config("standardized", device="cpu", epochs=5), 0)
     assert constant.curves["lr"] == [5e-4] * 5
 
@@ -68,14 +73,15 @@ def test_non_finite_loss_stops_the_run_with_a_clear_error() -> None:
     x[3] = np.inf
     parts = {"train": np.arange(12), "val": np.arange(12, 16), "test": np.arange(16, 20)}
     with pytest.raises(NonFiniteLossError, match="non-finite at epoch 1"):
-        fit_probe("linear", PooledFeed(x), np.arange(20) % 2, parts, 1, 4, 2, make_config(device="cpu", epochs=2), 0)
+        fit_probe("linear", PooledFeed(x), np.arange(20) % 2, parts, 2, make_config(device="cpu", epochs=2), 0)
 
 
 def test_run_all_records_preset_and_overrides(tmp_path: Path) -> None:
     features = tmp_path / "features"
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2)
     config = make_config("standardized", device="cpu", epochs=2, batch_size=16)
-    summary = run_all(features, tmp_path / "results", probes="linear,multilayer", seeds=1, config=config)
+    summary = run_all(RunJob(features, tmp_path / "results", seeds=1, config=config),
+                      RunSelection(probes="linear,multilayer"))
     assert summary.count("trained") == 2
     record = read_record(summary.outcomes[0].spec.path)
     assert record["preset"] == "standardized" and record["overrides"] == ["batch_size", "epochs"]
@@ -87,7 +93,7 @@ def test_run_all_records_preset_and_overrides(tmp_path: Path) -> None:
 
 
 def test_layer_logits_start_uniform() -> None:
-    from probe.heads import build_head
+    from probe.train.heads import build_head
 
     head = build_head("multilayer", 7, 8, 3)  # states 1..6 (issue 19: the input state is not in eq. 4)
     assert torch.allclose(head.weights(), torch.full((6,), 1 / 6))
@@ -96,12 +102,12 @@ def test_layer_logits_start_uniform() -> None:
 def test_a_narrower_cache_cannot_serve_a_wider_class_set(tmp_path: Path) -> None:
     features = tmp_path / "features"
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2, attrs={"classes": "4"})
-    summary = run_all(features, tmp_path / "results", probes="linear", seeds=1,
-                      config=make_config(device="cpu", epochs=1), classes="all")
+    summary = run_all(RunJob(features, tmp_path / "results", seeds=1, classes="all",
+                             config=make_config(device="cpu", epochs=1)), RunSelection(probes="linear"))
     assert summary.count("trained") == 0 and len(summary.issues) == 1
     assert "extracted with classes '4'" in summary.issues[0].reason and "--classes 4" in summary.issues[0].reason
-    ok = run_all(features, tmp_path / "results", probes="linear", seeds=1, config=make_config(device="cpu", epochs=1),
-                 classes="4")
+    ok = run_all(RunJob(features, tmp_path / "results", seeds=1, classes="4",
+                        config=make_config(device="cpu", epochs=1)), RunSelection(probes="linear"))
     assert ok.count("trained") == 1
 
 
@@ -111,11 +117,14 @@ def test_class_set_written_by_extraction_is_checked(tmp_path: Path) -> None:
     make_cache(features / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2, labels=("anger", "sadness"),
                attrs={"class_set": "anger+sadness", "classes": ["anger", "sadness"]})
     config = make_config(device="cpu", epochs=1)
-    wider = run_all(features, tmp_path / "r", probes="linear", seeds=1, config=config, classes="4")
+    wider = run_all(RunJob(features, tmp_path / "r", seeds=1, classes="4", config=config),
+                    RunSelection(probes="linear"))
     assert wider.count("trained") == 0 and "missing happiness, neutral" in wider.issues[0].reason
-    same = run_all(features, tmp_path / "r", probes="linear", seeds=1, config=config, classes="anger,sadness")
+    same = run_all(RunJob(features, tmp_path / "r", seeds=1, classes="anger,sadness", config=config),
+                   RunSelection(probes="linear"))
     assert same.count("trained") == 1
     listed = make_cache(tmp_path / "f2" / "synth" / "whisper-tiny.h5", n_states=3, dim=8, per_label=2,
                         attrs={"classes": ["anger", "happiness", "neutral", "sadness"]})
     assert listed.is_file()
-    assert run_all(tmp_path / "f2", tmp_path / "r2", probes="linear", seeds=1, config=config).count("trained") == 1
+    assert run_all(RunJob(tmp_path / "f2", tmp_path / "r2", seeds=1, config=config),
+                   RunSelection(probes="linear")).count("trained") == 1

@@ -9,8 +9,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from probe.cli import app
-from probe.records import iter_records
-from probe.splits import resolve_protocol
+from probe.results.records import iter_records
+from probe.run.splits import resolve_protocol
 from tests.probe_caches import make_cache
 
 

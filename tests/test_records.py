@@ -10,16 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import probe.records as records_module
-from probe.leaderboard import (
+import probe.results.records as records_module
+from probe.results.leaderboard import (
     LEADERBOARD_COLUMNS, build_leaderboard, filter_leaderboard, sort_leaderboard, write_leaderboard,
 )
-from probe.records import (
+from probe.results.records import (
     CURVE_KEYS, LAYERWISE_KEYS, METRIC_KEYS, PREDICTION_KEYS, RECORD_KEYS, RECORD_SCHEMA, SPLIT_KEYS, config_hash,
     config_id, iter_records, read_record, record_path, sidecar_path, write_record,
 )
-from probe.runner import run_all
-from probe.train import TrainConfig
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.config import TrainConfig
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 FAST = TrainConfig(epochs=2, batch_size=16)
@@ -46,7 +48,7 @@ def test_record_paths() -> None:
 
 def test_every_schema_key_round_trips(features: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    summary = run_all(features, results, probes="all", seeds=1, config=FAST)
+    summary = run_all(RunJob(features, results, seeds=1, config=FAST), RunSelection(probes="all"))
     assert summary.count("trained") == 5
     for outcome in summary.outcomes:
         path = Path(outcome.spec.path)
@@ -87,15 +89,16 @@ def test_every_schema_key_round_trips(features: Path, tmp_path: Path) -> None:
 
 def test_same_config_hash_is_skipped_and_force_redoes(features: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    first = run_all(features, results, probes="linear", seeds=2, config=FAST)
+    first = run_all(RunJob(features, results, seeds=2, config=FAST), RunSelection(probes="linear"))
     assert first.count("trained") == 2
     stamps = {o.spec.path: Path(o.spec.path).stat().st_mtime_ns for o in first.outcomes}
-    again = run_all(features, results, probes="linear", seeds=2, config=FAST)
+    again = run_all(RunJob(features, results, seeds=2, config=FAST), RunSelection(probes="linear"))
     assert again.count("skipped") == 2 and again.count("trained") == 0
     assert all(Path(p).stat().st_mtime_ns == t for p, t in stamps.items())
-    forced = run_all(features, results, probes="linear", seeds=2, config=FAST, force=True)
+    forced = run_all(RunJob(features, results, seeds=2, config=FAST, force=True), RunSelection(probes="linear"))
     assert forced.count("trained") == 2
-    changed = run_all(features, results, probes="linear", seeds=2, config=TrainConfig(epochs=3, batch_size=16))
+    changed = run_all(RunJob(features, results, seeds=2, config=TrainConfig(epochs=3, batch_size=16)),
+                      RunSelection(probes="linear"))
     assert changed.count("trained") == 2
     # another configuration goes to its own folder: the first records are kept, never overwritten or mixed
     old = read_record(first.outcomes[0].spec.path)
@@ -112,16 +115,17 @@ def test_same_config_hash_is_skipped_and_force_redoes(features: Path, tmp_path: 
 
 def test_a_record_of_another_split_is_kept_not_overwritten(features: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    first = run_all(features, results, probes="linear", seeds=1, config=FAST)
+    first = run_all(RunJob(features, results, seeds=1, config=FAST), RunSelection(probes="linear"))
     path = first.outcomes[0].spec.path
     record = read_record(path)
     record["config_hash"] = "0" * 16  # as if made on another split of the same configuration
     path.write_text(json.dumps(record))
-    again = run_all(features, results, probes="linear", seeds=1, config=FAST)
+    again = run_all(RunJob(features, results, seeds=1, config=FAST), RunSelection(probes="linear"))
     assert again.count("conflict") == 1 and again.count("trained") == 0
     assert "--force" in again.outcomes[0].message
     assert read_record(path)["config_hash"] == "0" * 16
-    assert run_all(features, results, probes="linear", seeds=1, config=FAST, force=True).count("trained") == 1
+    assert run_all(RunJob(features, results, seeds=1, config=FAST, force=True),
+                   RunSelection(probes="linear")).count("trained") == 1
 
 
 def test_config_hash_ignores_device_index_file_and_creation_but_not_settings() -> None:
@@ -146,9 +150,9 @@ def test_interrupted_run_leaves_no_record(features: Path, tmp_path: Path, monkey
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("probe.execute.fit_probe", interrupted)  # execute_run moved there from probe.runner
+    monkeypatch.setattr("probe.run.execute.fit_probe", interrupted)  # execute_run moved there from probe.run.runner
     with pytest.raises(KeyboardInterrupt):
-        run_all(features, results, probes="linear", seeds=1, config=FAST)
+        run_all(RunJob(features, results, seeds=1, config=FAST), RunSelection(probes="linear"))
     assert not list(results.rglob("*.json")) and not list(results.rglob("*.npz"))
 
 
@@ -163,7 +167,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def fail_midway(target: Path, write: Any) -> None:
         if target.suffix == ".json":
             def partial(handle: Any) -> None:
-                handle.write(b'{"schema": "ser-probe-run/1", "trunc')
+                handle.write(b'{"schema": "ser-probe-run/2", "trunc')
                 raise KeyboardInterrupt
             original_write(target, partial)
         else:
@@ -256,3 +260,10 @@ def test_leaderboard_sorting() -> None:
     board = build_leaderboard([hand_record("a", "m", "linear", 0, 20.0), hand_record("b", "m", "linear", 0, 80.0)])
     assert sort_leaderboard(board, "macro_f1_mean")["corpus"].tolist() == ["b", "a"]
     assert sort_leaderboard(board, "corpus")["corpus"].tolist() == ["a", "b"]
+
+
+def test_a_record_of_another_schema_is_refused_with_its_path_and_schema(tmp_path: Path) -> None:
+    path = tmp_path / "seed0.json"
+    path.write_text('{"schema": "ser-probe-run/1", "corpus": "c"}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"seed0\.json: not a ser-probe-run/2 record \(schema ser-probe-run/1\)"):
+        read_record(path)

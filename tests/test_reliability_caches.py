@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 
 from extract.cache import CacheError, FeatureCache, scan_caches
 from probe.cli import app
-from probe.leaderboard import LEADERBOARD_FILE, LeaderboardError, write_leaderboard
-from probe.presets import make_config
-from probe.runner import run_all
+from probe.results.leaderboard import LEADERBOARD_FILE, LeaderboardError, write_leaderboard
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.tmpfs import fill, mountable, tmpfs
 
@@ -110,8 +112,9 @@ def test_frames_with_inf_fail_the_frame_probes_naming_the_layer(tmp_path: Path) 
         cache.validate()
         with pytest.raises(CacheError, match="layer 2 holds NaN or inf"):
             cache.check_frames()
-    summary = run_all(tmp_path / "features", tmp_path / "results", probes="linear,nonlinear", seeds="0,",
-                      config=make_config("paper", epochs=2, device="cpu"))
+    summary = run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,",
+                             config=make_config("paper", epochs=2, device="cpu")),
+                      RunSelection(probes="linear,nonlinear"))
     assert [o.status for o in summary.outcomes] == ["failed", "failed"]  # the cache is refused, not half-used
     assert all("layer 2 holds NaN or inf" in o.message for o in summary.outcomes)
     assert not (tmp_path / "results" / "runs").exists() or not list((tmp_path / "results" / "runs").rglob("*.json"))
@@ -149,12 +152,13 @@ def test_label_problems_are_named_and_nothing_trained_exits_non_zero(tmp_path: P
 def test_leaderboard_write_on_a_full_disk_keeps_the_previous_one(tmp_path: Path, monkeypatch) -> None:
     features, results = tmp_path / "features", tmp_path / "results"
     make_cache(features / "synth" / "m.h5", model="m", **SMALL)
-    run_all(features, results, probes="linear", seeds="0,", config=make_config("paper", epochs=2, device="cpu"))
+    run_all(RunJob(features, results, seeds="0,", config=make_config("paper", epochs=2, device="cpu")),
+            RunSelection(probes="linear"))
     board = results / LEADERBOARD_FILE
     before = board.read_bytes()
     assert before.count(b"\n") == 2
-    run_all(features, results, probes="nonlinear", seeds="0,", config=make_config("paper", epochs=2, device="cpu"),
-            write_board=False)
+    run_all(RunJob(features, results, seeds="0,", config=make_config("paper", epochs=2, device="cpu")),
+            RunSelection(probes="nonlinear"), write_board=False)
     real = pd.DataFrame.to_csv
 
     def full_disk(self, handle, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
@@ -176,9 +180,10 @@ def test_leaderboard_on_a_real_full_disk(tmp_path: Path) -> None:
     make_cache(features / "synth" / "m.h5", model="m", **SMALL)
     config = make_config("paper", epochs=2, device="cpu")
     with tmpfs(tmp_path / "results", 2048) as results:
-        run_all(features, results, probes="linear", seeds="0,", config=config)
+        run_all(RunJob(features, results, seeds="0,", config=config), RunSelection(probes="linear"))
         before = (results / LEADERBOARD_FILE).read_bytes()
-        run_all(features, results, probes="nonlinear", seeds="0,", config=config, write_board=False)
+        run_all(RunJob(features, results, seeds="0,", config=config), RunSelection(probes="nonlinear"),
+                write_board=False)
         filler = results / "filler"
         fill(filler)  # the disk full to the last byte
         with pytest.raises(LeaderboardError, match="No space left on device"):

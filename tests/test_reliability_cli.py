@@ -115,10 +115,10 @@ def test_every_command_answers_wrong_arguments_without_a_traceback(tmp_path: Pat
 def test_an_unexpected_exception_prints_one_line_and_the_log(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import sys
-        import probe.leaderboard
+        import probe.results.leaderboard
         def broken(*args, **kwargs):
             raise ZeroDivisionError("planted for the test")
-        probe.leaderboard.load_leaderboard = broken  # leaderboard_command imports it when it runs
+        probe.results.leaderboard.load_leaderboard = broken  # leaderboard_command imports it when it runs
         sys.argv = ["probe", "leaderboard", "--results", sys.argv[1]]
         from probe.cli import main
         main()

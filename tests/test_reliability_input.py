@@ -22,8 +22,10 @@ from typer.testing import CliRunner
 from extract.guards import FolderError, ensure_folder
 from extract.locks import exclusive_lock
 from probe.cli import app
-from probe.presets import make_config
-from probe.runner import run_all
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.conftest import write_tone
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.tmpfs import fill, mountable, tmpfs
@@ -147,8 +149,9 @@ def test_unknown_or_absent_device_is_refused_by_run() -> None:
 def test_multilayer_on_a_one_state_cache_is_refused_by_name(tmp_path: Path, one_thread: None) -> None:
     make_cache(tmp_path / "features" / "synth" / "logmel-128.h5", model="logmel-128", planted=(0,),
                attrs={"family": "spectrogram"}, **{**SMALL, "n_states": 1})
-    summary = run_all(tmp_path / "features", tmp_path / "results", probes="linear,multilayer", seeds="0,",
-                      config=make_config("paper", epochs=1, device="cpu"))
+    summary = run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,",
+                             config=make_config("paper", epochs=1, device="cpu")),
+                      RunSelection(probes="linear,multilayer"))
     assert [(o.spec.probe, o.status) for o in summary.outcomes] == [("linear", "trained")]
     assert any(n.startswith("multilayer not run on synth/logmel-128: multilayer learns weights over a model's "
                             "states") and "use linear, nonlinear or attention" in n for n in summary.notes)
@@ -163,17 +166,20 @@ def test_nan_in_a_layer_no_probe_reads_is_named_and_runs_stay_valid(tmp_path: Pa
     path = make_cache(tmp_path / "features" / "synth" / "m.h5", model="m", **{**SMALL, "n_states": 4})
     with h5py.File(path, "r+") as h5:
         h5["layers/01"][5] = np.nan  # frames only: the pooled means (checked at selection) stay finite
-    summary = run_all(tmp_path / "features", tmp_path / "results", probes="linear,nonlinear", seeds="0,",
-                      config=make_config("paper", epochs=1, device="cpu"))
+    summary = run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,",
+                             config=make_config("paper", epochs=1, device="cpu")),
+                      RunSelection(probes="linear,nonlinear"))
     assert [o.status for o in summary.outcomes] == ["trained", "trained"]
     damage = [n for n in summary.notes if "NaN or inf" in n]
     assert len(damage) == 1 and "the frames of layer 1 hold NaN or inf" in damage[0], summary.notes
     assert "No chosen probe reads them, so these runs are valid" in damage[0]
-    clean = run_all(tmp_path / "features", tmp_path / "results", probes="layerwise", seeds="0,",
-                    config=make_config("paper", epochs=1, device="cpu"))  # pooled only: the same note
+    clean = run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,",
+                           config=make_config("paper", epochs=1, device="cpu")),
+                    RunSelection(probes="layerwise"))  # pooled only: the same note
     assert any("layer 1 hold NaN" in n for n in clean.notes)
-    failing = run_all(tmp_path / "features", tmp_path / "r2", probes="multilayer", seeds="0,",
-                      config=make_config("paper", epochs=1, device="cpu"))  # reads layer 1: fails, named
+    failing = run_all(RunJob(tmp_path / "features", tmp_path / "r2", seeds="0,",
+                             config=make_config("paper", epochs=1, device="cpu")),
+                      RunSelection(probes="multilayer"))  # reads layer 1: fails, named
     assert [o.status for o in failing.outcomes] == ["failed"] and "layer 1 holds NaN or inf" in \
         failing.outcomes[0].message
     assert not any("NaN" in n for n in failing.notes)  # read layers are the run's own failure, not a note
@@ -191,8 +197,8 @@ def test_folder_error_reasons() -> None:
 
 def test_report_plan_and_leaderboard_name_unwritable_folders(tmp_path: Path, data: Path) -> None:
     make_cache(tmp_path / "features" / "synth" / "m.h5", model="m", **SMALL)
-    run_all(tmp_path / "features", tmp_path / "results", probes="linear", seeds="0,",
-            config=make_config("paper", epochs=1, device="cpu"))
+    run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,",
+                   config=make_config("paper", epochs=1, device="cpu")), RunSelection(probes="linear"))
     (tmp_path / "x").write_text("a file")
     runner = CliRunner(env={"COLUMNS": "300"})
     report = runner.invoke(app, ["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "x" / "r")])
@@ -212,20 +218,21 @@ def test_report_plan_and_leaderboard_name_unwritable_folders(tmp_path: Path, dat
 
 
 def test_transfer_leaves_multilayer_out_of_one_state_caches_by_name(tmp_path: Path, one_thread: None) -> None:
-    from probe.transfer_run import run_transfer
+    from probe.run.transfer_run import run_transfer
     from tests.transfer_caches import transfer_cache
 
     for corpus, seed, language in (("a", 1, "en"), ("b", 2, "de")):
         transfer_cache(tmp_path / "f" / corpus / "logmel-128.h5", corpus, seed=seed, language=language, n_states=1,
                        model="logmel-128")
-    summary = run_transfer(tmp_path / "f", tmp_path / "r", models=["logmel-128"], probes="linear,multilayer",
-                           seeds="0,", config=make_config("paper", epochs=1, device="cpu"))
+    summary = run_transfer(RunJob(tmp_path / "f", tmp_path / "r", classes="4", seeds="0,",
+                                  config=make_config("paper", epochs=1, device="cpu")),
+                           RunSelection(models=["logmel-128"], probes="linear,multilayer"))
     assert [o.status for o in summary.outcomes] == ["trained"] * 4  # linear's four cells; no failed multilayer
     assert any("multilayer not run: multilayer learns weights over a model's states" in n for n in summary.notes)
 
 
 def test_transfer_on_a_full_disk_names_the_folder_and_the_space(tmp_path: Path, one_thread: None) -> None:
-    from probe.transfer_run import run_transfer
+    from probe.run.transfer_run import run_transfer
     from tests.transfer_caches import transfer_cache
 
     mountable(tmp_path)
@@ -233,8 +240,9 @@ def test_transfer_on_a_full_disk_names_the_folder_and_the_space(tmp_path: Path, 
         transfer_cache(tmp_path / "f" / corpus / "whisper-tiny.h5", corpus, seed=seed, language=language)
     with tmpfs(tmp_path / "full", 128) as full:
         (full / "filler").write_bytes(b"\0" * 120_000)  # 8 KB left: a transfer record needs about 20
-        summary = run_transfer(tmp_path / "f", full / "r", models=["whisper-tiny"], probes="linear", seeds="0,",
-                               config=make_config("paper", epochs=1, device="cpu"))
+        summary = run_transfer(RunJob(tmp_path / "f", full / "r", classes="4", seeds="0,",
+                                      config=make_config("paper", epochs=1, device="cpu")),
+                               RunSelection(models=["whisper-tiny"], probes="linear"))
     assert [o.status for o in summary.outcomes] == ["failed"] * 4
     assert all("no space left on the device of" in o.message and "needed," in o.message and "Errno" not in
                o.message for o in summary.outcomes)

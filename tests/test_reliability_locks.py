@@ -21,6 +21,8 @@ from extract.locks import LockBusy, exclusive_lock, lock_path
 from tests.conftest import write_tone
 from tests.probe_caches import make_cache
 
+pytestmark = pytest.mark.slow  # end-to-end: `make test-fast` skips it, CI runs it
+
 NAMES = ["03a01Fa", "03a01Nc", "08a02Wa", "09b03Ta", "10a04La", "11b01Ea", "13a05Aa", "14b02Fb"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 

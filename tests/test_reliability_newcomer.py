@@ -14,9 +14,11 @@ from typer.testing import CliRunner
 
 from extract import corpora
 from probe.cli import app
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.transfer_run import run_transfer
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.run.transfer_run import run_transfer
+from probe.train.presets import make_config
 from tests.conftest import write_tone
 from tests.probe_caches import make_cache, one_thread  # noqa: F401  (one_thread: a fixture)
 from tests.transfer_caches import transfer_cache
@@ -33,8 +35,8 @@ def _text(output: str) -> str:
 def test_report_after_transfer_alone_writes_the_transfer_matrices(tmp_path: Path) -> None:
     for corpus, seed, language in (("a", 1, "en"), ("b", 2, "de")):
         transfer_cache(tmp_path / "features" / corpus / "whisper-tiny.h5", corpus, seed=seed, language=language)
-    run_transfer(tmp_path / "features", tmp_path / "results", models=["whisper-tiny"], probes="linear",
-                 seeds="0,", config=QUICK)
+    run_transfer(RunJob(tmp_path / "features", tmp_path / "results", classes="4", seeds="0,", config=QUICK),
+                 RunSelection(models=["whisper-tiny"], probes="linear"))
     assert not (tmp_path / "results" / "runs").exists()
     result = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["report", "--results", str(tmp_path / "results"),
                                                             *REPORT])
@@ -46,7 +48,8 @@ def test_report_after_transfer_alone_writes_the_transfer_matrices(tmp_path: Path
 
 def test_report_chooses_the_class_set_the_records_have_and_says_so(tmp_path: Path) -> None:
     make_cache(tmp_path / "features" / "synth" / "m.h5", model="m", n_states=3, dim=8, per_label=2, n_speakers=6)
-    run_all(tmp_path / "features", tmp_path / "results", probes="linear", seeds="0,", classes="4", config=QUICK)
+    run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,", classes="4", config=QUICK),
+            RunSelection(probes="linear"))
     runner = CliRunner(env={"COLUMNS": "300"})
     result = runner.invoke(app, ["report", "--results", str(tmp_path / "results"), *REPORT])
     assert result.exit_code == 0, result.output
@@ -80,7 +83,8 @@ def test_corpora_list_fits_80_columns_and_keeps_every_fact() -> None:
 
 def test_leaderboard_leaves_out_and_names_columns_to_fit(tmp_path: Path) -> None:
     make_cache(tmp_path / "features" / "synth" / "m.h5", model="m", n_states=3, dim=8, per_label=2, n_speakers=6)
-    run_all(tmp_path / "features", tmp_path / "results", probes="linear,nonlinear", seeds="0,", config=QUICK)
+    run_all(RunJob(tmp_path / "features", tmp_path / "results", seeds="0,", config=QUICK),
+            RunSelection(probes="linear,nonlinear"))
     results = str(tmp_path / "results")
     narrow = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["leaderboard", "--results", results])
     assert narrow.exit_code == 0, narrow.output

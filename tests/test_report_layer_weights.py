@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probe.presets import make_config
 from probe.report import write_report
 from probe.report.layer_weights import _depth_density, layer_weights
 from probe.report.load import load_runs, select_runs
-from probe.runner import run_all
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 
@@ -26,10 +28,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report-lw")
     make_cache(root / "features" / "synth" / "whisper-tiny.h5", n_states=5, dim=8, per_label=3, planted=(2,))
     paper = make_config("paper", device="cpu", epochs=8)
-    summary = run_all(root / "features", root / "results", probes="multilayer,layerwise", seeds=2, config=paper)
+    summary = run_all(RunJob(root / "features", root / "results", seeds=2, config=paper),
+                      RunSelection(probes="multilayer,layerwise"))
     assert summary.count("trained") == 4
     raised = make_config("paper", device="cpu", epochs=8, layer_lr=0.05)
-    assert run_all(root / "features", root / "results", probes="multilayer", seeds=2, config=raised).count(
+    assert run_all(RunJob(root / "features", root / "results", seeds=2, config=raised),
+                   RunSelection(probes="multilayer")).count(
         "trained") == 2
     write_report(root / "results", root / "results", formats=("png",), best_run_figures=False)
     return root / "results"

@@ -12,14 +12,16 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.batching import block_partition, count_blocks, plan_batches, plan_blocks, wanted_rows
-from probe.data import CacheData, training_batches
-from probe.heads import PROBES
-from probe.presets import make_config
-from probe.runner import run_all
-from probe.sidebyside import fit_side_by_side
-from probe.stream import StreamFrames
-from probe.train import fit_probe
+from probe.data.batching import block_partition, count_blocks, plan_batches, plan_blocks, wanted_rows
+from probe.data.cache_data import CacheData, training_batches
+from probe.data.stream import StreamFrames
+from probe.run.runner import run_all
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
+from probe.train.fit import fit_probe
+from probe.train.heads import PROBES
+from probe.train.presets import make_config
+from probe.train.sidebyside import fit_side_by_side
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 from tests.records_factory import written_records
 
@@ -113,12 +115,12 @@ def test_side_by_side_equals_each_seed_alone_and_the_memory_path(cache: FeatureC
     streamed = CacheData(cache, memory_budget=nbytes - 1)
     feed = streamed.frames(PROBES[probe].all_states)
     assert feed.mode == "stream" and len(feed.partition(1, config.block_bytes)) == 6
-    together = fit_side_by_side(probe, feed, labels, parts, seeds, cache.n_states, cache.dim, 4, config)
+    together = fit_side_by_side(probe, feed, labels, parts, seeds, 4, config)
     held = CacheData(cache).frames(PROBES[probe].all_states)
     assert held.mode == "memory"
     for seed, part, result in zip(seeds, parts, together):
-        alone = fit_probe(probe, feed, labels, part, cache.n_states, cache.dim, 4, config, seed)
-        in_memory = fit_probe(probe, held, labels, part, cache.n_states, cache.dim, 4, config, seed)
+        alone = fit_probe(probe, feed, labels, part, 4, config, seed)
+        in_memory = fit_probe(probe, held, labels, part, 4, config, seed)
         _same(result, alone)
         _same(result, in_memory)
     assert not np.array_equal(together[0].test.logits[:4], together[1].test.logits[:4])
@@ -133,13 +135,13 @@ def test_layer_lr_is_honoured_side_by_side_streamed_and_in_memory(cache: Feature
     parts = [seed_parts(cache, s) for s in seeds]
     feed = CacheData(cache, memory_budget=nbytes - 1).frames(True)
     assert feed.mode == "stream"
-    together = fit_side_by_side("multilayer", feed, labels, parts, seeds, cache.n_states, cache.dim, 4, config)
+    together = fit_side_by_side("multilayer", feed, labels, parts, seeds, 4, config)
     held = CacheData(cache).frames(True)
     for seed, part, result in zip(seeds, parts, together):
-        in_memory = fit_probe("multilayer", held, labels, part, cache.n_states, cache.dim, 4, config, seed)
+        in_memory = fit_probe("multilayer", held, labels, part, 4, config, seed)
         _same(result, in_memory)
         assert result.logit_bound == in_memory.logit_bound and result.logit_bound is not None
-        single = fit_probe("multilayer", held, labels, part, cache.n_states, cache.dim, 4,
+        single = fit_probe("multilayer", held, labels, part, 4,
                            replace(config, layer_lr=None), seed)
         assert result.logit_bound.bound == pytest.approx(100 * single.logit_bound.bound)
 
@@ -182,8 +184,7 @@ def test_streaming_refuses_a_budget_below_two_blocks(cache: FeatureCache) -> Non
     config = replace(make_config("paper", device="cpu", epochs=1, batch_size=4), block_bytes=cache.nbytes() // 4)
     tight = CacheData(cache, memory_budget=cache.nbytes() // 3)  # two blocks need about half of it
     with pytest.raises(MemoryError, match="two blocks.*memory budget"):
-        fit_probe("multilayer", tight.frames(True), labels_of(cache), seed_parts(cache, 0), cache.n_states,
-                  cache.dim, 4, config, 0)
+        fit_probe("multilayer", tight.frames(True), labels_of(cache), seed_parts(cache, 0), 4, config, 0)
 
 
 def test_streamed_frames_with_inf_name_the_layer(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ def test_streamed_frames_with_inf_name_the_layer(tmp_path: Path) -> None:
         streamed = CacheData(cache, memory_budget=cache.nbytes() - 1)
         with pytest.raises(CacheError, match="layer 1 holds NaN or inf"):
             fit_side_by_side("multilayer", streamed.frames(True), labels_of(cache), [seed_parts(cache, 0)] * 2,
-                             [0, 1], cache.n_states, cache.dim, 4, make_config("paper", device="cpu", epochs=1))
+                             [0, 1], 4, make_config("paper", device="cpu", epochs=1))
         with pytest.raises(CacheError, match="layer 1 holds NaN or inf"):
             CacheData(cache).prepare(frames_last=False, frames_all=True)  # held: checked as loaded
 
@@ -210,12 +211,14 @@ def test_runner_records_side_by_side_equal_alone_and_memory(tmp_path: Path) -> N
     with FeatureCache(features / "synth" / "whisper-tiny.h5") as cache:
         nbytes = cache.nbytes()
     config = replace(make_config("paper", device="cpu", epochs=2, batch_size=4), block_bytes=nbytes // 5)
-    common = dict(probes="linear,multilayer", config=config)
-    streamed = run_all(features, tmp_path / "together", seeds="0,1,2", memory_budget=nbytes - 1, **common)
+    selection = RunSelection(probes="linear,multilayer")
+    streamed = run_all(RunJob(features, tmp_path / "together", seeds="0,1,2", memory_budget=nbytes - 1,
+                              config=config), selection)
     assert streamed.count("trained") == 6, [o.message for o in streamed.outcomes]
-    alone = [run_all(features, tmp_path / f"alone{s}", seeds=f"{s},", memory_budget=nbytes - 1, **common)
-             for s in (0, 1, 2)]
-    held = run_all(features, tmp_path / "held", seeds="0,1,2", **common)
+    alone = [run_all(RunJob(features, tmp_path / f"alone{s}", seeds=f"{s},", memory_budget=nbytes - 1,
+                            config=config), selection) for s in (0, 1, 2)]
+    held = run_all(RunJob(features, tmp_path / "held", seeds="0,1,2", config=config), selection)
+    assert held.count("trained") == 6, [o.message for o in held.outcomes]
     together, memory = written_records(tmp_path / "together"), written_records(tmp_path / "held")
     single = {k: v for s in (0, 1, 2) for k, v in written_records(tmp_path / f"alone{s}").items()}
     assert len(together) == 6 and set(together) == set(single) == set(memory)
@@ -237,7 +240,7 @@ def test_validation_rows_held_once_give_the_same_run_with_fewer_reads(cache: Fea
         feed = StreamFrames(cache, list(range(cache.n_states)), budget=cache.nbytes() - 1)
         if hold:
             assert feed.hold(parts["val"], config.block_bytes) and feed.held_bytes > 0
-        runs.append(fit_probe("multilayer", feed, labels, parts, cache.n_states, cache.dim, 4, config, 0))
+        runs.append(fit_probe("multilayer", feed, labels, parts, 4, config, 0))
         reads.append(feed.bytes_read)
     _same(runs[0], runs[1])
     val_bytes = int(feed.lengths[parts["val"]].sum()) * feed.bytes_per_frame
@@ -247,8 +250,8 @@ def test_validation_rows_held_once_give_the_same_run_with_fewer_reads(cache: Fea
 
 def test_a_diverging_seed_stops_alone(cache: FeatureCache) -> None:
     """A seed whose loss turns non-finite is returned as its error; the others train on, as they would alone."""
-    from probe.data import MemoryFrames
-    from probe.train import NonFiniteLossError
+    from probe.data.cache_data import MemoryFrames
+    from probe.train.loop import NonFiniteLossError
 
     held = CacheData(cache).frames(True)
     data = held.data.copy()
@@ -260,23 +263,23 @@ def test_a_diverging_seed_stops_alone(cache: FeatureCache) -> None:
     broken = {"train": np.union1d(good["train"], [bad]), "val": good["val"], "test": good["test"]}
     config = replace(make_config("paper", device="cpu", epochs=2, batch_size=4), block_bytes=cache.nbytes() // 4)
     labels = labels_of(cache)
-    out = fit_side_by_side("multilayer", feed, labels, [broken, good], [0, 1], cache.n_states, cache.dim, 4, config)
+    out = fit_side_by_side("multilayer", feed, labels, [broken, good], [0, 1], 4, config)
     assert isinstance(out[0], NonFiniteLossError) and "non-finite at epoch 1" in str(out[0])
-    _same(out[1], fit_probe("multilayer", feed, labels, good, cache.n_states, cache.dim, 4, config, 1))
+    _same(out[1], fit_probe("multilayer", feed, labels, good, 4, config, 1))
 
 
 def test_statistics_of_several_seeds_from_one_read(cache: FeatureCache) -> None:
     """Standardisation statistics of three seeds' training rows from one read of their union, bit-identical to
     each computed alone (and so to the frames held in memory)."""
-    import probe.framestats
+    import probe.data.framestats
 
     everything = list(range(cache.n_states))
     rows = [seed_parts(cache, s)["train"] for s in (0, 1, 2)]
-    previous = probe.framestats.STATS_CHUNK_BYTES
-    probe.framestats.STATS_CHUNK_BYTES = cache.nbytes() // 5  # several chunks per seed, ending at other rows
+    previous = probe.data.framestats.STATS_CHUNK_BYTES
+    probe.data.framestats.STATS_CHUNK_BYTES = cache.nbytes() // 5  # several chunks per seed, ending at other rows
     try:
         shared = StreamFrames(cache, everything)
-        assert all(len(probe.framestats.chunk_rows(shared.lengths, r, 3 * cache.dim * 4)) > 4 for r in rows)
+        assert all(len(probe.data.framestats.chunk_rows(shared.lengths, r, 3 * cache.dim * 4)) > 4 for r in rows)
         shared.stats_shared(rows)
         union = np.unique(np.concatenate(rows))
         assert shared.bytes_read == int(shared.lengths[union].sum()) * shared.bytes_per_frame  # each row once
@@ -288,4 +291,4 @@ def test_statistics_of_several_seeds_from_one_read(cache: FeatureCache) -> None:
             assert torch.equal(mean, held.stats(r)[0]) and torch.equal(std, held.stats(r)[1])
         assert shared.bytes_read == int(shared.lengths[union].sum()) * shared.bytes_per_frame
     finally:
-        probe.framestats.STATS_CHUNK_BYTES = previous
+        probe.data.framestats.STATS_CHUNK_BYTES = previous

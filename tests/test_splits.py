@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe.splits import (
+from probe.run.splits import (
     LOSO_MAX_SPEAKERS,
     PARTS,
     Split,

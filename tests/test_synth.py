@@ -13,7 +13,10 @@ import typer
 from typer.testing import CliRunner
 
 from extract import corpora
+from extract import espeak as E
 from extract import synth as S
+from extract import synth_clips as C
+from extract import synth_profiles as P
 from extract.corpora import synthetic
 
 SMALL = {"languages": ("it", "el", "fa"), "speakers_per_language": 2, "sentences_per_language": 2}
@@ -49,10 +52,10 @@ def _f0(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def test_default_size_is_a_small_demo() -> None:
-    assert S.DEFAULT_CLIPS == len(S.plan_corpus()) == 384
-    assert set(S.LANGUAGES) == {"it", "de", "fr", "es", "el", "fa", "ar", "en"}
-    assert all(len(S.SENTENCES[lang]) >= S.DEFAULT_SENTENCES for lang in S.LANGUAGES)
-    assert set(S.VOICE_POOL) <= set(S.available_variants())
+    assert P.DEFAULT_CLIPS == len(C.plan_corpus()) == 384
+    assert set(P.LANGUAGES) == {"it", "de", "fr", "es", "el", "fa", "ar", "en"}
+    assert all(len(P.SENTENCES[lang]) >= P.DEFAULT_SENTENCES for lang in P.LANGUAGES)
+    assert set(P.VOICE_POOL) <= set(E.available_variants())
 
 
 def test_clips_are_16k_mono_speech(corpus: tuple[Path, pd.DataFrame]) -> None:
@@ -157,7 +160,7 @@ def test_resume_and_force(tmp_path: Path) -> None:
     assert files[2].read_bytes() == marker  # a finished clip is kept when the parameters match
     assert not list(out.rglob("*.tmp"))
 
-    with pytest.raises(S.SynthError, match="seed"):
+    with pytest.raises(E.SynthError, match="seed"):
         S.render_corpus(out, **args, seed=1)
     S.render_corpus(out, **{**args, "sentences_per_language": 1}, force=True)
     assert len(_wavs(out)) == 4  # the second sentence's clips are gone
@@ -165,27 +168,27 @@ def test_resume_and_force(tmp_path: Path) -> None:
 
 
 def test_speak_returns_real_speech() -> None:
-    audio, rate = S.speak("Guten Morgen, wie geht es dir?", "de", voice="f2")
-    assert rate == S.espeak_sample_rate() == 22050 and audio.dtype == np.float32
+    audio, rate = E.speak("Guten Morgen, wie geht es dir?", "de", voice="f2")
+    assert rate == E.espeak_sample_rate() == 22050 and audio.dtype == np.float32
     assert 1.0 < audio.size / rate < 4.0 and np.sqrt(np.mean(audio**2)) > 0.02
-    again, _ = S.speak("Guten Morgen, wie geht es dir?", "de", voice="f2")
+    again, _ = E.speak("Guten Morgen, wie geht es dir?", "de", voice="f2")
     assert np.array_equal(audio, again)
-    low, rate16 = S.speak("Guten Morgen, wie geht es dir?", "de", voice="f2", pitch=10, rate=120, sample_rate=16000)
+    low, rate16 = E.speak("Guten Morgen, wie geht es dir?", "de", voice="f2", pitch=10, rate=120, sample_rate=16000)
     assert rate16 == 16000 and low.size / 16000 > audio.size / rate
-    with pytest.raises(S.SynthError, match="no voice"):
-        S.speak("hello", "xx")
+    with pytest.raises(E.SynthError, match="no voice"):
+        E.speak("hello", "xx")
     with pytest.raises(ValueError, match="variant"):
-        S.speak("hello", "en", voice="nonexistent")
+        E.speak("hello", "en", voice="nonexistent")
     with pytest.raises(ValueError):
-        S.speak("  ", "en")
+        E.speak("  ", "en")
 
 
 def test_engine_error_names_the_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     import espeakng_loader
 
     monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak-ng.so")
-    with pytest.raises(S.SynthError, match="/nonexistent/libespeak-ng.so"):
-        S._Espeak()
+    with pytest.raises(E.SynthError, match="/nonexistent/libespeak-ng.so"):
+        E._Espeak()
 
 
 def test_probe_synth_command(tmp_path: Path) -> None:
@@ -220,11 +223,11 @@ def test_voices_are_reproducible_across_processes() -> None:
     import espeakng_loader
 
     variants = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
-    for voice in set(S.VOICE_POOL):
+    for voice in set(P.VOICE_POOL):
         lines = (variants / voice).read_text(errors="replace").splitlines()
         assert not any(line.strip().lower().startswith("breath") for line in lines), voice
-    assert all(any(v.startswith("f") for v in S.voices_for(lang, 3)) for lang in S.LANGUAGES)
-    code = ("import hashlib; from extract.synth import speak; "
+    assert all(any(v.startswith("f") for v in C.voices_for(lang, 3)) for lang in P.LANGUAGES)
+    code = ("import hashlib; from extract.espeak import speak; "
             "print(hashlib.sha256(speak('Il treno parte alle otto.', 'it', voice='f4')[0].tobytes()).hexdigest())")
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)}

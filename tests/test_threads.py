@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.data import CacheData
-from probe.presets import make_config
-from probe.records import config_id
-from probe.train import fit_probe
+from probe.data.cache_data import CacheData
+from probe.results.records import config_id
+from probe.train.fit import fit_probe
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache
 
 
@@ -36,7 +36,7 @@ def _fit(path: Path, outer_threads: int, **overrides: object) -> tuple[np.ndarra
             labels = cache.utterances["label"].astype("category").cat.codes.to_numpy(np.int64)
             data = CacheData(cache)
             config = make_config("paper", device="cpu", epochs=3, **overrides)
-            result = fit_probe("multilayer", data.frames(True), labels, parts, cache.n_states, cache.dim, 4, config,
+            result = fit_probe("multilayer", data.frames(True), labels, parts, 4, config,
                                seed=0, on_epoch=lambda epoch, _: seen.append(torch.get_num_threads()))
     finally:
         assert torch.get_num_threads() == outer_threads  # restored after the run

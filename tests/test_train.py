@@ -10,10 +10,14 @@ import pytest
 import torch
 
 from extract.cache import FeatureCache
-from probe.data import CacheData, MemoryFrames, StreamFrames, gather_padded, plan_batches
-from probe.heads import PROBES
-from probe.metrics import classification_metrics
-from probe.train import PooledFeed, TrainConfig, fit_probe
+from probe.data.batching import gather_padded, plan_batches
+from probe.data.cache_data import CacheData, MemoryFrames
+from probe.data.feeds import PooledFeed
+from probe.data.stream import StreamFrames
+from probe.train.config import TrainConfig
+from probe.train.fit import fit_probe
+from probe.train.heads import PROBES
+from probe.train.metrics import classification_metrics
 from tests.probe_caches import make_cache, one_thread  # noqa: F401
 
 CONFIG = TrainConfig(epochs=4, batch_size=16, device="cpu")
@@ -58,12 +62,12 @@ def test_same_seed_same_result(cache: FeatureCache, probe: str) -> None:
     runs = []
     for _ in range(2):
         data = CacheData(cache)
-        runs.append(fit_probe(probe, feed_for(data, probe), labels, parts, cache.n_states, cache.dim, 4, CONFIG, 7))
+        runs.append(fit_probe(probe, feed_for(data, probe), labels, parts, 4, CONFIG, 7))
     a, b = runs
     assert np.array_equal(a.test.logits, b.test.logits)
     assert np.array_equal(a.val.logits, b.val.logits)
     assert a.curves == b.curves and a.best_epoch == b.best_epoch
-    other = fit_probe(probe, feed_for(CacheData(cache), probe), labels, parts, cache.n_states, cache.dim, 4,
+    other = fit_probe(probe, feed_for(CacheData(cache), probe), labels, parts, 4,
                       CONFIG, 8)
     assert not np.array_equal(a.test.logits, other.test.logits)
 
@@ -74,8 +78,8 @@ def test_selection_never_looks_at_test_labels(cache: FeatureCache) -> None:
     test = parts["test"]
     scrambled[test] = np.random.default_rng(0).permutation(4)[labels[test]]
     data = CacheData(cache)
-    a = fit_probe("nonlinear", data.frames(False), labels, parts, cache.n_states, cache.dim, 4, CONFIG, 0)
-    b = fit_probe("nonlinear", data.frames(False), scrambled, parts, cache.n_states, cache.dim, 4, CONFIG, 0)
+    a = fit_probe("nonlinear", data.frames(False), labels, parts, 4, CONFIG, 0)
+    b = fit_probe("nonlinear", data.frames(False), scrambled, parts, 4, CONFIG, 0)
     assert a.best_epoch == b.best_epoch
     assert a.curves == b.curves
     assert np.array_equal(a.test.logits, b.test.logits)
@@ -83,7 +87,7 @@ def test_selection_never_looks_at_test_labels(cache: FeatureCache) -> None:
 
 def test_best_epoch_is_the_best_validation_epoch(cache: FeatureCache) -> None:
     parts, labels = parts_and_labels(cache)
-    result = fit_probe("linear", feed_for(CacheData(cache), "linear"), labels, parts, cache.n_states, cache.dim, 4,
+    result = fit_probe("linear", feed_for(CacheData(cache), "linear"), labels, parts, 4,
                        TrainConfig(epochs=6, batch_size=16), 0)
     f1 = result.curves["val_macro_f1"]
     assert len(f1) == 6 and result.curves["epoch"] == [1, 2, 3, 4, 5, 6]
@@ -94,8 +98,7 @@ def test_best_epoch_is_the_best_validation_epoch(cache: FeatureCache) -> None:
 
 def test_layerwise_keeps_a_best_epoch_per_state(cache: FeatureCache) -> None:
     parts, labels = parts_and_labels(cache)
-    result = fit_probe("layerwise", feed_for(CacheData(cache), "layerwise"), labels, parts, cache.n_states,
-                       cache.dim, 4, CONFIG, 0)
+    result = fit_probe("layerwise", feed_for(CacheData(cache), "layerwise"), labels, parts, 4, CONFIG, 0)
     assert len(result.best_epoch) == cache.n_states
     assert result.val.logits.shape == (len(parts["val"]), cache.n_states, 4)
     for layer, epoch in enumerate(result.best_epoch):
@@ -152,7 +155,7 @@ def test_streaming_gives_the_same_frames_and_statistics(cache: FeatureCache) -> 
 @pytest.mark.parametrize("probe", ["nonlinear", "multilayer"])
 def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe: str, preset: str) -> None:
     """A cache held in memory and the same cache streamed give bit-identical training and predictions."""
-    from probe.presets import make_config
+    from probe.train.presets import make_config
 
     parts, labels = parts_and_labels(cache)
     config = make_config(preset, device="cpu", epochs=3, batch_size=5)
@@ -162,7 +165,7 @@ def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe:
         data = CacheData(cache, memory_budget=budget)
         feed = data.frames(PROBES[probe].all_states)
         assert feed.mode == ("memory" if budget is None else "stream")
-        runs.append(fit_probe(probe, feed, labels, parts, cache.n_states, cache.dim, 4, config, 7))
+        runs.append(fit_probe(probe, feed, labels, parts, 4, config, 7))
     held, streamed = runs
     assert held.curves == streamed.curves
     assert np.array_equal(held.test.logits, streamed.test.logits)
@@ -171,7 +174,7 @@ def test_memory_budget_never_changes_the_predictions(cache: FeatureCache, probe:
 
 def test_torch_gather_equals_numpy_gather(cache: FeatureCache) -> None:
     """The gather used for frames held on a GPU gives the NumPy gather's values and mask (checked on CPU)."""
-    from probe.data import gather_padded_torch
+    from probe.data.batching import gather_padded_torch
 
     data = CacheData(cache)._load(list(range(cache.n_states)))
     offsets = cache.utterances["offset"].to_numpy()[[4, 0, 9]]
@@ -193,26 +196,26 @@ def test_last_state_is_shared_with_all_states_and_budget_forces_streaming(cache:
     assert tight.frames(False).mode == tight.frames(True).mode == "stream"
     parts, labels = parts_and_labels(cache)
     blocks = replace(CONFIG, block_bytes=cache.nbytes() // 16)  # two blocks of all states fit the budget
-    result = fit_probe("multilayer", tight.frames(True), labels, parts, cache.n_states, cache.dim, 4, blocks, 0)
+    result = fit_probe("multilayer", tight.frames(True), labels, parts, 4, blocks, 0)
     assert result.test.logits.shape == (len(parts["test"]), 1, 4)
 
 
 def test_standardization_uses_train_statistics(cache: FeatureCache) -> None:
     parts, labels = parts_and_labels(cache)
     pooled = cache.pooled()[:, -1]
-    result = fit_probe("linear", PooledFeed(pooled), labels, parts, cache.n_states, cache.dim, 4,
+    result = fit_probe("linear", PooledFeed(pooled), labels, parts, 4,
                        TrainConfig(epochs=1, standardize=True), 0)
     train = pooled[parts["train"]].astype(np.float64)
     assert np.allclose(result.head.std.mean.numpy(), train.mean(0), atol=1e-5)
     assert np.allclose(1.0 / result.head.std.inv_std.numpy(), train.std(0), atol=1e-5)
-    raw = fit_probe("linear", PooledFeed(pooled), labels, parts, cache.n_states, cache.dim, 4,
+    raw = fit_probe("linear", PooledFeed(pooled), labels, parts, 4,
                     TrainConfig(epochs=1, standardize=False), 0)
     assert torch.all(raw.head.std.mean == 0) and raw.standardization == {"applied": False}
 
 
 def test_plain_cross_entropy_option_trains(cache: FeatureCache) -> None:
     parts, labels = parts_and_labels(cache)
-    result = fit_probe("linear", PooledFeed(cache.pooled()[:, -1]), labels, parts, cache.n_states, cache.dim, 4,
+    result = fit_probe("linear", PooledFeed(cache.pooled()[:, -1]), labels, parts, 4,
                        TrainConfig(epochs=2, class_weights=False, scheduler="none"), 0)
     assert np.isfinite(result.curves["train_loss"]).all()
     assert result.curves["lr"] == [5e-4, 5e-4]
@@ -233,9 +236,9 @@ def test_metrics_by_hand() -> None:
 
 
 def test_selection_macro_f1_is_the_metric_to_the_last_bit() -> None:
-    """The epoch selection's macro-F1 (no scikit-learn input checks) equals probe.metrics.macro_f1 exactly."""
-    from probe.metrics import macro_f1
-    from probe.metrics import selection_macro_f1
+    """The epoch selection's macro-F1 (no scikit-learn input checks) equals probe.train.metrics.macro_f1 exactly."""
+    from probe.train.metrics import macro_f1
+    from probe.train.metrics import selection_macro_f1
 
     rng = np.random.default_rng(0)
     for trial in range(300):

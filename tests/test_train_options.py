@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from probe.cli import app
 from probe.commands.train_options import TrainingRequest, training_options
-from probe.presets import make_config
-from probe.records import read_record
+from probe.results.records import read_record
+from probe.train.presets import make_config
 from tests.probe_caches import make_cache, one_thread  # noqa: F401 - fixture
 from tests.transfer_caches import transfer_cache
 

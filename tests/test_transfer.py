@@ -12,11 +12,13 @@ from typer.testing import CliRunner
 
 from extract.cache import FeatureCache
 from probe.cli import app
-from probe.presets import make_config
+from probe.data.transfer_data import TransferData
 from probe.report.transfer import write_transfer
-from probe.transfer import Task, TransferError, make_domains, plan_tasks, shared_classes, task_parts
-from probe.transfer_data import TransferData
-from probe.transfer_run import run_transfer
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob, TransferSetup
+from probe.run.transfer import Task, TransferError, make_domains, plan_tasks, shared_classes, task_parts
+from probe.run.transfer_run import run_transfer
+from probe.train.presets import make_config
 from tests.probe_caches import one_thread  # noqa: F401 - fixture
 from tests.transfer_caches import transfer_cache
 
@@ -46,8 +48,8 @@ def _cell(records: list[dict], train: str, test: str, probe: str = "linear") -> 
 
 
 def test_pair_matrix_transfers_shared_signal_only(features: Path, tmp_path: Path, one_thread: None) -> None:
-    summary = run_transfer(features, tmp_path, protocol="pair", probes="linear,multilayer", seeds="0,1",
-                           config=FAST)
+    summary = run_transfer(RunJob(features, tmp_path, classes="4", seeds="0,1", config=FAST,
+                                  transfer=TransferSetup(protocol="pair")), RunSelection(probes="linear,multilayer"))
     records = _records(summary)
     assert summary.count("trained") == 3 * 3 * 2 * 2 and summary.count("failed") == 0
     for probe in ("linear", "multilayer"):
@@ -62,10 +64,12 @@ def test_pair_matrix_transfers_shared_signal_only(features: Path, tmp_path: Path
     assert "transfer/runs/whisper-tiny/pair/alpha/beta/linear/" in str(next(
         p for p in summary.records if "alpha/beta/linear" in str(p)))
     # skip-if-recorded: the same call trains nothing
-    again = run_transfer(features, tmp_path, protocol="pair", probes="linear,multilayer", seeds="0,1", config=FAST)
+    again = run_transfer(RunJob(features, tmp_path, classes="4", seeds="0,1", config=FAST,
+                                transfer=TransferSetup(protocol="pair")), RunSelection(probes="linear,multilayer"))
     assert again.count("trained") == 0 and again.count("skipped") == len(records)
     # the report puts the other protocols beside the in-domain diagonal; LaTeX marks the diagonal
-    run_transfer(features, tmp_path, protocol="multilingual", probes="linear", seeds="0,1", config=FAST)
+    run_transfer(RunJob(features, tmp_path, classes="4", seeds="0,1", config=FAST,
+                        transfer=TransferSetup(protocol="multilingual")), RunSelection(probes="linear"))
     report = write_transfer(tmp_path, tmp_path / "out", formats=("png",))
     protocols = next(p for p in report.tables if p.name.startswith("protocols_whisper-tiny_linear"))
     import pandas as pd
@@ -79,7 +83,8 @@ def test_pair_matrix_transfers_shared_signal_only(features: Path, tmp_path: Path
 
 @pytest.mark.parametrize("protocol", ["pair", "leave-one-language-out", "multilingual", "sequential"])
 def test_no_test_speaker_in_training(features: Path, tmp_path: Path, protocol: str, one_thread: None) -> None:
-    summary = run_transfer(features, tmp_path, protocol=protocol, probes="linear", seeds="0,2", config=FAST)
+    summary = run_transfer(RunJob(features, tmp_path, classes="4", seeds="0,2", config=FAST,
+                                  transfer=TransferSetup(protocol=protocol)), RunSelection(probes="linear"))
     records = _records(summary)
     assert records and summary.count("failed") == 0
     caches = {c: FeatureCache(features / c / "whisper-tiny.h5") for c in ("alpha", "beta", "gamma")}
@@ -132,8 +137,9 @@ def test_corpus_without_a_class_uses_the_shared_ones(tmp_path: Path, one_thread:
     transfer_cache(feats / "alpha" / "whisper-tiny.h5", "alpha", seed=1)
     transfer_cache(feats / "greek" / "whisper-tiny.h5", "greek", seed=4, language="el",
                    labels=("anger", "happiness", "sadness"))
-    summary = run_transfer(feats, tmp_path / "r", protocol="pair", train=["alpha"], test=["alpha", "greek"],
-                           probes="linear", seeds="0,", config=FAST)
+    summary = run_transfer(RunJob(feats, tmp_path / "r", classes="4", seeds="0,", config=FAST,
+                                  transfer=TransferSetup(protocol="pair", train=["alpha"], test=["alpha", "greek"])),
+                           RunSelection(probes="linear"))
     by_test = {r["corpus"]: r for r in _records(summary)}
     assert by_test["greek"]["classes"] == ["anger", "happiness", "sadness"]
     assert by_test["greek"]["config"]["class_set"] == "anger+happiness+sadness"
@@ -220,7 +226,7 @@ def test_relative_drop_compares_like_with_like(tmp_path: Path, one_thread: None)
     import pandas as pd
 
     from probe.report.transfer import relative_drop
-    from probe.transfer import IN_DOMAIN
+    from probe.run.transfer import IN_DOMAIN
 
     feats = tmp_path / "features"
     transfer_cache(feats / "alpha" / "whisper-tiny.h5", "alpha", seed=1, language="de")
@@ -241,8 +247,9 @@ def test_relative_drop_compares_like_with_like(tmp_path: Path, one_thread: None)
     pair_tasks, _ = plan_tasks("pair", domains, labels)  # greek → alpha is 3-class, alpha's diagonal 4-class
     assert [(t.train, t.classes) for t in pair_tasks if t.protocol == IN_DOMAIN] == [(("alpha",), three)]
 
-    summary = run_transfer(feats, tmp_path / "r", protocol="leave-one-language-out", probes="linear", seeds="0,",
-                           config=FAST)
+    summary = run_transfer(RunJob(feats, tmp_path / "r", classes="4", seeds="0,", config=FAST,
+                                  transfer=TransferSetup(protocol="leave-one-language-out")),
+                           RunSelection(probes="linear"))
     records = _records(summary)
     reference = [r for r in records if r["transfer"]["protocol"] == IN_DOMAIN and r["corpus"] == "alpha"]
     assert len(reference) == 1 and reference[0]["classes"] == list(three)
@@ -272,8 +279,9 @@ def test_canadian_french_apart_from_french_when_asked(tmp_path: Path, one_thread
             cache.close()
     assert {(t.train, t.tests) for t in merged} == {(("alpha",), ("cafe", "oreau")), (("cafe", "oreau"), ("alpha",))}
     assert (("oreau", "alpha"), ("cafe",)) in {(t.train, t.tests) for t in apart}
-    summary = run_transfer(feats, tmp_path / "r", protocol="leave-one-language-out", test=["cafe"],
-                           probes="linear", seeds="0,", config=FAST, regional=True)
+    setup = TransferSetup(protocol="leave-one-language-out", test=["cafe"], regional=True)
+    summary = run_transfer(RunJob(feats, tmp_path / "r", classes="4", seeds="0,", config=FAST, transfer=setup),
+                           RunSelection(probes="linear"))
     (record,) = _records(summary)
     assert record["transfer"]["regional"] is True and record["transfer"]["train_languages"] == ["de", "fr"]
     assert record["transfer"]["test_language"] == "fr-ca"

@@ -1,12 +1,12 @@
-"""Speaker-clustered bootstrap intervals and paired tests (probe.uncertainty) on planted predictions."""
+"""Speaker-clustered bootstrap intervals and paired tests (probe.results.uncertainty) on planted predictions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from probe.metrics import classification_metrics
-from probe.uncertainty import (
+from probe.train.metrics import classification_metrics
+from probe.results.uncertainty import (
     METRICS,
     UncertaintyError,
     compare_over_corpora,

@@ -31,8 +31,8 @@ from extract.backbones.wav2vec2 import (
     hub_config,
     random_transformers,
 )
-from extract.determinism import deterministic_cuda
 from extract.backbones.whisper_hf import HFWhisperBackbone, download_whisper_encoder, random_whisper_encoder
+from extract.determinism import deterministic_cuda
 from extract.backbones.whisper import (
     _DIMS,
     WHISPER_INPUTS,

@@ -16,21 +16,16 @@ w2v-BERT 2.0 takes 160-dim stacked log-mel filterbanks (its own ``SeamlessM4TFea
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    PretrainedConfig,
-    PreTrainedModel,
-    SeamlessM4TFeatureExtractor,
-    Wav2Vec2FeatureExtractor,
-)
 
-from extract.backbones.hub import hub_offline
+if TYPE_CHECKING:  # transformers loads when a model of these families is built: a Whisper run never imports it
+    from transformers import PretrainedConfig, PreTrainedModel
+
 from extract.backbones.base import Backbone, ModelSpec, resolve_device, to_device
+from extract.backbones.hub import hub_offline
 
 W2V_BERT = "wav2vec2-bert"  # transformers' model_type of w2v-BERT 2.0
 # Families whose features do not change when a clip is zero-padded in a batch (with an attention mask), as long
@@ -61,6 +56,8 @@ LARGE_CONFIG: dict[str, object] = {
 
 def random_transformers(model_type: str, overrides: dict[str, object], seed: int = 0) -> PreTrainedModel:
     """A transformers encoder (``model_type`` such as "hubert") of the real architecture, seeded random weights."""
+    from transformers import AutoConfig, AutoModel
+
     torch.manual_seed(seed)
     return AutoModel.from_config(AutoConfig.for_model(model_type, **overrides)).eval()
 
@@ -72,6 +69,8 @@ def random_wav2vec2(overrides: dict[str, object], seed: int = 0) -> PreTrainedMo
 
 def download_wav2vec2(checkpoint: str) -> tuple[PreTrainedModel, Any]:
     """A pre-trained model from the Hugging Face hub (or its local cache) and its feature extractor."""
+    from transformers import AutoModel, SeamlessM4TFeatureExtractor, Wav2Vec2FeatureExtractor
+
     model = AutoModel.from_pretrained(checkpoint, local_files_only=hub_offline()).eval()
     loader = SeamlessM4TFeatureExtractor if model.config.model_type == W2V_BERT else Wav2Vec2FeatureExtractor
     try:
@@ -89,6 +88,8 @@ def group_norm(config: PretrainedConfig) -> bool:
 def default_extractor(config: PretrainedConfig) -> Any:
     """The input processing a checkpoint of this config ships with: per-clip zero mean and unit variance of the
     samples, or (w2v-BERT 2.0) 80 log-mel filterbanks stacked in pairs to 160 dims, normalised per bin."""
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2FeatureExtractor
+
     if config.model_type == W2V_BERT:
         return SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=16000, stride=2)
     return Wav2Vec2FeatureExtractor(
@@ -109,6 +110,8 @@ def no_training_randomness(model: PreTrainedModel) -> PreTrainedModel:
 
 def hub_config(checkpoint: str) -> PretrainedConfig:
     """The configuration of a hub checkpoint (small download, or from the local cache)."""
+    from transformers import AutoConfig
+
     return AutoConfig.from_pretrained(checkpoint, local_files_only=hub_offline())
 
 

@@ -9,12 +9,13 @@ the same states on either path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from transformers import WhisperConfig, WhisperModel
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+if TYPE_CHECKING:  # transformers loads when such a model is built: an openai-whisper run never imports it
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from extract.backbones.hub import hub_offline
 from extract.backbones.wav2vec2 import no_training_randomness
@@ -29,12 +30,17 @@ LARGE_V3_ENCODER: dict[str, object] = {
 
 def random_whisper_encoder(overrides: dict[str, object], seed: int = 0) -> WhisperEncoder:
     """A transformers ``WhisperEncoder`` of the given config with seeded random weights."""
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
     torch.manual_seed(seed)
     return WhisperEncoder(WhisperConfig(**overrides)).eval()
 
 
 def download_whisper_encoder(checkpoint: str) -> WhisperEncoder:
     """The encoder of a transformers-format Whisper checkpoint (hub download or local cache)."""
+    from transformers import WhisperModel
+
     return WhisperModel.from_pretrained(checkpoint, local_files_only=hub_offline()).get_encoder().eval()
 
 

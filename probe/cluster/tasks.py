@@ -8,8 +8,10 @@
   atomically and runs already recorded with the same configuration hash are skipped, so a requeued or resubmitted
   task redoes only what is missing and never leaves a partial record. Tasks never write the leaderboard; the
   submitting process (or ``probe leaderboard``) rebuilds it once at the end.
+- :class:`TransferTask`: the transfer cells of one model and one probe, resumable the same way.
 
-Both are :class:`submitit.helpers.Checkpointable`; both raise :class:`TaskFailed` when part of their work failed,
+Probe and transfer tasks carry the command's :class:`probe.run.spec.RunJob` (the object the inline run gets). All
+are :class:`submitit.helpers.Checkpointable`; all raise :class:`TaskFailed` when part of their work failed,
 so that the task shows as failed in ``probe status`` with its reason in the log.
 """
 
@@ -21,8 +23,9 @@ from typing import Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from extract.settings import ExtractSettings
-from probe.runspec import RunSettings
+from extract.job import ExtractJob
+from probe.run.selection import RunSelection
+from probe.run.spec import RunJob
 
 
 class TaskFailed(RuntimeError):
@@ -37,7 +40,7 @@ class ExtractTask(Checkpointable):
     corpus: str
     root: Path
     out: Path
-    settings: ExtractSettings = field(default_factory=ExtractSettings)  # every option of `probe extract`
+    job: ExtractJob = field(default_factory=ExtractJob)  # every option of `probe extract`, as the command built it
 
     @property
     def label(self) -> str:
@@ -45,12 +48,11 @@ class ExtractTask(Checkpointable):
         return f"{self.corpus} × {self.model}"
 
     def __call__(self) -> dict[str, Any]:
-        from extract.backbones import load_backbone
-        from probe.commands.extract import extract_roots
+        from extract.engine import LogListener, Selection, run_extraction
 
-        backbone = load_backbone(self.model, **self.settings.backbone_options())
-        if not extract_roots(backbone, {self.corpus: Path(self.root)}, Path(self.out),
-                             **self.settings.extraction_options()):
+        backbone = self.job.load(self.model)
+        if not run_extraction(self.job, Selection(backbone, {self.corpus: Path(self.root)}, Path(self.out)),
+                              LogListener()):
             raise TaskFailed(f"{self.label}: the corpus at {self.root} could not be read (see the lines above)")
         from extract.cache import cache_path
 
@@ -58,19 +60,17 @@ class ExtractTask(Checkpointable):
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """Requeue the same extraction without ``force``: it resumes from the shards already written."""
-        return DelayedSubmission(replace(self, settings=replace(self.settings, force=False)), *args, **kwargs)
+        return DelayedSubmission(replace(self, job=replace(self.job, force=False)), *args, **kwargs)
 
 
 @dataclass
 class ProbeTask(Checkpointable):
-    """Train ``probes`` × seeds (× folds) on the cache ``<features>/<corpus>/<model>.h5``; records only."""
+    """Train ``probes`` × seeds (× folds) on the cache ``<job.features>/<corpus>/<model>.h5``; records only."""
 
-    features: Path
-    results: Path
     corpus: str
     model: str
     probes: tuple[str, ...]
-    settings: RunSettings = field(default_factory=RunSettings)  # every option of `probe run` (threads in config)
+    job: RunJob  # every setting of `probe run` (threads: config.cpu_threads)
 
     @property
     def label(self) -> str:
@@ -78,12 +78,10 @@ class ProbeTask(Checkpointable):
         return f"{self.corpus}/{self.model} {','.join(self.probes)}"
 
     def __call__(self) -> dict[str, Any]:
-        from probe.runner import run_all
+        from probe.run.runner import run_all
 
-        summary = run_all(
-            self.features, self.results, corpora=[self.corpus], models=[self.model], probes=",".join(self.probes),
-            **self.settings.run_options(), write_board=False,
-        )
+        selection = RunSelection(corpora=[self.corpus], models=[self.model], probes=",".join(self.probes))
+        summary = run_all(self.job, selection, write_board=False)
         for outcome in summary.outcomes:
             if outcome.status != "skipped":
                 print(f"{outcome.status} {outcome.spec.label}"
@@ -98,13 +96,12 @@ class ProbeTask(Checkpointable):
 
 @dataclass
 class TransferTask(Checkpointable):
-    """Every transfer cell of one model and one probe (``probe transfer``'s options in ``options``); records only."""
+    """Every transfer cell of one model and one probe (of ``corpora``'s caches, default all); records only."""
 
-    features: Path
-    results: Path
     model: str
     probe: str
-    options: dict[str, Any]
+    job: RunJob  # every setting of `probe transfer`, its TransferSetup included
+    corpora: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -112,46 +109,45 @@ class TransferTask(Checkpointable):
         return f"transfer {self.model} {self.probe}"
 
     def __call__(self) -> dict[str, Any]:
-        from probe.transfer_run import run_transfer
+        from probe.run.transfer_run import run_transfer
 
-        summary = run_transfer(self.features, self.results, models=[self.model], probes=self.probe, **self.options)
+        summary = run_transfer(self.job, RunSelection(corpora=self.corpora, models=[self.model], probes=self.probe))
         for outcome in summary.outcomes:
             if outcome.status != "skipped":
-                print(f"{outcome.status} {outcome.label}", flush=True)
+                print(f"{outcome.status} {outcome.spec.label}", flush=True)
         failed = [o for o in summary.outcomes if o.status == "failed"]
         if failed:
-            raise TaskFailed(f"{self.label}: " + "; ".join(f"{o.label}: {o.message}" for o in failed))
+            raise TaskFailed(f"{self.label}: " + "; ".join(f"{o.spec.label}: {o.message}" for o in failed))
         return {"trained": summary.count("trained"), "skipped": summary.count("skipped")}
 
 
-def transfer_tasks(features: Path, results: Path, *, models: list[str] | None, probes: str,
-                   **options: Any) -> list[TransferTask]:
-    """One task per (model, probe) over the models with complete caches (``probe transfer``'s selection)."""
+def transfer_tasks(job: RunJob, selection: RunSelection) -> list[TransferTask]:
+    """One task per (model, probe) over the models with complete caches (``probe transfer``'s selection), each
+    carrying ``job`` (with absolute folders)."""
     from extract.cache import find_caches
-    from probe.heads import parse_probes
-    from probe.records import safe_model_name
-    from probe.runner import NoCachesError
+    from probe.results.records import safe_model_name
+    from probe.run.selection import NoCachesError
 
-    corpora = options.get("corpora")
-    wanted = {safe_model_name(m) for m in models or ()}
-    stems = sorted({p.stem for p in find_caches(features) if (not wanted or p.stem in wanted)
+    corpora = selection.corpora
+    wanted = {safe_model_name(m) for m in selection.models or ()}
+    stems = sorted({p.stem for p in find_caches(job.features) if (not wanted or p.stem in wanted)
                     and (not corpora or p.parent.name in corpora)})
     if not stems:
-        raise NoCachesError(f"no complete cache of {sorted(wanted) or 'any model'} under {Path(features).resolve()}")
-    return [TransferTask(Path(features).resolve(), Path(results).resolve(), m, p, options)
-            for m in stems for p in parse_probes(probes)]
+        raise NoCachesError(f"no complete cache of {sorted(wanted) or 'any model'} under "
+                            f"{Path(job.features).resolve()}")
+    return [TransferTask(m, p, job.resolved(), tuple(corpora) if corpora else None)
+            for m in stems for p in selection.probe_names()]
 
 
-def extract_tasks(models: list[str], roots: dict[str, Path], out: Path,
-                  settings: ExtractSettings) -> list[ExtractTask]:
-    """One task per (model, corpus), models outermost, each with the same ``settings``."""
-    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), settings=settings)
+def extract_tasks(models: list[str], roots: dict[str, Path], out: Path, job: ExtractJob) -> list[ExtractTask]:
+    """One task per (model, corpus), models outermost, each carrying the same ``job``."""
+    return [ExtractTask(model=m, corpus=c, root=Path(r).resolve(), out=Path(out).resolve(), job=job)
             for m in models for c, r in roots.items()]
 
 
 def probe_groups(probes: list[str]) -> list[tuple[str, ...]]:
     """Probes that read ``pooled/mean`` (seconds each) share one task; each frame-level probe gets its own."""
-    from probe.heads import PROBES
+    from probe.train.heads import PROBES
 
     pooled = tuple(p for p in probes if not PROBES[p].frames)
     return ([pooled] if pooled else []) + [(p,) for p in probes if PROBES[p].frames]
@@ -162,16 +158,16 @@ def plan_state(task: ProbeTask) -> str:
     or why the task cannot run at all (its corpus cannot be split, too few classes), found here before submission
     as ``probe run`` finds it. A cache that cannot be opened here is ``todo``: the task reports why."""
     from extract.cache import CacheError, FeatureCache
-    from probe.records import is_done
-    from probe.runner import parse_seeds, plan_cache
-    from probe.splits import SplitError
-    from probe.train import TrainConfig
+    from probe.results.records import is_done
+    from probe.run.runner import plan_cache
+    from probe.run.selection import parse_seeds
+    from probe.run.splits import SplitError
 
-    run = task.settings
+    run = task.job
     try:
-        with FeatureCache(Path(task.features) / task.corpus / f"{task.model}.h5") as cache:
-            specs = plan_cache(cache, task.results, list(task.probes), parse_seeds(run.seeds), run.protocol,
-                               run.folds, run.classes, run.config or TrainConfig(), run.split_seed)
+        with FeatureCache(Path(run.features) / task.corpus / f"{task.model}.h5") as cache:
+            specs = plan_cache(cache, run.results, list(task.probes), parse_seeds(run.seeds), run.protocol,
+                               run.folds, run.classes, run.config, run.split_seed)
     except (CacheError, OSError):
         return "todo"
     except (SplitError, ValueError) as exc:
@@ -181,18 +177,16 @@ def plan_state(task: ProbeTask) -> str:
     return "todo"
 
 
-def probe_tasks(features: Path, results: Path, *, corpora: list[str] | None, models: list[str] | None,
-                probes: str, settings: RunSettings) -> tuple[list[ProbeTask], int, list[str]]:
-    """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection), less the
-    tasks whose runs are all recorded already (how many: the second value) and those that cannot run (why: the
-    third)."""
-    from probe.heads import parse_probes
-    from probe.runner import select_caches
+def probe_tasks(job: RunJob, selection: RunSelection) -> tuple[list[ProbeTask], int, list[str]]:
+    """One task per (cache, probe group) over the complete caches selected (``probe run``'s selection), each
+    carrying ``job`` (with absolute folders), less the tasks whose runs are all recorded already (how many: the
+    second value) and those that cannot run (why: the third)."""
+    from probe.run.selection import select_caches
 
-    groups = probe_groups(list(parse_probes(probes)))
-    paths = select_caches(features, corpora, models)
-    tasks = [ProbeTask(features=Path(features).resolve(), results=Path(results).resolve(), corpus=p.parent.name,
-                       model=p.stem, probes=g, settings=settings) for p in paths for g in groups]
+    groups = probe_groups(list(selection.probe_names()))
+    paths = select_caches(job.features, selection.corpora, selection.models)
+    resolved = job.resolved()
+    tasks = [ProbeTask(corpus=p.parent.name, model=p.stem, probes=g, job=resolved) for p in paths for g in groups]
     states = [plan_state(t) for t in tasks]
     todo = [t for t, state in zip(tasks, states, strict=True) if state == "todo"]
     problems = [f"{t.label}: {state}" for t, state in zip(tasks, states, strict=True)

@@ -2,7 +2,7 @@
 
 ``probe compare --corpus emodb --a whisper-small:linear --b wav2vec2-base:multilayer [--preset paper]
 [--results results]`` prints, for test macro-F1, UAR and accuracy, each side's mean over its runs with a 95% CI,
-the difference A − B with its CI and a two-sided p-value (:func:`probe.uncertainty.compare_records`: runs paired
+the difference A − B with its CI and a two-sided p-value (:func:`probe.results.uncertainty.compare_records`: runs paired
 on the same splits; a sign-flip permutation test over the test speakers when each run tests one speaker, else a
 two-way (speaker × run) clustered t test; a jackknife-t interval). With few test speakers it says why no
 difference can be significant.
@@ -46,8 +46,8 @@ def select_side(
 ) -> list[dict[str, Any]]:
     """The records of one configuration of (corpus, model, probe); :class:`SelectionError` when there are none
     or when several configuration ids match and ``config`` does not pick one."""
-    from probe.leaderboard import class_set_of
-    from probe.records import record_config_id, record_preset
+    from probe.results.leaderboard import class_set_of
+    from probe.results.records import record_config_id, record_preset
 
     found = [r for r in records if (r.get("corpus"), r.get("model"), r.get("probe"), r.get("protocol")) ==
              (corpus, model, probe, protocol) and class_set_of(r) == classes and record_preset(r)[0] == preset]
@@ -102,8 +102,8 @@ def compare(
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.999, help="Confidence level.")] = 0.95,
 ) -> None:
     """Paired comparison of A − B on the same test speakers: difference, CI and a sign-flip p-value."""
-    from probe.records import iter_records  # the engines load when the command runs: `probe --help` stays quick
-    from probe.uncertainty import METRICS, UncertaintyError, comparisons_over_corpora, intervals_over_corpora
+    from probe.results.records import iter_records  # the engines load when the command runs: `probe --help` stays quick
+    from probe.results.uncertainty import METRICS, UncertaintyError, comparisons_over_corpora, intervals_over_corpora
 
     try:
         (model_a, probe_a), (model_b, probe_b) = parse_side(a), parse_side(b)

@@ -26,7 +26,7 @@ from extract.labels import parse_classes
 from probe.commands.corpora_check import MIN_SPLIT_SPEAKERS, PROGRESS_MIN_FILES, SPEAKER_TABLE_MAX, check
 from probe.commands.corpora_common import CorpusOption, RootOption, _count, _info, _key, _root, _scan
 from probe.commands.errors import fail, require_folder
-from probe.commands.fit import print_fitted
+from probe.commands.terminal_tables import print_fitted
 
 __all__ = ["MIN_SPLIT_SPEAKERS", "PROGRESS_MIN_FILES", "SPEAKER_TABLE_MAX", "corpora_app", "register"]
 
@@ -110,7 +110,7 @@ def list_corpora(
 ) -> None:
     """Every corpus the suite knows: language, expected files, speakers and classes, access, source, location."""
     from extract.corpora.locate import corpus_roots
-    from probe.splits import LOSO_MAX_SPEAKERS
+    from probe.run.splits import LOSO_MAX_SPEAKERS
 
     console = Console()
     problem = ""
@@ -148,7 +148,7 @@ def list_corpora(
 
 def _honest_protocol(speakers: int | None) -> str:
     """``kfold (LOSO)`` for corpora of few speakers, ``holdout`` otherwise (``-`` when unknown)."""
-    from probe.splits import LOSO_MAX_SPEAKERS as few, MIN_SPEAKERS
+    from probe.run.splits import LOSO_MAX_SPEAKERS as few, MIN_SPEAKERS
 
     if speakers is None:
         return "-"

@@ -18,7 +18,7 @@ from probe.commands.corpora_common import CorpusOption, RootOption, _count, _inf
 
 PROGRESS_MIN_FILES = 200  # show a progress bar when reading at least this many headers
 SPEAKER_TABLE_MAX = 30  # above this many speakers, summarise them on one line
-MIN_SPLIT_SPEAKERS = 3  # probe.splits needs one speaker each for train, val and test
+MIN_SPLIT_SPEAKERS = 3  # probe.run.splits needs one speaker each for train, val and test
 
 
 def _read_headers(

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from probe.commands.errors import fail, require_device, require_folder
-from probe.commands.fit import LEADERBOARD_DROP, print_fitted
+from probe.commands.terminal_tables import LEADERBOARD_DROP, print_fitted
 
 console = Console(stderr=True, soft_wrap=True, emoji=False)  # paths and device names such as cuda:x stay text
 
@@ -77,7 +77,8 @@ def _load_wav2vec2(name: str, device: str, weights: str):  # noqa: ANN202 - Back
 def synthesise(run: DemoRun) -> None:
     """Render the synthetic corpus (eSpeak NG) under ``<data-root>/synthetic``."""
     from extract.corpora.locate import corpus_roots
-    from extract.synth import SynthError, render_corpus
+    from extract.espeak import SynthError
+    from extract.synth import render_corpus
 
     try:
         render_corpus(run.data_root / "synthetic", sentences_per_language=run.sentences)
@@ -90,14 +91,15 @@ def synthesise(run: DemoRun) -> None:
 
 def extract_features(run: DemoRun) -> None:
     """Cache every layer of Whisper tiny.en, Whisper base and the Wav2Vec 2.0 model (and the baselines' features)."""
-    from extract.backbones import load_backbone
+    from extract.engine import Selection, run_extraction
+    from extract.job import ExtractJob
     from probe.commands.demo_baselines import extract_baselines
-    from probe.commands.extract import extract_roots
+    from probe.commands.extract_report import ConsoleListener
 
+    job = ExtractJob(weights="pretrained", device=run.device)
     for name in (*DEMO_WHISPERS, None):
-        backbone = (load_backbone(name, weights="pretrained", device=run.device) if name
-                    else _load_wav2vec2(run.wav2vec2, run.device, run.wav2vec2_weights))
-        if not extract_roots(backbone, run.roots, run.features):
+        backbone = job.load(name) if name else _load_wav2vec2(run.wav2vec2, run.device, run.wav2vec2_weights)
+        if not run_extraction(job, Selection(backbone, run.roots, run.features), ConsoleListener()):
             raise typer.Exit(1)
         run.models.append(backbone.name)
     if run.baselines:
@@ -107,12 +109,14 @@ def extract_features(run: DemoRun) -> None:
 def layer_lr_runs(features: Path, out: Path, model: str, seeds: str, device: str, layer_lr: float) -> Any:
     """The demo's extra runs: ``model``'s Multi-Layer probe with its layer logits at ``layer_lr`` (the paper preset
     otherwise); a RunSummary. No leaderboard: :func:`train_probes` writes it once after every run."""
-    from probe.presets import make_config
-    from probe.runner import run_all
+    from probe.run.runner import run_all
+    from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
+    from probe.train.presets import make_config
 
-    config = make_config("paper", device=device, layer_lr=layer_lr)
-    return run_all(features, out, corpora=["synthetic"], models=[model], probes="multilayer", seeds=seeds,
-                   config=config, write_board=False)
+    job = RunJob(features=features, results=out, seeds=seeds,
+                 config=make_config("paper", device=device, layer_lr=layer_lr))
+    return run_all(job, RunSelection(corpora=["synthetic"], models=[model], probes="multilayer"), write_board=False)
 
 
 def train_probes(run: DemoRun) -> None:
@@ -124,8 +128,10 @@ def train_probes(run: DemoRun) -> None:
     from extract.locks import exclusive_lock
     from probe.commands.demo_baselines import run_baselines
     from probe.commands.run import ProgressListener
-    from probe.leaderboard import write_leaderboard
-    from probe.runner import run_all
+    from probe.results.leaderboard import write_leaderboard
+    from probe.run.runner import run_all
+    from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
 
     listener = ProgressListener(Console(stderr=True))
     extra = bool(run.layer_lr > 0 and run.models and ("all" in run.probes or "multilayer" in run.probes))
@@ -138,9 +144,9 @@ def train_probes(run: DemoRun) -> None:
                 pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
                 side = pool.submit(layer_lr_runs, run.features, run.out, run.models[0], run.seeds, run.device,
                                    run.layer_lr)
-            run.summaries.append(run_all(run.features, run.out, corpora=["synthetic"], models=run.models,
-                                         probes=run.probes, seeds=run.seeds, listener=listener, jobs=jobs,
-                                         write_board=not extra))
+            run.summaries.append(run_all(RunJob(features=run.features, results=run.out, seeds=run.seeds),
+                                         RunSelection(corpora=["synthetic"], models=run.models, probes=run.probes),
+                                         listener, jobs=jobs, write_board=not extra))
             if side is not None:
                 summary = side.result()
                 scores = [o.macro_f1 for o in summary.outcomes if o.status == "trained" and o.macro_f1 is not None]
@@ -165,8 +171,9 @@ def transfer(run: DemoRun) -> None:
 
 def report(run: DemoRun) -> None:
     """Leaderboard, tables, figures and REPORT.md from the records."""
-    from probe.leaderboard import leaderboard_table, load_leaderboard
+    from probe.commands.leaderboard_table import leaderboard_table
     from probe.report import write_report
+    from probe.results.leaderboard import load_leaderboard
 
     written = write_report(run.out, run.out, compare="paper", progress=lambda line: console.print(f"  {line}"))
     screen = Console()  # the terminal's width (160 columns into a file or pipe); columns left out are named
@@ -242,8 +249,8 @@ def demo_command(
 def _check_options(seeds: str, probes: str, transfer_probes: str, wav2vec2: str, weights: str) -> None:
     """Refuse bad option values before anything is rendered or extracted (one line naming the option)."""
     from extract.backbones import get_spec
-    from probe.heads import parse_probes
-    from probe.selection import parse_seeds
+    from probe.run.selection import parse_seeds
+    from probe.train.heads import parse_probes
 
     checks = [("--seeds", lambda: parse_seeds(seeds)), ("--probes", lambda: parse_probes(probes)),
               ("--wav2vec2", lambda: get_spec(wav2vec2))]

@@ -8,6 +8,7 @@ every record, table and figure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,16 @@ def extract_baselines(roots: dict[str, Path], features: Path, console: Console) 
     """Extract the demo's low-level feature caches; returns the (model, probes) pairs to train."""
     from extract.backbones import load_backbone
     from extract.backbones.egemaps import INSTALL_HINT
-    from probe.commands.extract import extract_roots
+    from extract.engine import Selection, run_extraction
+    from extract.job import ExtractJob
+    from probe.commands.extract_report import ConsoleListener
 
     chosen = []
     for model, probes in DEMO_BASELINES:
         if model == "egemaps" and not opensmile_available():
             console.print(f"[yellow]eGeMAPS baseline left out: {INSTALL_HINT}[/]")
             continue
-        if not extract_roots(load_backbone(model), roots, features):
+        if not run_extraction(ExtractJob(), Selection(load_backbone(model), roots, features), ConsoleListener()):
             raise typer.Exit(1)
         chosen.append((model, probes))
     return chosen
@@ -51,9 +54,12 @@ def extract_baselines(roots: dict[str, Path], features: Path, console: Console) 
 def run_baselines(pairs: Sequence[tuple[str, str]], features: Path, out: Path, seeds: str,
                   listener: Any) -> list[Any]:
     """Train each baseline on the synthetic corpus through the ordinary runner; returns the run summaries."""
-    from probe.presets import make_config
-    from probe.runner import run_all
+    from probe.run.runner import run_all
+    from probe.run.selection import RunSelection
+    from probe.run.spec import RunJob
+    from probe.train.presets import make_config
 
-    return [run_all(features, out, corpora=["synthetic"], models=[model], probes=probes, seeds=seeds,
-                    config=make_config("paper", epochs=DEMO_AST_EPOCHS) if "ast" in probes else None,
-                    listener=listener) for model, probes in pairs]
+    plain = RunJob(features=features, results=out, seeds=seeds)
+    return [run_all(replace(plain, config=make_config("paper", epochs=DEMO_AST_EPOCHS)) if "ast" in probes else plain,
+                    RunSelection(corpora=["synthetic"], models=[model], probes=probes), listener)
+            for model, probes in pairs]

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.cluster_options import ClusterRequest, cluster_options
 from probe.commands.errors import require_device, require_folder
-
-if TYPE_CHECKING:
-    from extract.backbones import Backbone
-
-console = Console(stderr=True, soft_wrap=True, emoji=False)  # paths and device names such as cuda:x stay text
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024:
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
+from probe.commands.extract_report import console
 
 
 def _split_list(values: list[str] | None) -> list[str]:
@@ -93,9 +79,11 @@ def extract_command(
     --force to redo); one made otherwise is refused with the difference named. Every file of the corpus folder
     that is not used is listed with its reason, in the summary and in the cache's skipped/ group.
     """
-    from extract.backbones import WEIGHTS, WHISPER_INPUTS, load_backbone
+    from extract.backbones import WEIGHTS, WHISPER_INPUTS
+    from extract.engine import Selection, run_extraction
+    from extract.job import ExtractJob
     from extract.labels import parse_classes
-    from extract.settings import ExtractSettings
+    from probe.commands.extract_report import ConsoleListener
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if whisper_input not in WHISPER_INPUTS:
@@ -108,122 +96,20 @@ def extract_command(
         raise typer.BadParameter(str(exc), param_hint="--classes") from None
     roots = _resolve_roots(_split_list(corpus), data_root, config)
     require_folder(out, "--out", "the feature caches")
-    settings = ExtractSettings(weights=weights, device=device, whisper_input=whisper_input, precision=precision,
-                               classes=chosen, batch_size=batch_size, shard_size=shard_size, workers=workers,
-                               force=force, max_seconds=max_duration, wait_lock=wait_lock)  # the one list
-    if cluster and cluster.submit_extract(model, roots, out, config, settings):
+    job = ExtractJob(weights=weights, device=device, whisper_input=whisper_input, precision=precision,
+                     classes=chosen, batch_size=batch_size, shard_size=shard_size, workers=workers, force=force,
+                     max_seconds=max_duration, wait_lock=wait_lock)  # the one list, carried by every task
+    if cluster and cluster.submit_extract(model, roots, out, config, job):
         return  # submitted as one task per (model, corpus): --executor local|slurm
     require_device(device)  # asked for and absent: say so, never fall back to the CPU (nor crash inside torch)
     try:
-        backbone = load_backbone(model, **settings.backbone_options())
+        backbone = job.load(model)
     except (RuntimeError, ValueError, KeyError, FileNotFoundError) as exc:
         reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError quotes it
         console.print(f"[red]error:[/] {escape(reason)}", highlight=False)
         raise typer.Exit(2) from None
-    if not extract_roots(backbone, roots, out, **settings.extraction_options()):
+    if not run_extraction(job, Selection(backbone, roots, out), ConsoleListener()):
         raise typer.Exit(1)
-
-
-def extract_roots(
-    backbone: Backbone,
-    roots: dict[str, Path],
-    out: Path,
-    *,
-    classes: tuple[str, ...] | None = None,
-    batch_size: int | None = None,
-    shard_size: int = 32,
-    workers: int = 2,
-    force: bool = False,
-    max_seconds: float = 3600.0,
-    wait_lock: bool = False,
-) -> bool:
-    """Extract ``backbone`` over each corpus folder with a progress bar and a closing summary per corpus;
-    False when a corpus could not be extracted (unreadable, nothing usable, locked, mismatched cache, full disk)."""
-    from extract import corpora as corpus_registry
-    from extract.guards import ExtractError, NoUsableClipsError
-    from extract.locks import LockBusy
-    from extract.pipeline import extract_corpus
-    from extract.plan import extraction_refusal
-    from tqdm import tqdm
-
-    console.print(f"[bold]{backbone.name}[/] ({backbone.checkpoint}) on {backbone.device}: "
-                  f"{backbone.n_states} states × {backbone.dim}")
-    ok = True
-    for key, root in roots.items():
-        try:
-            scan = corpus_registry.scan(key, root)
-        except corpus_registry.CorpusError as exc:
-            console.print(f"[red]{key}:[/] {escape(str(exc))}")
-            ok = False
-            continue
-        rejected = [(_rel_id(s.path, Path(root)), str(s.path), s.reason) for s in scan.skipped]
-        full = scan.to_frame()
-        manifest = corpus_registry.select_classes(full, classes)
-        if manifest.empty:
-            what = "no usable audio" if full.empty else f"no clip of the classes {', '.join(classes or ())}"
-            console.print(f"[red]{key}:[/] {what} found under {escape(str(root))}; no cache written")
-            _print_files("skipped", rejected)
-            ok = False
-            continue
-        refusal = None if force else extraction_refusal(backbone, key, manifest, out, max_seconds)
-        if refusal:  # sizes from the clips' headers (extract.plan); --force starts anyway
-            console.print(f"[red]{key}: not started:[/] {escape(refusal)}")
-            ok = False
-            continue
-        info = corpus_registry.info(key)
-        hours = 0.0
-        with tqdm(total=len(manifest), unit="clip", desc=f"{key} × {backbone.name}", dynamic_ncols=True) as bar:
-            def progress(clips: int, seconds: float) -> None:
-                nonlocal hours
-                hours += seconds / 3600
-                bar.set_postfix_str(f"{hours:.2f} h audio", refresh=False)
-                bar.update(clips)
-
-            try:
-                summary = extract_corpus(
-                    manifest, backbone, out, corpus=key, language=info.language,
-                    classes=list(classes) if classes else None, batch_size=batch_size, shard_size=shard_size,
-                    force=force, workers=workers, rejected=rejected, max_seconds=max_seconds, wait_lock=wait_lock,
-                    progress=progress, log=lambda m: tqdm.write(m, file=sys.stderr),
-                )
-            except (ExtractError, LockBusy) as exc:
-                bar.close()
-                console.print(f"[red]{key}: error:[/] {escape(str(exc))}")
-                if isinstance(exc, NoUsableClipsError):
-                    _print_files("skipped", exc.skipped)
-                ok = False
-                continue
-        if summary.status == "exists":
-            console.print(f"{key}: complete cache already at {summary.path}; nothing to do (--force redoes it)")
-            continue
-        speed = summary.audio_seconds / summary.wall_s if summary.wall_s else 0.0
-        console.print(
-            f"[green]{key}[/]: {summary.n_done} clips extracted"
-            + (f" (+{summary.n_resumed} resumed)" if summary.n_resumed else "")
-            + f", {len(summary.skipped)} skipped; {summary.audio_seconds / 3600:.2f} h of audio at "
-            f"{speed:.1f} s/s; {_human_bytes(summary.bytes_written)} written → {summary.path}"
-        )
-        if len(full) > len(manifest):
-            console.print(f"  left out {len(full) - len(manifest)} clips of other classes (--classes)")
-        _print_files("skipped", summary.skipped)
-        _print_files("note", summary.notes)
-    return ok
-
-
-def _rel_id(path: Path, root: Path) -> str:
-    """The id a skipped file is listed under: its path relative to the corpus folder."""
-    from extract.corpora.base import utterance_id
-
-    try:
-        return utterance_id(path, root) if path != root else "."
-    except ValueError:
-        return str(path)
-
-
-def _print_files(word: str, rows: list[tuple[str, str, str]]) -> None:
-    """``  skipped <path>: <reason>`` for each row (no markup: paths may hold brackets)."""
-    for _, path, reason in rows:
-        console.print(f"  {word} {path}: {reason}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

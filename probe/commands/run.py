@@ -7,6 +7,7 @@ command exit with code 1 after everything else has run.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,17 +16,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.cluster_options import ClusterRequest, cluster_options
 from probe.commands.errors import fail
-from probe.commands.fit import LEADERBOARD_DROP, print_fitted
+from probe.commands.terminal_tables import LEADERBOARD_DROP, print_fitted
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
-    from probe.runner import CacheIssue, RunOutcome, RunSpec
+    from probe.run.spec import CacheIssue, RunOutcome, RunSpec
 
 
 
-def _console() -> Console:
+def table_console() -> Console:
     """A console for tables: the terminal's width, or into a file or pipe $COLUMNS when set, else 160 columns."""
     console = Console()
     if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
@@ -33,7 +34,7 @@ def _console() -> Console:
     return Console(width=max(console.width, 160))
 
 
-def _split_values(values: list[str] | None) -> list[str] | None:
+def split_values(values: list[str] | None) -> list[str] | None:
     """``--corpus a --corpus b,c`` → ``[a, b, c]``; ``None`` when not given."""
     if not values:
         return None
@@ -72,13 +73,14 @@ class BarProgress:
 
 
 class ProgressListener(BarProgress):
-    """A :class:`probe.runner.RunListener` for the console: skipped caches, the plan, then a progress bar over the
+    """A :class:`probe.run.spec.RunListener` for the console: skipped caches, the plan, then a progress bar over the
     runs to train with a live line of the last result. Call :meth:`close` at the end."""
 
     def __init__(self, console: Console) -> None:
         super().__init__(console, "training")
 
-    def planned(self, total: int, pending: int, issues: list[CacheIssue]) -> None:
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue], notes: Sequence[str] = ()) -> None:
+        """The caches left out and the plan (``probe run`` prints its notes with the summary, at the end)."""
         for issue in issues:
             self.console.print(f"[yellow]skipped[/] {escape(str(issue.path))}: {escape(issue.reason)}",
                                soft_wrap=True, highlight=False)
@@ -130,18 +132,20 @@ def run_command(
 
     Runs already recorded with the same configuration hash are skipped (--force redoes them).
     """
-    from probe.leaderboard import filter_leaderboard, leaderboard_table, split_warnings
     from extract.guards import FolderError
     from extract.locks import LockBusy
     from probe.commands.errors import require_folder
-    from probe.leaderboard import LeaderboardError
-    from probe.runner import NoCachesError, run_all
-    from probe.runspec import RunSettings
-    from probe.presets import preset_label
-    from probe.train import resolve_device
+    from probe.commands.leaderboard_table import leaderboard_table
+    from probe.results.leaderboard import filter_leaderboard, split_warnings
+    from probe.results.leaderboard import LeaderboardError
+    from probe.run.runner import run_all
+    from probe.run.selection import NoCachesError, RunSelection
+    from probe.run.spec import RunJob
+    from probe.train.config import resolve_device
+    from probe.train.presets import preset_label
 
     training = training or TrainingRequest()
-    corpora, models = _split_values(corpus), _split_values(model)
+    corpora, models = split_values(corpus), split_values(model)
     if all_caches and (corpora or models):
         fail("use either --all or --corpus/--model, not both")
     try:
@@ -149,19 +153,19 @@ def run_command(
     except ValueError as exc:
         fail(str(exc))
     require_folder(results, "--results", "run records")
-    settings = RunSettings(seeds=seeds, protocol=protocol, folds=folds, classes=classes, config=config,
-                           split_seed=split_seed, memory_budget=training.memory_budget, force=force)  # threads: in config
+    job = RunJob(features=features, results=results, seeds=seeds, protocol=protocol, folds=folds, classes=classes,
+                 config=config, split_seed=split_seed, memory_budget=training.memory_budget,
+                 force=force)  # threads: config.cpu_threads
+    selection = RunSelection(corpora=corpora, models=models, probes=probes)
     if cluster and cluster.executor != "inline" and jobs > 1:
         fail("--jobs trains caches at once in this process; with --executor each cache is a task of its own: "
               "use --array-parallelism for how many run at once")
-    if cluster and cluster.submit_runs(features, results, corpora=corpora, models=models, probes=probes,
-                                       settings=settings, wait_lock=wait_lock):
+    if cluster and cluster.submit_runs(job, selection, wait_lock=wait_lock):
         return  # submitted as one task per (cache, probe group): --executor local|slurm
-    console = _console()
+    console = table_console()
     listener = ProgressListener(console)
     try:
-        summary = run_all(features, results, corpora=corpora, models=models, probes=probes,
-                          **settings.run_options(), listener=listener, wait_lock=wait_lock, jobs=jobs)
+        summary = run_all(job, selection, listener, wait_lock=wait_lock, jobs=jobs)
     except NoCachesError as exc:
         fail(str(exc))
     except (LockBusy, LeaderboardError, FolderError) as exc:
@@ -181,7 +185,7 @@ def run_command(
                   f"{skipped}, kept (other split or cache) {conflicts}, failed {failed} in {summary.seconds:.0f} s "
                   f"on {resolve_device(training.device)}", highlight=False)
     if summary.leaderboard is not None:
-        from probe.leaderboard import load_leaderboard
+        from probe.results.leaderboard import load_leaderboard
 
         board = filter_leaderboard(load_leaderboard(results, rebuild=False), corpora, models)
         if not board.empty:
@@ -210,13 +214,12 @@ def leaderboard_command(
     csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV, every column.")] = False,
 ) -> None:
     """Print the leaderboard (rebuilt from the run records) as a table."""
-    from probe.leaderboard import (
-        LeaderboardError, filter_leaderboard, leaderboard_table, load_leaderboard, sort_leaderboard,
-    )
+    from probe.commands.leaderboard_table import leaderboard_table
+    from probe.results.leaderboard import LeaderboardError, filter_leaderboard, load_leaderboard, sort_leaderboard
 
     try:
         board = load_leaderboard(results)
-        board = filter_leaderboard(board, _split_values(corpus), _split_values(model), _split_values(probe))
+        board = filter_leaderboard(board, split_values(corpus), split_values(model), split_values(probe))
         if board.empty:
             raise LeaderboardError("no leaderboard row matches the filters")
         board = sort_leaderboard(board, sort)
@@ -225,7 +228,7 @@ def leaderboard_command(
     if csv:
         typer.echo(board.to_csv(index=False), nl=False)
         return
-    console = _console()
+    console = table_console()
     print_fitted(console, leaderboard_table(board), LEADERBOARD_DROP, "--wide shows every column, --csv prints them "
                  "as CSV", wide=wide)
     console.print(f"{len(board)} row(s) from {Path(results) / 'leaderboard.csv'}", highlight=False)

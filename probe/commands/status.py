@@ -44,8 +44,8 @@ def status_command(
     complete and runs already recorded are skipped.
     """
     from probe.cluster import jobs
-    from probe.cluster.options import rebuild_leaderboard, report_states
-    from probe.cluster.submit import wait as follow
+    from probe.commands.cluster_options import rebuild_leaderboard, report_states
+    from probe.commands.cluster_submit import wait as follow
 
     root = jobs.jobs_dir(jobs_dir)
     found = jobs.submissions(root)

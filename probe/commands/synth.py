@@ -9,13 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from extract import synth as synthesis
+from extract import synth_profiles as profiles
+from extract.espeak import SynthError
+from extract.synth import render_corpus
+from extract.synth_clips import parse_languages
 from probe.commands.errors import fail, require_folder
 
 
 def _languages(value: str) -> tuple[str, ...]:
     try:
-        return synthesis.parse_languages(value)
+        return parse_languages(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -31,35 +34,35 @@ def register(app: typer.Typer) -> None:
             "loudness, word gaps) with per-clip variation, per-speaker offsets and background noise at a random SNR. "
             "Speakers are eSpeak voice variants (e.g. it-m3, it-f2). Writes 16 kHz mono WAV files as "
             "<lang>/<speaker>/<emotion>_<sentence>_<take>.wav plus manifest.csv and corpus.json. "
-            f"The default corpus has {synthesis.DEFAULT_CLIPS} clips (8 languages x {synthesis.DEFAULT_SPEAKERS} "
-            f"speakers x {synthesis.DEFAULT_SENTENCES} sentences x 4 emotions). Deterministic for a given seed; "
+            f"The default corpus has {profiles.DEFAULT_CLIPS} clips (8 languages x {profiles.DEFAULT_SPEAKERS} "
+            f"speakers x {profiles.DEFAULT_SENTENCES} sentences x 4 emotions). Deterministic for a given seed; "
             "re-running with the same settings resumes (keeps finished clips). Load it with corpus key `synthetic`."
         ),
     )
     def synth(
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if missing).", file_okay=False),
         languages: str = typer.Option(
-            ",".join(synthesis.LANGUAGES),
+            ",".join(profiles.LANGUAGES),
             "--languages",
             "-l",
             help="Comma-separated languages (subset of the default).",
         ),
         speakers: int = typer.Option(
-            synthesis.DEFAULT_SPEAKERS,
+            profiles.DEFAULT_SPEAKERS,
             "--speakers",
             min=1,
-            max=len(synthesis.VOICE_POOL),
+            max=len(profiles.VOICE_POOL),
             help="Speakers (eSpeak voice variants) per language, genders alternating.",
         ),
         sentences: int = typer.Option(
-            synthesis.DEFAULT_SENTENCES,
+            profiles.DEFAULT_SENTENCES,
             "--sentences",
             min=1,
-            max=min(len(v) for v in synthesis.SENTENCES.values()),
+            max=min(len(v) for v in profiles.SENTENCES.values()),
             help="Sentences per language; every speaker says each one in every emotion.",
         ),
         takes: int = typer.Option(
-            synthesis.DEFAULT_TAKES, "--takes", min=1, help="Renditions per sentence, speaker and emotion."
+            profiles.DEFAULT_TAKES, "--takes", min=1, help="Renditions per sentence, speaker and emotion."
         ),
         seed: int = typer.Option(0, "--seed", help="Random seed of all variation (prosody, gain, noise)."),
         force: bool = typer.Option(
@@ -72,7 +75,7 @@ def register(app: typer.Typer) -> None:
         require_folder(out, "--out", "the synthetic corpus")
         started = time.perf_counter()
         try:
-            frame = synthesis.render_corpus(
+            frame = render_corpus(
                 out,
                 languages=langs,
                 speakers_per_language=speakers,
@@ -82,7 +85,7 @@ def register(app: typer.Typer) -> None:
                 force=force,
                 progress=not quiet,
             )
-        except (synthesis.SynthError, ValueError) as exc:
+        except (SynthError, ValueError) as exc:
             fail(str(exc), 1)
         elapsed = time.perf_counter() - started
 

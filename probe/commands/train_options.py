@@ -3,7 +3,7 @@ device, memory and threads.
 
 :func:`training_options` adds the options to a typer command that has a ``training: TrainingRequest | None``
 parameter and hands the command one :class:`TrainingRequest`; :meth:`TrainingRequest.train_config` turns it into
-the :class:`probe.train.TrainConfig` of the preset with the overrides (the same for both commands).
+the :class:`probe.train.fit.TrainConfig` of the preset with the overrides (the same for both commands).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from probe.train import TrainConfig
+    from probe.train.config import TrainConfig
 
 GIB = 2**30
 PANEL = "Training settings"
@@ -80,7 +80,7 @@ class TrainingRequest:
         that is not above zero, or a device that is absent here (:func:`extract.devices.check_device`).
         """
         from extract.devices import check_device
-        from probe.presets import make_config
+        from probe.train.presets import make_config
 
         check_device(self.device)
         if self.memory_gb is not None and not self.memory_gb > 0:

@@ -1,4 +1,4 @@
-"""``probe transfer``: train on some corpora (or languages), test on others, as a matrix (:mod:`probe.transfer`)."""
+"""``probe transfer``: train on some corpora (or languages), test on others, as a matrix (:mod:`probe.run.transfer`)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,23 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from probe.cluster.options import ClusterRequest, cluster_options
+from probe.commands.cluster_options import ClusterRequest, cluster_options
 from probe.commands.errors import fail
-from probe.commands.run import BarProgress, _console, _split_values
+from probe.commands.run import BarProgress, split_values, table_console
 from probe.commands.train_options import TrainingRequest, training_options
 
 if TYPE_CHECKING:
-    from probe.transfer_run import TransferOutcome
+    from probe.run.spec import CacheIssue, RunOutcome, RunSpec
 
 
 class TransferProgress(BarProgress):
-    """A :class:`probe.transfer_run.TransferListener` for the console: notes, the plan, a progress bar over the
-    records to train with the last cell's macro-F1."""
+    """A :class:`probe.run.spec.RunListener` for the console: notes, the plan (once per model), a progress bar over
+    the records to train with the last cell's macro-F1."""
 
     def __init__(self, console: Console) -> None:
         super().__init__(console, "transfer")
 
-    def planned(self, total: int, pending: int, notes: Sequence[str]) -> None:
+    def planned(self, total: int, pending: int, issues: Sequence[CacheIssue], notes: Sequence[str] = ()) -> None:
         for note in notes:
             self.console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
         self.console.print(f"{total} transfer record(s) planned: {pending} to train, {total - pending} already "
@@ -35,11 +35,11 @@ class TransferProgress(BarProgress):
         if pending:
             self.progress.start()
 
-    def started(self, label: str) -> None:
-        self.now(label)
+    def started(self, spec: RunSpec) -> None:
+        self.now(spec.label)
 
-    def finished(self, outcome: TransferOutcome) -> None:
-        self.done(outcome.status, outcome.label, outcome.message, outcome.macro_f1)
+    def finished(self, outcome: RunOutcome) -> None:
+        self.done(outcome.status, outcome.spec.label, outcome.message, outcome.macro_f1)
 
 
 def transfer_command(
@@ -77,12 +77,13 @@ def transfer_command(
     turns the records into matrices.
     """
     from probe.commands.errors import require_folder
-    from probe.runner import NoCachesError
-    from probe.transfer import TransferError
-    from probe.transfer_run import run_transfer
+    from probe.run.selection import NoCachesError, RunSelection
+    from probe.run.spec import RunJob, TransferSetup
+    from probe.run.transfer import TransferError
+    from probe.run.transfer_run import run_transfer
 
     training = training or TrainingRequest()
-    models = _split_values(model)
+    models = split_values(model)
     if all_models == bool(models):
         fail("name the models with --model, or use --all for every model (not both)")
     try:
@@ -90,17 +91,19 @@ def transfer_command(
     except ValueError as exc:
         fail(str(exc))
     require_folder(results, "--results", "transfer records")
-    # every setting of the cells, written once: the inline run and each cluster task get the same (threads: in
-    # config)
-    options = {"corpora": _split_values(corpus), "protocol": protocol, "train": _split_values(train),
-               "test": _split_values(test), "group_by": group_by, "regional": regional, "seeds": seeds,
-               "classes": classes, "config": config, "memory_budget": training.memory_budget, "force": force}
-    if cluster and cluster.submit_transfer(features, results, models=models, probes=probes, **options):
+    # every setting of the cells, written once: the inline run and each cluster task get the same job (threads:
+    # config.cpu_threads)
+    job = RunJob(features=features, results=results, seeds=seeds, classes=classes, config=config,
+                 memory_budget=training.memory_budget, force=force,
+                 transfer=TransferSetup(protocol=protocol, train=split_values(train), test=split_values(test),
+                                        group_by=group_by, regional=regional))
+    selection = RunSelection(corpora=split_values(corpus), models=models, probes=probes)
+    if cluster and cluster.submit_transfer(job, selection):
         return  # submitted as one task per (model, probe): --executor local|slurm
-    console = _console()
+    console = table_console()
     listener = TransferProgress(console)
     try:
-        summary = run_transfer(features, results, models=models, probes=probes, listener=listener, **options)
+        summary = run_transfer(job, selection, listener)
     except (NoCachesError, TransferError, ValueError) as exc:
         fail(str(exc))
     finally:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from probe.leaderboard import LEADERBOARD_FILE
-from probe.report.figures import layerwise_figures, layerwise_frame
-from probe.report.layer_weights import layer_weight_figures, layer_weights
-from probe.report.intervals import apply_intervals
 from probe.report.baselines import add_baseline_columns, baseline_table, split_baselines
+from probe.report.figures import layerwise_figures, layerwise_frame
+from probe.report.intervals import apply_intervals
+from probe.report.layer_weights import layer_weight_figures, layer_weights
 from probe.report.load import NoRecordsError, ReportError, Run, choose_selection, load_runs, read_run, runs_frame, select_runs
 from probe.report.markdown import ReportContent, RunFigures, write_markdown
 from probe.report.plotting import FORMATS, parse_formats
@@ -21,6 +20,7 @@ from probe.report.run_plots import run_figures
 from probe.report.tables import comparison, corpus_by_backbone_table, probe_by_backbone_table
 from probe.report.transfer import write_transfer
 from probe.report.weights_text import layer_lr_section
+from probe.results.leaderboard import LEADERBOARD_FILE
 
 REPORT_FILE = "REPORT.md"
 

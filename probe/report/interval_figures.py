@@ -26,7 +26,7 @@ from probe.report.layer_weights import record_weights, relative_depth
 from probe.report.load import Run, layerwise_cells
 from probe.report.naming import order_models
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, MARKERS, new_figure, palette, report_style, save_figure
-from probe.uncertainty import N_RESAMPLES, UncertaintyError, compare_records, holm, interval_of_records
+from probe.results.uncertainty import N_RESAMPLES, UncertaintyError, compare_records, holm, interval_of_records
 
 LAYER_COLUMNS = ["model", "languages", "corpus", "layer", "depth", "mean", "ci_low", "ci_high", "band",
                  "diff_vs_final", "p_vs_final", "p_holm"]

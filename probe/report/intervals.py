@@ -1,5 +1,5 @@
 """Uncertainty in the report: speaker-clustered CIs in the table cells, significance-aware bold, and the
-"which differences are real" section of REPORT.md (:mod:`probe.uncertainty` does the statistics).
+"which differences are real" section of REPORT.md (:mod:`probe.results.uncertainty` does the statistics).
 
 * Table 3 (corpus × backbone): each cell's CI pools the seeds of its (corpus, backbone, probe); per corpus the
   best backbone is compared with every other one (paired, on the same test speakers).
@@ -23,7 +23,7 @@ from probe.report.naming import probe_label
 from probe.report.table_tests import ALPHA, NOT_DISTINGUISHABLE, TIED, TableTests, corpus_tests, probe_tests
 from probe.report.tables import Table
 from probe.report.verdicts import Uncertainty, overall_sentence, winners_sentence
-from probe.uncertainty import N_RESAMPLES
+from probe.results.uncertainty import N_RESAMPLES
 
 __all__ = ["ALPHA", "NOT_DISTINGUISHABLE", "TIED", "TableTests", "Uncertainty", "apply_intervals", "corpus_tests",
            "probe_tests"]

@@ -11,7 +11,7 @@ counts the figures show absolute layers.
 A record's weights are placed at the states they weigh (``layer_weight_states``; the paper's eq. 4 mixes states
 1..L, so state 0 is blank). A row is **flagged** when at least one of its runs has ``layer_weights_uniform``: the
 learning rate of the layer logits was too small for any weight to reach twice the uniform 1/n
-(:mod:`probe.optim`), so its differences are not a finding; the heatmap greys and hatches such rows and says so.
+(:mod:`probe.train.optim`), so its differences are not a finding; the heatmap greys and hatches such rows and says so.
 """
 
 from __future__ import annotations

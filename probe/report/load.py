@@ -1,7 +1,7 @@
 """Reading run records (``results/runs/**/*.json``, schema ``ser-probe-run/2``, ``/1`` still read) for the report.
 
 The report never re-trains: everything it shows comes from these files and their ``.npz`` sidecars. Files are
-parsed by :func:`probe.records.read_record`; this module adds the typed view :class:`Run`, the protocol and
+parsed by :func:`probe.results.records.read_record`; this module adds the typed view :class:`Run`, the protocol and
 class-set filter, and a table of runs. See ``docs/run-record.md`` for the schema.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from probe.presets import preset_label
-from probe.records import RECORD_SCHEMA as SCHEMA
-from probe.records import read_record, record_config_id, record_preset
+from probe.results.records import RECORD_SCHEMA as SCHEMA
+from probe.results.records import read_record, record_config_id, record_preset
+from probe.train.presets import preset_label
 REQUIRED: tuple[str, ...] = ("corpus", "model", "probe", "protocol", "seed", "classes", "metrics")
 
 
@@ -79,7 +79,7 @@ class Run:
 
     @property
     def preset(self) -> str:
-        """The training preset (``legacy`` for records made before presets existed)."""
+        """The training preset."""
         return record_preset(self.data)[0]
 
     @property

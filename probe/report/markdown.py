@@ -13,11 +13,11 @@ import pandas as pd
 
 from probe.report.figures import layerwise_summary
 from probe.report.layer_weights import LayerWeights
-from probe.report.weights_text import best_layers_sentence, weights_paragraph
 from probe.report.load import Run
 from probe.report.naming import group_label, order_models, order_probes, probe_code, probe_label
 from probe.report.render import to_markdown
 from probe.report.tables import Table
+from probe.report.weights_text import best_layers_sentence, weights_paragraph
 
 SYNTHETIC_CORPORA = ("synthetic",)
 WEIGHT_KINDS = {
@@ -186,7 +186,7 @@ def _layerwise_paragraph(frame: pd.DataFrame) -> str:
 
 def _preset_line(frame: pd.DataFrame) -> str:
     """The presets of the shown runs, each with what it means."""
-    from probe.presets import PRESET_DESCRIPTIONS
+    from probe.train.presets import PRESET_DESCRIPTIONS
 
     names = sorted(frame["preset"].unique())
     return "; ".join(f"**{n}**" + (f" ({PRESET_DESCRIPTIONS[n.split(' + ')[0]]})"

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from probe.report.load import Run
-from probe.uncertainty import (
+from probe.results.uncertainty import (
     LEVEL,
     N_RESAMPLES,
     UncertaintyError,

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from probe.report.naming import group_label, order_models, order_probes, probe_code, probe_label
-from probe.presets import paper_departures_sentence
 from probe.report.reference import Reference
 from probe.report.render import Cell, Grid, to_latex, to_markdown
+from probe.train.presets import paper_departures_sentence
 
 BEST_PROBE = ("corpus", "backbone")
 """How :func:`corpus_by_backbone` picks the probe: per (corpus, backbone) cell, or once per backbone."""

@@ -2,7 +2,7 @@
 
 Per backbone, probe and preset: the ``pair`` matrix (rows train domain, columns test domain, test macro-F1 mean
 over seeds with a speaker- and run-clustered 95% jackknife-t interval pooled over the seeds when
-:mod:`probe.uncertainty` is installed, the diagonal being the in-domain reference) as CSV, Markdown, LaTeX and
+:mod:`probe.results.uncertainty` is installed, the diagonal being the in-domain reference) as CSV, Markdown, LaTeX and
 a heatmap; the language × language version (domains of one language merged by averaging their cells); the
 relative drop from in-domain, 100·(F1(B→B) − F1(A→B)) / F1(B→B); the other protocols beside the in-domain score
 of each test domain; and the backbone comparison of mean off-diagonal F1, English-only vs multilingual
@@ -21,14 +21,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Rectangle
 
-from probe.records import read_record
-from probe.transfer import IN_DOMAIN
 from probe.report.naming import file_safe, group_label, order_models, probe_label
 from probe.report.plotting import FORMATS, HEATMAP_CMAP, new_figure, report_style, save_figure
 from probe.report.render import latex_escape
+from probe.results.records import read_record
+from probe.run.transfer import IN_DOMAIN
 
-try:  # speaker- and run-clustered intervals (probe.uncertainty); cells have none without it
-    from probe.uncertainty import interval_of_records
+try:  # speaker- and run-clustered intervals (probe.results.uncertainty); cells have none without it
+    from probe.results.uncertainty import interval_of_records
 except ImportError:  # pragma: no cover - depends on the installed version
     interval_of_records = None
 
@@ -185,7 +185,7 @@ def write_transfer(results: Path, out: Path, formats: Sequence[str] = FORMATS, i
              "Standardisation statistics (when the preset uses them) come from the training domains only; classes "
              "are those the two domains share.", ""]
     if interval_of_records is None and intervals:
-        report.notes.append("probe.uncertainty is not available: transfer cells have no intervals")
+        report.notes.append("probe.results.uncertainty is not available: transfer cells have no intervals")
     summary = []
     for key, group in frame.groupby(KEYS, sort=False):
         model, probe, preset, cid = key

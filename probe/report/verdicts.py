@@ -16,7 +16,7 @@ from probe.report.load import Run
 from probe.report.naming import probe_label
 from probe.report.table_tests import ALPHA, NOT_DISTINGUISHABLE, TableTests, records_by_cell, safe
 from probe.report.tables import Table
-from probe.uncertainty import compare_over_corpora, holm
+from probe.results.uncertainty import compare_over_corpora, holm
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """REPORT.md's words on the Multi-Layer layer weights and the layer-wise curve's best layers.
 
-Weights flagged uniform by construction (:mod:`probe.optim`) are never presented as a finding: their rows are left
+Weights flagged uniform by construction (:mod:`probe.train.optim`) are never presented as a finding: their rows are left
 out of the peaks and depth shares, and one sentence says why, with the movement bound. The layer-wise paragraph
-names the set of layers not significantly worse than the best (:mod:`probe.bestlayers`), not only the argmax.
+names the set of layers not significantly worse than the best (:mod:`probe.results.bestlayers`), not only the argmax.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.bestlayers import best_layer_set
-from probe.optim import max_weight
 from probe.report.layer_weights import LayerWeights
 from probe.report.load import Run, layerwise_cells
+from probe.results.bestlayers import best_layer_set
+from probe.train.optim import max_weight
 
 
 def states_in_mix(data: LayerWeights) -> int:
