@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from extract.backbones import MODELS
 from extract.backbones.ct2_bundles import BUNDLES, installed
-from extract.backbones.info import count_params, format_params
+from extract.backbones.info import count_params, format_params, params_of, recorded_params, write_param_table
 from probe.cli import app
 
 runner = CliRunner()
@@ -35,6 +35,16 @@ def test_parameter_counts_match_built_models() -> None:
     assert count_params("logmel-128") is None and format_params(None) == "—"
     assert format_params(19_822_592) == "19.8M" and format_params(962_500_000) == "962.5M"
     assert format_params(1_550_000_000) == "1.55B"
+
+
+def test_the_recorded_counts_are_the_architectures_counts(tmp_path) -> None:
+    """param_counts.json (what `probe models list` reads) equals count_params for every registered model: a
+    changed architecture, config or library version fails here until the table is rewritten (--write)."""
+    counted = {name: count_params(name) for name in sorted(MODELS)}
+    assert recorded_params() == {name: n for name, n in counted.items() if n is not None}
+    assert all(params_of(name) == n for name, n in counted.items())
+    written = write_param_table(tmp_path / "counts.json")
+    assert json.loads(written.read_text())["counts"] == recorded_params()
 
 
 def test_table_lists_every_model_and_offline_weights() -> None:

@@ -17,8 +17,8 @@ models_app = typer.Typer(help="The speech models the suite knows by name.", no_a
 @models_app.command("list")
 def list_command(
     family: Annotated[str, typer.Option(help="Only this family (e.g. whisper, wavlm, hubert); default: all.")] = "",
-    params: Annotated[bool, typer.Option(help="Count parameters (architecture built on the meta device: no "
-                                               "download, a few seconds).")] = True,
+    params: Annotated[bool, typer.Option(help="Show parameter counts (of the architecture built on the meta "
+                                               "device; read from a table the tests check against it).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """Print every registered model: suite name, family, checkpoint, states × dim, parameters (Whisper: the
