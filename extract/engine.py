@@ -17,6 +17,7 @@ from typing import Protocol
 
 from extract.backbones.base import Backbone
 from extract.corpus_pass import ExtractSummary, Rows
+from extract.guards import human_bytes
 from extract.job import ExtractJob
 
 
@@ -59,6 +60,26 @@ class ExtractListener(Protocol):
         ``left_out``: clips of other classes than the job's."""
 
 
+def done_lines(corpus: str, summary: ExtractSummary, left_out: int) -> list[str]:
+    """What a finished corpus says, as plain lines: ``<corpus>: <outcome>``, then the clips left out and each
+    skipped or odd file. Both listeners print these (the command line with colour)."""
+    if summary.status == "exists":
+        return [f"{corpus}: complete cache already at {summary.path}; nothing to do (--force redoes it)"]
+    speed = summary.audio_seconds / summary.wall_s if summary.wall_s else 0.0
+    lines = [f"{corpus}: {summary.n_done} clips extracted"
+             + (f" (+{summary.n_resumed} resumed)" if summary.n_resumed else "")
+             + f", {len(summary.skipped)} skipped; {summary.audio_seconds / 3600:.2f} h of audio at {speed:.1f} s/s; "
+             f"{human_bytes(summary.bytes_written)} written → {summary.path}"]
+    if left_out:
+        lines.append(f"  left out {left_out} clips of other classes (--classes)")
+    return lines + file_lines("skipped", summary.skipped) + file_lines("note", summary.notes)
+
+
+def file_lines(word: str, rows: Rows) -> list[str]:
+    """``  <word> <path>: <reason>`` for each ``(id, path, reason)`` row."""
+    return [f"  {word} {path}: {reason}" for _, path, reason in rows]
+
+
 class LogListener:
     """Plain lines on stderr, for a log file (a cluster task's): no progress bar, one progress line per tenth of a
     corpus, and each corpus's outcome with its skipped files."""
@@ -75,9 +96,8 @@ class LogListener:
                  f"{backbone.n_states} states x {backbone.dim}")
 
     def corpus_failed(self, corpus: str, problem: str, reason: str, files: Rows) -> None:
-        self.log(f"{corpus}: {problem}: {reason}")
-        for _, path, why in files:
-            self.log(f"  skipped {path}: {why}")
+        for line in [f"{corpus}: {problem}: {reason}", *file_lines("skipped", files)]:
+            self.log(line)
 
     def corpus_started(self, corpus: str, model: str, clips: int) -> None:
         self._corpus, self._total, self._done, self._next = f"{corpus} x {model}", clips, 0, 0
@@ -93,14 +113,8 @@ class LogListener:
         pass
 
     def corpus_done(self, corpus: str, summary: ExtractSummary, left_out: int) -> None:
-        if summary.status == "exists":
-            self.log(f"{corpus}: complete cache already at {summary.path}; nothing to do")
-            return
-        self.log(f"{corpus}: {summary.n_done} clips extracted (+{summary.n_resumed} resumed), "
-                 f"{len(summary.skipped)} skipped, {left_out} of other classes left out -> {summary.path}")
-        for word, rows in (("skipped", summary.skipped), ("note", summary.notes)):
-            for _, path, why in rows:
-                self.log(f"  {word} {path}: {why}")
+        for line in done_lines(corpus, summary, left_out):
+            self.log(line)
 
 
 def run_extraction(job: ExtractJob, selection: Selection, listener: ExtractListener) -> bool:

@@ -48,7 +48,7 @@ def test_tiny_scratch_models_learn_a_planted_pattern(tmp_path: Path, probe: str,
         labels = cache.utterances["label"].astype("category").cat.codes.to_numpy(np.int64)
         parts = _parts(cache)
         config = make_config("paper", device="cpu", epochs=12, lr=1e-3, batch_size=16)
-        result, extra = fit_baseline(probe, data.frames(False), labels, parts, 64, 4, config, seed=0, size=size)
+        result, extra = fit_baseline(probe, data.frames(False), labels, parts, 4, config, seed=0, size=size)
         score = macro_f1(labels[parts["test"]], result.test.pred()[:, 0])
         assert score > 0.6, f"{probe}: test macro-F1 {score:.2f} on a planted pattern (chance 0.25)"
         lengths = cache.utterances["n_frames"].to_numpy()

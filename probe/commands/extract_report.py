@@ -20,19 +20,12 @@ _HEADINGS = {"unreadable": "", "empty": "", "refused": " not started:", "error":
 """How each ``problem`` of :meth:`ConsoleListener.corpus_failed` is introduced after the corpus key."""
 
 
-def human_bytes(n: float) -> str:
-    """``1.5 MB``: a size in bytes, in the largest unit under 1024."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024:
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
 def print_files(word: str, rows: Rows) -> None:
     """``  skipped <path>: <reason>`` for each row (no markup: paths may hold brackets)."""
-    for _, path, reason in rows:
-        console.print(f"  {word} {path}: {reason}", markup=False, highlight=False)
+    from extract.engine import file_lines  # the engine (torch) only when an extraction runs
+
+    for line in file_lines(word, rows):
+        console.print(line, markup=False, highlight=False)
 
 
 class ConsoleListener:
@@ -73,17 +66,10 @@ class ConsoleListener:
             self._bar = None
 
     def corpus_done(self, corpus: str, summary: ExtractSummary, left_out: int) -> None:
-        if summary.status == "exists":
-            console.print(f"{corpus}: complete cache already at {summary.path}; nothing to do (--force redoes it)")
-            return
-        speed = summary.audio_seconds / summary.wall_s if summary.wall_s else 0.0
-        console.print(
-            f"[green]{corpus}[/]: {summary.n_done} clips extracted"
-            + (f" (+{summary.n_resumed} resumed)" if summary.n_resumed else "")
-            + f", {len(summary.skipped)} skipped; {summary.audio_seconds / 3600:.2f} h of audio at "
-            f"{speed:.1f} s/s; {human_bytes(summary.bytes_written)} written → {summary.path}"
-        )
-        if left_out:
-            console.print(f"  left out {left_out} clips of other classes (--classes)")
-        print_files("skipped", summary.skipped)
-        print_files("note", summary.notes)
+        from extract.engine import done_lines
+
+        first, *rest = done_lines(corpus, summary, left_out)
+        written = summary.status != "exists"
+        console.print(f"[green]{escape(corpus)}[/]{escape(first[len(corpus):])}" if written else escape(first))
+        for line in rest:
+            console.print(line, markup=False, highlight=False)

@@ -3,7 +3,7 @@ device, memory and threads.
 
 :func:`training_options` adds the options to a typer command that has a ``training: TrainingRequest | None``
 parameter and hands the command one :class:`TrainingRequest`; :meth:`TrainingRequest.train_config` turns it into
-the :class:`probe.train.fit.TrainConfig` of the preset with the overrides (the same for both commands).
+the :class:`probe.train.config.TrainConfig` of the preset with the overrides (the same for both commands).
 """
 
 from __future__ import annotations

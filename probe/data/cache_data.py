@@ -30,6 +30,7 @@ import torch
 
 from extract.cache import FeatureCache, nonfinite_error
 from probe.data.batching import block_partition, gather_padded, gather_padded_torch, plan_batches, plan_blocks, wanted_rows
+from probe.data.feeds import Feed
 from probe.data.framestats import FrameStats, StatsMemo, frame_stats, squeezed
 from probe.data.stream import Gather, StreamFrames
 
@@ -75,17 +76,13 @@ def gpu_budget(device: str, fraction: float = MEMORY_FRACTION) -> int:
     return int(free * fraction)
 
 
-class FrameSource(Protocol):
-    """Where frame-level heads get their frames: padded float16 batches of cache rows, with masks."""
+class FrameSource(Feed, Protocol):
+    """Where frame-level heads get their frames: padded float16 batches of cache rows, with masks; a
+    :class:`probe.data.feeds.Feed` whose :attr:`shape` is ``(len(states), d)``, read block by block."""
 
     lengths: np.ndarray
     states: tuple[int, ...]
     mode: str
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(len(states), d)``, as every feed (:class:`probe.data.feeds.Feed`)."""
-        ...
 
     def batches(
         self, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
@@ -191,14 +188,6 @@ class CacheData:
         self.device = device
         self._pooled: np.ndarray | None = None
         self._frames: dict[bool, FrameSource] = {}
-
-    @property
-    def n_states(self) -> int:
-        return self.cache.n_states
-
-    @property
-    def dim(self) -> int:
-        return self.cache.dim
 
     def pooled(self) -> np.ndarray:
         """``pooled/mean``, ``(N, L+1, d)`` float32, read once."""

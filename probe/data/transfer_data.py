@@ -112,10 +112,6 @@ class TransferData:
     def n_states(self) -> int:
         return self.caches[0].n_states
 
-    @property
-    def dim(self) -> int:
-        return self.caches[0].dim
-
     def rows(self, source: int, local: np.ndarray) -> np.ndarray:
         """Global rows of cache ``source``'s rows ``local``."""
         return np.asarray(local, dtype=np.int64) + self.bases[source]

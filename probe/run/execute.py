@@ -219,8 +219,7 @@ def fit_run(spec: RunSpec, data: CacheData, train: TrainConfig) -> Fitted:
         feed.hold(spec.parts["val"], train.block_bytes)
     try:
         if is_baseline(spec.probe):  # own training settings (probe.train.baselines), recorded in the config
-            result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, data.dim, len(spec.classes), train,
-                                         spec.seed)
+            result, extra = fit_baseline(spec.probe, feed, labels, spec.parts, len(spec.classes), train, spec.seed)
         else:
             result, extra = fit_probe(spec.probe, feed, labels, spec.parts, len(spec.classes), train, spec.seed), {}
     finally:

@@ -138,15 +138,16 @@ def _classifier_name(probe: str) -> str:
 
 
 def fit_baseline(
-    probe: str, feed: Any, labels: np.ndarray, parts: dict[str, np.ndarray], dim: int, n_classes: int,
+    probe: str, feed: Any, labels: np.ndarray, parts: dict[str, np.ndarray], n_classes: int,
     train: TrainConfig, seed: int, size: ASTSize | CNNSize | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train baseline ``probe`` on ``feed`` (frames for the from-scratch models, :class:`PooledFeed` for the
     references); returns the result and the data-dependent settings to add to the record's ``config``.
-    ``size`` replaces the registered architecture (tests use tiny ones)."""
+    ``size`` replaces the registered architecture (tests use tiny ones); the input width is the feed's."""
     if is_reference(probe):
         return fit_reference(probe, feed, labels, parts, n_classes, train, seed)
     config = scratch_train_config(probe, train)
+    dim = feed.shape[1]
     lengths = np.asarray(feed.lengths, dtype=np.int64)
     rows = np.concatenate([np.asarray(parts[p], dtype=np.int64) for p in ("train", "val", "test")])
     longest = int(lengths[rows].max())

@@ -1,14 +1,11 @@
 """Training one probe head: the paper's protocol, model selection on validation only, deterministic per seed.
 
-The defaults are the ``paper`` preset (:mod:`probe.train.presets`): Adam, lr 5e-4, weight decay 1e-4, betas (0.9, 0.98),
-eps 1e-8, 30 epochs, batch size 32, m = 256, raw features (no standardisation), Dropout 0.1 in the frame-wise
-layers, class-weighted cross-entropy, and ReduceLROnPlateau on the validation loss (patience 5, factor 0.5, min lr
-5e-5). The ``standardized`` preset standardises inputs with statistics of the training part (frame statistics for
-frame-level heads, utterance statistics for pooled ones; per state for all-state heads), with Dropout 0.2, plain
-cross-entropy and a constant rate. After every epoch the head is scored on the validation part; the state of the
-epoch with the best validation macro-F1 (ties: lower validation loss, then the earlier epoch) is kept. The test
-part is predicted once, after training, with that state: it never takes part in any choice. The layer-wise head
-trains one probe per state side by side: each state gets its own best epoch.
+The settings and their defaults (the ``paper`` preset) are :class:`probe.train.config.TrainConfig`'s. When a
+preset standardises, the statistics are those of the training part (frame statistics for frame-level heads,
+utterance statistics for pooled ones; per state for all-state heads). After every epoch the head is scored on the
+validation part; the state of the epoch with the best validation macro-F1 (ties: lower validation loss, then the
+earlier epoch) is kept. The test part is predicted once, after training, with that state: it never takes part in
+any choice. The layer-wise head trains one probe per state side by side: each state gets its own best epoch.
 
 Batches follow the blocked plan of :mod:`probe.data.batching` (``block_bytes``, recorded; one block, i.e. a plain
 shuffle, for every cache of up to 1 GiB of frames of the head's states). Given a seed, a run on CPU is

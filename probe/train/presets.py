@@ -1,4 +1,4 @@
-"""Training presets: named sets of :class:`probe.train.fit.TrainConfig` values, recorded in every run.
+"""Training presets: named sets of :class:`probe.train.config.TrainConfig` values, recorded in every run.
 
 ``paper`` (the default) is the protocol of D'Asaro et al. (CLiC-it 2024). The paper states Adam, lr 5e-4, weight
 decay 1e-4, betas (0.9, 0.98), eps 1e-8, 30 epochs and m = 256, and says it follows PEFT-SER for everything else;
