@@ -166,6 +166,8 @@ def make_record(
         "layer_weights": None,
         "layerwise": None,
         "versions": {"python": "3.12", "torch": "2.5", "ser-probe": "0.1.0"},
+        "determinism": {"device_type": "cpu", "deterministic_algorithms": False, "warn_only": False, "cpu_threads": 1},
+        "throughput": None,
         "created": "2025-01-02T00:00:00",
         "duration_s": 1.5,
     }
@@ -272,13 +274,13 @@ def write_results(
 
 def written_records(results: Path) -> dict[str, dict[str, Any]]:
     """Every run record under ``<results>/runs`` by its relative path, less the fields that record when and how
-    long (``created``, ``duration_s``): what must be equal between two runs of the same work."""
+    long (``created``, ``duration_s``, ``throughput``): what must be equal between two runs of the same work."""
     import json
 
     out = {}
     for path in sorted((results / "runs").rglob("seed*.json")):
         record = json.loads(path.read_text())
-        for key in ("created", "duration_s"):
+        for key in ("created", "duration_s", "throughput"):
             record.pop(key)
         out[str(path.relative_to(results))] = record
     return out

@@ -203,7 +203,8 @@ def hand_record(corpus: str, model: str, probe: str, seed: int, f1: float, proto
         "metrics": {"test": metrics, "val": metrics, "best_epoch": 3},
         "curves": {"epoch": [1], "train_loss": [1.0], "val_loss": [1.0], "val_macro_f1": [f1]},
         "predictions": {"id": [], "speaker": [], "true": [], "pred": [], "proba": []},
-        "layer_weights": None, "layerwise": None, "versions": {}, "created": "2024-01-01T00:00:00+00:00",
+        "layer_weights": None, "layerwise": None, "versions": {}, "determinism": {}, "throughput": None,
+        "created": "2024-01-01T00:00:00+00:00",
         "duration_s": 1.0,
     }
 

@@ -101,6 +101,8 @@ def _same(a, b) -> None:  # noqa: ANN001 - two TrainResults
     assert np.array_equal(a.test.embeddings, b.test.embeddings)
     sa, sb = a.head.state_dict(), b.head.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    counted = ("train_steps", "train_clips", "train_frames")  # the work metered is the same; its seconds are not
+    assert [a.throughput[k] for k in counted] == [b.throughput[k] for k in counted]
 
 
 @pytest.mark.parametrize("preset", ["paper", "standardized"])

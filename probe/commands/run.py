@@ -184,6 +184,8 @@ def run_command(
     console.print(f"preset {preset_label(config.preset, config.overrides)}: trained {trained}, already recorded "
                   f"{skipped}, kept (other split or cache) {conflicts}, failed {failed} in {summary.seconds:.0f} s "
                   f"on {resolve_device(training.device)}", highlight=False)
+    for line in summary.throughput_lines():
+        console.print(f"  {escape(line)}", highlight=False)
     if summary.leaderboard is not None:
         from probe.results.leaderboard import load_leaderboard
 

@@ -111,6 +111,8 @@ def transfer_command(
     trained, skipped, failed = (summary.count(s) for s in ("trained", "skipped", "failed"))
     console.print(f"transfer ({protocol}): trained {trained}, already recorded {skipped}, failed {failed} in "
                   f"{summary.seconds:.0f} s; records under {results / 'transfer' / 'runs'}", highlight=False)
+    for line in summary.throughput_lines():
+        console.print(f"  {line}", highlight=False)
     if failed:
         raise typer.Exit(1)
 

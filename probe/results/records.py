@@ -28,7 +28,7 @@ RECORD_SCHEMA = "ser-probe-run/2"
 RECORD_KEYS: tuple[str, ...] = (
     "schema", "corpus", "language", "model", "family", "pretraining", "languages", "probe", "protocol", "fold",
     "n_folds", "seed", "classes", "preset", "overrides", "config_id", "config", "config_hash", "split", "cache", "metrics", "curves", "predictions",
-    "layer_weights", "layerwise", "versions", "created", "duration_s",
+    "layer_weights", "layerwise", "versions", "determinism", "throughput", "created", "duration_s",
 )
 """Every top-level key of a record, in the order of ``docs/run-record.md``."""
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from extract.cache import CacheError, FeatureCache
+from extract.determinism import determinism_settings
 from extract.guards import SpaceError, space_error
 from probe.data.cache_data import CacheData
 from probe.data.feeds import PooledFeed
@@ -122,6 +123,8 @@ def build_record(
         **weight_fields(result.head, result.logit_bound),
         "layerwise": layerwise,
         "versions": versions(),
+        "determinism": result.determinism or determinism_settings("cpu"),  # fitted outside torch: the CPU's
+        "throughput": result.throughput,
         "created": now_iso(),
         "duration_s": round(result.seconds, 3),
     }
@@ -191,7 +194,7 @@ def execute_group(
                 write_checked(spec.path, record, ids, embeddings, f"the {'transfer ' if spec.transfer else ''}"
                               f"record of {spec.label}")
                 outcome = RunOutcome(spec, "trained", record["metrics"]["test"]["macro_f1"],
-                                     time.perf_counter() - started)
+                                     time.perf_counter() - started, throughput=result.throughput)
             except _RUN_ERRORS as exc:
                 outcome = failed_outcome(spec, exc)
         outcomes.append(outcome)

@@ -62,6 +62,7 @@ class RunOutcome:
     macro_f1: float | None = None
     seconds: float = 0.0
     message: str = ""
+    throughput: dict[str, Any] | None = None  # a trained run's TrainMeter summary (probe.train.loop)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,23 @@ class RunSummary:
     def count(self, status: str) -> int:
         """How many runs ended with ``status``."""
         return sum(o.status == status for o in self.outcomes)
+
+    def throughput_lines(self) -> list[str]:
+        """How fast the runs trained here: frames per second of the frame-level heads' training steps and the share
+        of that time spent waiting for data, then clips per second of the pooled heads (from each trained run's
+        ``throughput``; validation excluded). Empty when nothing trained."""
+        meters = [o.throughput for o in self.outcomes if o.status == "trained" and o.throughput]
+        lines = []
+        for frame_level, unit in ((True, "frames"), (False, "clips")):
+            chosen = [m for m in meters if (m["train_frames"] is not None) == frame_level]
+            seconds = sum(m["train_seconds"] for m in chosen)
+            if not chosen or seconds <= 0:
+                continue
+            count = sum(m["train_frames"] if frame_level else m["train_clips"] for m in chosen)
+            waiting = sum(m["data_seconds"] for m in chosen) / seconds
+            lines.append(f"{'frame-level' if frame_level else 'pooled'} heads ({len(chosen)} run(s)): "
+                         f"{count / seconds:,.0f} {unit}/s in training, {waiting:.0%} of it waiting for data")
+        return lines
 
     @property
     def records(self) -> list[Path]:

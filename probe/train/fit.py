@@ -50,8 +50,7 @@ def fit_probe(
         run = SeedRun(probe, feed, labels, parts, n_classes, config, seed, on_epoch, head)
         for epoch in range(1, config.epochs + 1):
             with run.active():
-                for batch, x, mask in run.batches(epoch):
-                    run.train_batch(epoch, batch, x, mask)
+                run.train_on(epoch, run.batches(epoch))
                 run.end_epoch(epoch)
         with run.active():
             return run.finish()

@@ -9,7 +9,7 @@ generator (the batch plan), and its own state of torch's global generators (drop
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from extract.determinism import determinism_settings
 from probe.data.batching import plan_blocks
 from probe.data.cache_data import training_batches
 from probe.train.config import TrainConfig, resolve_device
@@ -64,6 +65,38 @@ class TrainResult:
     standardization: dict[str, Any] = field(default_factory=dict)
     logit_bound: LogitBound | None = None
     """How far the Multi-Layer layer logits could have moved (:mod:`probe.train.optim`); ``None`` for other heads."""
+    throughput: dict[str, Any] | None = None
+    """Where the training time went (:meth:`TrainMeter.summary`); ``None`` for classifiers fitted otherwise."""
+    determinism: dict[str, Any] = field(default_factory=dict)
+    """The determinism settings the run trained under (:func:`extract.determinism.determinism_settings`)."""
+
+
+@dataclass
+class TrainMeter:
+    """One run's training time, apart from validation: the seconds the loop waited for each batch (reading,
+    gathering, copying to the device) and the seconds of the optimisation steps, with the clips and valid frames
+    trained on. On CUDA each step ends by reading its loss back (the non-finite check), so a step's seconds
+    include its kernels and the waits are the time the GPU had no batch to work on."""
+
+    steps: int = 0
+    clips: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    data_seconds: float = 0.0
+
+    def waited(self, seconds: float) -> None:
+        """Count ``seconds`` spent waiting for data."""
+        self.seconds += seconds
+        self.data_seconds += seconds
+
+    def summary(self, frame_level: bool) -> dict[str, Any]:
+        """JSON-ready totals and rates; frames only for frame-level heads (pooled heads read one vector per clip)."""
+        seconds = max(self.seconds, 1e-9)
+        return {"train_steps": self.steps, "train_clips": self.clips,
+                "train_frames": self.frames if frame_level else None, "train_seconds": round(self.seconds, 3),
+                "clips_per_s": round(self.clips / seconds, 1),
+                "frames_per_s": round(self.frames / seconds, 1) if frame_level else None,
+                "data_seconds": round(self.data_seconds, 3), "data_share": round(self.data_seconds / seconds, 4)}
 
 
 def _grouped(logits: torch.Tensor) -> torch.Tensor:
@@ -156,6 +189,10 @@ class SeedRun:
         self.y_val = self.y_all[torch.from_numpy(self.val_rows)]
         self._total, self._count = torch.zeros(groups, dtype=torch.float64), 0
         self._torch_rng = self._capture_rng()
+        self.meter = TrainMeter()
+        lengths = getattr(feed, "lengths", None)
+        self._frames = np.asarray(lengths, dtype=np.int64) if head.frames and lengths is not None else None
+        self.determinism = determinism_settings(device)  # under training_threads: the thread count trained on
         self.seconds = time.perf_counter() - started
 
     # -- torch's generators: this run's own state ------------------------------------------------------------
@@ -188,11 +225,27 @@ class SeedRun:
         return plan_blocks(partition, self.train_rows, self.feed.lengths, self.config.batch_size, self.rng)
 
     # -- training --------------------------------------------------------------------------------------------
+    def train_on(
+        self, epoch: int, batches: Iterable[tuple[np.ndarray, torch.Tensor, torch.Tensor | None]]
+    ) -> None:
+        """:meth:`train_batch` on every batch of ``batches``, the time spent waiting for each one metered."""
+        items = iter(batches)
+        while True:
+            started = time.perf_counter()
+            item = next(items, None)
+            self.meter.waited(time.perf_counter() - started)
+            if item is None:
+                return
+            self.train_batch(epoch, *item)
+
     def train_batch(self, epoch: int, batch: np.ndarray, x: torch.Tensor, mask: torch.Tensor | None) -> None:
         """One optimisation step on ``batch`` (cache rows) with its frames or vectors ``x``."""
+        started = time.perf_counter()
         self.head.train()
         x = x.to(self.device, non_blocking=True)
         mask = None if mask is None else mask.to(self.device, non_blocking=True)
+        self.meter.waited(time.perf_counter() - started)  # the copy to the device is waiting for data too
+        started = time.perf_counter()
         y = self.y_all[torch.from_numpy(batch)].to(self.device)
         per_group = _loss_per_group(_grouped(self.head(x, mask)), y, self.weight)
         if not bool(torch.isfinite(per_group).all()):
@@ -205,6 +258,10 @@ class SeedRun:
         self.optim.step()
         self._total += per_group.detach().double().cpu() * len(batch)
         self._count += len(batch)
+        self.meter.steps += 1
+        self.meter.clips += len(batch)
+        self.meter.frames += int(self._frames[batch].sum()) if self._frames is not None else 0
+        self.meter.seconds += time.perf_counter() - started
 
     def end_epoch(self, epoch: int) -> None:
         """Validation, the scheduler's step, best-state selection (per group) and the curves."""
@@ -239,4 +296,4 @@ class SeedRun:
         test_out = predict(self.head, self.feed, self.test_rows, self.config.batch_size, self.device, embeddings=True)
         self.head.to("cpu")
         return TrainResult(self.head, self.best_epoch, self.curves, val_out, test_out, self.seconds,
-                           self.standardization, self.bound)
+                           self.standardization, self.bound, self.meter.summary(self.head.frames), self.determinism)

@@ -10,6 +10,7 @@ order, same dropout draws, same validation (per seed, after the epoch), same pre
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -56,17 +57,18 @@ def fit_side_by_side(
             partition = feed.partition(epoch, config.block_bytes)
             plans = {i: runs[i].plan(partition) for i in alive}
             wanted = wanted_rows(list(plans.values()), len(partition))
+            started = time.perf_counter()
             for b, gather in enumerate(feed.block_pass(partition, wanted)):
-                for i in alive:
-                    if outcome[i] is not None:
-                        continue
+                training = [i for i in alive if outcome[i] is None]
+                for i in training:  # one read of the block for every seed: each waited its share of it
+                    runs[i].meter.waited((time.perf_counter() - started) / max(len(training), 1))
+                for i in training:
                     with runs[i].active():
                         try:
-                            for batch in plans[i][b]:
-                                x, mask = gather(batch)
-                                runs[i].train_batch(epoch, batch, x, mask)
+                            runs[i].train_on(epoch, ((batch, *gather(batch)) for batch in plans[i][b]))
                         except NonFiniteLossError as exc:
                             outcome[i] = exc
+                started = time.perf_counter()
             for i in alive:
                 if outcome[i] is None:
                     with runs[i].active():
