@@ -19,6 +19,7 @@ import pandas as pd
 
 from extract.backbones.base import Backbone
 from extract.cache import SCHEMA, cache_status
+from extract.determinism import compute_device
 from extract.guards import CacheMismatchError, mismatch_message, settings_differences
 from extract.job import ExtractJob
 from extract.shards import shard_name
@@ -103,7 +104,9 @@ def prepare_partial(partial: Path, meta: dict[str, Any], log: Callable[[str], No
             old = None
         if old == meta:
             return
-        log(f"discarding {partial}: it was made with other settings or another manifest")
+        changed = sorted(k for k in set(meta) | set(old or {}) if (old or {}).get(k) != meta.get(k))
+        what = f" ({', '.join(f'{k}: {(old or {}).get(k)} -> {meta.get(k)}' for k in changed)})" if old else ""
+        log(f"discarding {partial}: it was made with other settings or another manifest{what}")
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     tmp = meta_file.with_suffix(".tmp")
@@ -142,6 +145,7 @@ def partial_meta(job: ExtractJob, work: CorpusPass, m_hash: str) -> dict[str, An
         "shard_size": job.shard_size,
         "batch_size": job.batch_size,
         **{k: str(v) for k, v in work.backbone.attrs().items() if k != "device"},
+        "compute_device": compute_device(work.backbone.device),  # not the index: cuda:0 and cuda:1 may share shards
     }
 
 

@@ -40,6 +40,18 @@ def deterministic_cuda(device: str | torch.device) -> bool:
     return True
 
 
+def compute_device(device: str | torch.device) -> str:
+    """What computed the numbers, beyond the device index: ``cuda: <GPU model>`` on CUDA, ``cpu: <instruction set>``
+    on the CPU (torch's ``get_cpu_capability``, e.g. ``AVX512``): kernels of another GPU model or instruction set sum
+    in another order, so shards of one cache must all come from the same kind."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(dev)}"
+    if dev.type == "cpu":
+        return f"cpu: {torch.backends.cpu.get_cpu_capability()}"
+    return dev.type
+
+
 def determinism_settings(device: str | torch.device) -> dict[str, object]:
     """The settings in effect for work on ``device``, for a cache's ``determinism`` attribute."""
     dev = torch.device(device)

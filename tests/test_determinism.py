@@ -80,3 +80,43 @@ def test_two_cuda_extractions_write_the_same_frames(tmp_path: Path, write_wav) -
         assert a.attrs["determinism"] == b.attrs["determinism"]
         for name in ("pooled/mean", *(f"layers/{k}" for k in a["layers"])):
             np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+
+
+def test_shards_of_another_kind_of_device_are_not_resumed(tmp_path: Path, write_wav, monkeypatch) -> None:  # noqa: ANN001
+    """A cache is computed on one kind of device: shards left by a run on another GPU model or CPU instruction set
+    (their numbers differ in the last bits) are discarded with the change named, never merged with new ones; a
+    resume on the same kind keeps them."""
+    import pandas as pd
+
+    import extract.corpus_pass
+    import extract.pipeline
+    from extract.backbones import load_backbone
+    from extract.determinism import compute_device
+    from extract.pipeline import extract_corpus
+
+    paths = [write_wav(tmp_path / f"c{i}.wav", seconds=0.3, seed=i) for i in range(3)]
+    manifest = pd.DataFrame({"id": [p.stem for p in paths], "path": [str(p) for p in paths],
+                             "label": ["anger", "neutral", "anger"], "speaker": ["s0", "s1", "s2"], "gender": ["f"] * 3})
+    backbone = load_backbone("whisper-tiny.en", weights="random", device="cpu", whisper_input="trim")
+
+    def interrupted(device: str, out: Path) -> None:
+        """Every shard written on ``device``, then the run stops before the merge (as a kill would)."""
+        def killed(*args: object) -> None:
+            raise KeyboardInterrupt
+        monkeypatch.setattr(extract.corpus_pass, "compute_device", lambda _device: device)
+        monkeypatch.setattr(extract.pipeline, "merge_in_child", killed)
+        with pytest.raises(KeyboardInterrupt):
+            extract_corpus(manifest, backbone, out, corpus="c", shard_size=1, log=lambda m: None)
+        monkeypatch.undo()
+
+    here = compute_device("cpu")
+    assert here.startswith("cpu: ") and compute_device(torch.device("cpu")) == here
+    interrupted("cuda: NVIDIA H200", tmp_path / "f")
+    said: list[str] = []
+    summary = extract_corpus(manifest, backbone, tmp_path / "f", corpus="c", shard_size=1, log=said.append)
+    assert summary.n_resumed == 0 and summary.n_done == 3
+    assert any("discarding" in line and f"compute_device: cuda: NVIDIA H200 -> {here}" in line for line in said), said
+    interrupted(here, tmp_path / "g")
+    said.clear()
+    summary = extract_corpus(manifest, backbone, tmp_path / "g", corpus="c", shard_size=1, log=said.append)
+    assert summary.n_resumed == 3 and not any("discarding" in line for line in said), said
