@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 21's measurements, prepared for a GPU machine (two calls, about 13 minutes at most in all). Prepare on your own machine
-# first, from the project root:  ../shared/device/prepare.sh   (fills the ignored .device/: wheels the GPU image
+# Issue 21's measurements for a GPU machine (two calls; step limits add up to about 16 min, expected about 10). Prepare
+# on your own machine first, from the project root:  ../shared/device/prepare.sh   (fills the ignored .device/: wheels the GPU image
 # lacks and the rendered 192-clip demo corpus). Then, on the GPU machine, from the project root with .device
 # carried along, in two calls of under 10 minutes each (a device command may run 600 s at most):
-#   bash benchmarks/gpu_session.sh tests      (about 5 minutes at most)
+#   bash benchmarks/gpu_session.sh tests      (about 9 minutes at most: tests, then training from a held cache)
 #   bash benchmarks/gpu_session.sh measure    (about 8 minutes at most)
 # Every log goes to /tmp/gpu and is packed into $OUT/all.tar after each step (a run cut short returns what it
 # finished). Commit the outputs under benchmarks/results/ with the GPU named (machine.txt names it).
@@ -28,6 +28,9 @@ step tests_device 120 python3 -m pytest -q -p no:cacheprovider -x -rfE tests/tes
   tests/test_determinism.py tests/test_length_buckets.py tests/test_gpu_rates.py tests/test_whisper_batching.py
 step tests_issue21 200 python3 -m pytest -q -p no:cacheprovider -n 8 --timeout 180 -rfE tests/test_benchmarks.py \
   tests/test_pipeline.py::test_killed_extraction_resumes_to_the_same_cache tests/test_parallel_run.py
+# Training from a cache held on the GPU: probe run --all --probes all, 3 seeds, 30 epochs, on a cache of
+# whisper-medium's shape (1000 clips of 1-4 s: about 6 GiB of frames); frames/s and the share waiting for data.
+step gpu_train 200 python3 benchmarks/gpu_train.py --clips 1000 --seconds 1 4 --out $L/gpu_train.txt
 else
 # The goals: whisper-medium pad30 and wav2vec2-large / xls-r-300m length-bucketed, bf16, the loop beside each.
 step gpu_extract 330 python3 benchmarks/gpu_extract.py --corpus-dir $C --clips 192 \

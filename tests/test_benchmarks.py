@@ -72,6 +72,20 @@ def test_probe_throughput_smoke(smoke_corpus: Path, tmp_path: Path) -> None:
     assert "# command:" in out.read_text()
 
 
+def test_gpu_train_on_cpu(tmp_path: Path) -> None:
+    """The GPU training benchmark's code on the CPU: every head trains from its synthetic cache and reports its
+    rate and the share of time it waited for data (no GPU number)."""
+    out = tmp_path / "train.txt"
+    done = _run("gpu_train.py", "--device", "cpu", "--smoke", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = done.stdout
+    assert "10 runs trained, 0 failed" in text and "held in RAM" in text
+    for head in ("linear", "layerwise", "nonlinear", "multilayer", "attention"):
+        unit = "clips" if head in ("linear", "layerwise") else "frames"
+        assert re.search(rf"^{head}\s+2\s+\w+\s+[\d,]+ {unit}/s\s+[\d.]+%", text, re.M), text
+    assert "# command:" in out.read_text()
+
+
 def test_gpu_extract_on_cpu(smoke_corpus: Path) -> None:
     """Without CUDA the script refuses with a clear message; --device cpu runs its code path on the CPU (chosen
     explicitly, so the test is the same on a machine with CUDA) with the loop beside it, and its FLOP formula agrees
