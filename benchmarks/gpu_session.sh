@@ -39,8 +39,9 @@ step gpu_extract 330 python3 benchmarks/gpu_extract.py --corpus-dir $C --clips 1
 # Where the time of a batch goes on the GPU (CPU launch time and CUDA time per operator).
 step profile 60 python3 benchmarks/extract_profile.py --model whisper-medium --device cuda --precision bf16 \
   --clips 64 --batch-size 32 --repeats 2 --out $L/extract_profile.txt
-# probe plan timed on this GPU (extraction time of the demo corpus from rates measured here).
+# probe plan timed on this GPU: extraction and training (every head, 3 seeds) of the demo corpus from rates
+# measured here; the paper grid needs the nine corpora's files, which the GPU machine does not have.
 step plan 90 probe plan --model whisper-medium,wav2vec2-large,xls-r-300m --corpus synthetic --data-root $D/data \
-  --device cuda --precision bf16 --batch-size 32 --time-clips 64
+  --device cuda --precision bf16 --batch-size 32 --time-clips 64 --probes all --seeds 3
 fi
 echo "== done $(date +%T)"; pack
