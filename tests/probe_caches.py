@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from extract.cache import write_cache_from_states
+from extract.cache import FeatureCache, write_cache_from_states
 
 FOUR = ("anger", "happiness", "neutral", "sadness")
 
@@ -59,6 +59,16 @@ def make_cache(
     path.parent.mkdir(parents=True, exist_ok=True)
     write_cache_from_states(path, {**base, **(attrs or {})}, pd.DataFrame(rows), states)
     return path
+
+
+def parts_and_labels(cache: FeatureCache) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A fixed split of a :func:`make_cache` cache (speaker spk06 validates, spk07 tests, the rest trains) and
+    every row's class index (labels sorted)."""
+    speakers = cache.utterances["speaker"].to_numpy()
+    part = np.where(speakers == "spk06", "val", np.where(speakers == "spk07", "test", "train"))
+    classes = sorted(cache.utterances["label"].unique())
+    labels = cache.utterances["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+    return {p: np.flatnonzero(part == p) for p in ("train", "val", "test")}, labels
 
 
 @pytest.fixture

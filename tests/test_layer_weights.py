@@ -20,7 +20,7 @@ from probe.train.optim import (
 from probe.data.feeds import PooledFeed
 from probe.train.fit import fit_probe
 from probe.train.presets import make_config
-from tests.probe_caches import make_cache, one_thread  # noqa: F401
+from tests.probe_caches import make_cache, one_thread, parts_and_labels  # noqa: F401
 
 PAPER = make_config("paper", device="cpu")
 
@@ -36,14 +36,6 @@ def cache_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       per_label=3, planted=(1,), speaker_shift=0.3)
 
 
-def _parts(cache: FeatureCache) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    speakers = cache.utterances["speaker"].to_numpy()
-    part = np.where(speakers == "spk06", "val", np.where(speakers == "spk07", "test", "train"))
-    classes = sorted(cache.utterances["label"].unique())
-    labels = cache.utterances["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-    return {p: np.flatnonzero(part == p) for p in ("train", "val", "test")}, labels
-
-
 @pytest.mark.parametrize("config", [replace(PAPER, epochs=12, plateau_patience=1),
                                     replace(make_config("standardized", device="cpu"), epochs=6)],
                          ids=["paper-plateau", "standardized"])
@@ -51,7 +43,7 @@ def test_layerwise_curve_equals_the_linear_probe_on_each_state_alone(cache_file:
     """Bit for bit: same logits, same best epoch, same learning-rate schedule per state (patience 1 makes every
     state's plateau scheduler fire at its own epochs)."""
     with FeatureCache(cache_file) as cache:
-        parts, labels = _parts(cache)
+        parts, labels = parts_and_labels(cache)
         pooled = CacheData(cache).pooled()
         n = cache.n_states
     curve = fit_probe("layerwise", PooledFeed(pooled), labels, parts, 4, config, 3)

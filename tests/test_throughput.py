@@ -19,7 +19,7 @@ from probe.data.cache_data import CacheData
 from probe.data.feeds import PooledFeed
 from probe.train.fit import fit_probe
 from probe.train.presets import make_config
-from tests.probe_caches import make_cache
+from tests.probe_caches import make_cache, parts_and_labels
 
 CONFIG = make_config("paper", device="cpu", epochs=3, batch_size=5)
 
@@ -30,18 +30,10 @@ def cache_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       per_label=3)
 
 
-def _parts(cache: FeatureCache) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    speakers = cache.utterances["speaker"].to_numpy()
-    part = np.where(speakers == "spk06", "val", np.where(speakers == "spk07", "test", "train"))
-    classes = sorted(cache.utterances["label"].unique())
-    labels = cache.utterances["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-    return {p: np.flatnonzero(part == p) for p in ("train", "val", "test")}, labels
-
-
 @pytest.mark.parametrize("probe", ["linear", "nonlinear", "multilayer"])
 def test_the_meter_counts_every_training_step_clip_and_valid_frame(cache_file: Path, probe: str) -> None:
     with FeatureCache(cache_file) as cache:
-        parts, labels = _parts(cache)
+        parts, labels = parts_and_labels(cache)
         data = CacheData(cache)
         feed = PooledFeed(data.pooled()[:, -1]) if probe == "linear" else data.frames(probe == "multilayer")
         meter = fit_probe(probe, feed, labels, parts, 4, CONFIG, seed=0).throughput
@@ -78,7 +70,7 @@ def test_time_spent_waiting_for_batches_is_the_data_share(cache_file: Path) -> N
     """A known answer: batches that each take 50 ms to arrive, on a head whose step takes well under a
     millisecond, leave the loop waiting most of its time, and the waits add up to the sleeps."""
     with FeatureCache(cache_file) as cache:
-        parts, labels = _parts(cache)
+        parts, labels = parts_and_labels(cache)
         fast = PooledFeed(CacheData(cache).pooled()[:, -1])
     quick = fit_probe("linear", fast, labels, parts, 4, CONFIG, seed=0).throughput
     slow = fit_probe("linear", _SlowFeed(fast, 0.05), labels, parts, 4, CONFIG, seed=0)

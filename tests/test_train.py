@@ -18,7 +18,7 @@ from probe.train.config import TrainConfig
 from probe.train.fit import fit_probe
 from probe.train.heads import PROBES
 from probe.train.metrics import classification_metrics
-from tests.probe_caches import make_cache, one_thread  # noqa: F401
+from tests.probe_caches import make_cache, one_thread, parts_and_labels  # noqa: F401
 
 CONFIG = TrainConfig(epochs=4, batch_size=16, device="cpu")
 
@@ -38,15 +38,6 @@ def cache_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cache(cache_file: Path) -> FeatureCache:
     with FeatureCache(cache_file) as handle:
         yield handle
-
-
-def parts_and_labels(cache: FeatureCache) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    speakers = cache.utterances["speaker"].to_numpy()
-    part = np.where(np.isin(speakers, ["spk06"]), "val", np.where(np.isin(speakers, ["spk07"]), "test", "train"))
-    parts = {p: np.flatnonzero(part == p) for p in ("train", "val", "test")}
-    classes = sorted(cache.utterances["label"].unique())
-    labels = cache.utterances["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-    return parts, labels
 
 
 def feed_for(data: CacheData, probe: str):  # noqa: ANN201 - a Feed
