@@ -17,7 +17,7 @@ export PYTHONPATH=/tmp/site:$R
 mkdir -p /tmp/bin; printf '#!/bin/bash\nexec python3 -c "import sys; sys.argv[0]=\\"probe\\"; from probe.cli import main; main()" "$@"\n' >/tmp/bin/probe
 chmod +x /tmp/bin/probe; export PATH=/tmp/bin:$PATH
 cd "$R"; C=$D/data/synthetic
-{ nvidia-smi; python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; git log --oneline -1 2>/dev/null; } >$L/machine.txt 2>&1
+{ nvidia-smi; python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0)); print(torch.__config__.show())"; lscpu | head -25; git log --oneline -1 2>/dev/null; } >$L/machine.txt 2>&1
 WHAT=${1:-tests}
 step() { local name=$1 limit=$2; shift 2; echo "== $name ($(date +%T), limit ${limit}s)"; timeout "$limit" "$@" >$L/$name.log 2>&1; echo "rc=$?" | tee -a $L/$name.log; tail -15 $L/$name.log; pack; }
 
@@ -30,7 +30,13 @@ step tests_issue21 200 python3 -m pytest -q -p no:cacheprovider -n 8 --timeout 1
   tests/test_pipeline.py::test_killed_extraction_resumes_to_the_same_cache tests/test_parallel_run.py
 # Training from a cache held on the GPU: probe run --all --probes all, 3 seeds, 30 epochs, on a cache of
 # whisper-medium's shape (1000 clips of 1-4 s: about 6 GiB of frames); frames/s and the share waiting for data.
-step gpu_train 200 python3 benchmarks/gpu_train.py --clips 1000 --seconds 1 4 --out $L/gpu_train.txt
+step gpu_train 150 python3 benchmarks/gpu_train.py --clips 1000 --seconds 1 4 --out $L/gpu_train.txt
+# A guess to check, not a fix: the CPU-only tests that failed there (batched = one at a time within 1e-4, a resumed
+# cache bit-identical) pass on this project's AMD VM; torch's CPU BLAS is MKL, whose results may depend on memory
+# alignment and kernel choice on Intel CPUs unless its conditional numerical reproducibility is on. The same
+# tests under MKL_CBWR tell whether that is the cause (machine.txt names the CPU and torch's BLAS).
+step tests_cbwr 80 env MKL_CBWR=AUTO,STRICT python3 -m pytest -q -p no:cacheprovider -n 4 -rfE \
+  tests/test_whisper_batching.py tests/test_pipeline.py::test_killed_extraction_resumes_to_the_same_cache
 else
 # The goals: whisper-medium pad30 and wav2vec2-large / xls-r-300m length-bucketed, bf16, the loop beside each.
 step gpu_extract 330 python3 benchmarks/gpu_extract.py --corpus-dir $C --clips 192 \
