@@ -11,16 +11,17 @@ import numpy as np
 import torch
 
 from extract.backbones.base import Backbone
+from probe.report.reference import load_reference
+from probe.run import train_plan
 
 MEL_FRAMES, ENC_FRAMES = 3000, 1500
 WINDOW_SECONDS = 30.0
-PAPER_BACKBONES: tuple[str, ...] = ("wav2vec2-base", "wav2vec2-large", "xls-r-300m", "whisper-small.en",
-                                    "whisper-small", "whisper-medium")
-"""The backbones of the paper's Table 3 (``shared/reference/dasaro2024_table3.csv``; its other column is the AST
-baseline, trained from scratch, nothing to extract). Each measured in the run gets its rate; the others are named
-as not measured."""
-PAPER_PROBES = 3  # Linear, Non-Linear, Multi-Layer
-PAPER_SEEDS = 3
+PAPER_BACKBONES: tuple[str, ...] = tuple(load_reference("paper").by_corpus.columns)
+"""The backbones of the paper's Table 3 (``probe/reference/dasaro2024_table3.csv``; its other column is the AST
+baseline, trained from scratch, nothing to extract), as ``probe plan --paper`` reads them. Each measured in the run
+gets its rate; the others are named as not measured."""
+PAPER_PROBES = len(train_plan.PAPER_PROBES.split(","))  # Linear, Non-Linear, Multi-Layer (probe plan --paper's)
+PAPER_SEEDS = int(train_plan.PAPER_SEEDS)
 
 
 def encoder_flops(n_mels: int, dim: int, layers: int) -> float:
