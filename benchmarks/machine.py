@@ -87,7 +87,7 @@ def demo_manifest(corpus_dir: Path | None, scratch: Path, clips: int, **render: 
 
     folder = corpus_dir or scratch / "synthetic"
     if not (folder / "manifest.csv").is_file():
-        render_corpus(folder, progress=False, **render)
+        render_corpus(folder, **render)
     return load("synthetic", folder).iloc[:clips].reset_index(drop=True)
 
 

@@ -136,8 +136,8 @@ def render_corpus(
     takes: int = DEFAULT_TAKES,
     emotions: Sequence[str] = FOUR_CLASS,
     seed: int = 0,
-    progress: bool = True,
     force: bool = False,
+    on_start: Callable[[int], None] | None = None,
     on_clip: Callable[[Clip, bool], None] | None = None,
 ) -> pd.DataFrame:
     """Render the synthetic corpus under ``out`` and return its manifest (columns :data:`MANIFEST_FIELDS`).
@@ -145,7 +145,8 @@ def render_corpus(
     Resumable: when ``out/corpus.json`` holds the same parameters, clips already on disk are kept (unreadable ones
     are rendered again). Different
     parameters raise :class:`SynthError` unless ``force``, which re-renders everything and removes clips that are
-    not part of the new corpus. ``progress`` shows a tqdm bar; ``on_clip(clip, rendered)`` is called after each clip.
+    not part of the new corpus. ``on_start(n)`` is called once with the number of clips, ``on_clip(clip, rendered)``
+    after each clip (the commands draw their progress bar from them; the engine prints nothing).
     """
     import pandas as pd
 
@@ -200,39 +201,30 @@ def render_corpus(
     _write_atomic_bytes(meta_path, (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     rows = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(clips), desc="synth", unit="clip")
-    try:
-        for clip in clips:
-            path = out / clip.relpath
-            seconds = _existing_seconds(path) if resume else None
-            rendered = seconds is None
-            if seconds is None:
-                audio = render_clip(clip, seed)
-                _write_wav_atomic(path, audio)
-                seconds = audio.size / SAMPLE_RATE
-            rows.append(
-                {
-                    "id": clip.relpath[: -len(".wav")],
-                    "path": clip.relpath,
-                    "label": clip.emotion,
-                    "speaker": clip.speaker,
-                    "gender": clip.gender,
-                    "language": clip.language,
-                    "text": clip.text,
-                    "seconds": round(seconds, 4),
-                }
-            )
-            if bar is not None:
-                bar.update(1)
-            if on_clip is not None:
-                on_clip(clip, rendered)
-    finally:
-        if bar is not None:
-            bar.close()
+    if on_start is not None:
+        on_start(len(clips))
+    for clip in clips:
+        path = out / clip.relpath
+        seconds = _existing_seconds(path) if resume else None
+        rendered = seconds is None
+        if seconds is None:
+            audio = render_clip(clip, seed)
+            _write_wav_atomic(path, audio)
+            seconds = audio.size / SAMPLE_RATE
+        rows.append(
+            {
+                "id": clip.relpath[: -len(".wav")],
+                "path": clip.relpath,
+                "label": clip.emotion,
+                "speaker": clip.speaker,
+                "gender": clip.gender,
+                "language": clip.language,
+                "text": clip.text,
+                "seconds": round(seconds, 4),
+            }
+        )
+        if on_clip is not None:
+            on_clip(clip, rendered)
 
     frame = pd.DataFrame(rows, columns=list(MANIFEST_FIELDS))
     frame = frame.sort_values("id", kind="stable").reset_index(drop=True)

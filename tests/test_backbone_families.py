@@ -158,8 +158,7 @@ def test_family_caches_train_with_probe_run(tmp_path: Path) -> None:
     from probe.results.records import read_record
 
     root = tmp_path / "synthetic"
-    render_corpus(root, languages="en,it", speakers_per_language=3, sentences_per_language=1, takes=1,
-                  progress=False)
+    render_corpus(root, languages="en,it", speakers_per_language=3, sentences_per_language=1, takes=1)
     manifest = corpora.scan("synthetic", root).to_frame()  # what `probe extract` reads: the corpus loader
     assert len(manifest) == 24
     features = tmp_path / "features"

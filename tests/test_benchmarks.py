@@ -26,8 +26,7 @@ def smoke_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from extract.synth import render_corpus
 
     folder = tmp_path_factory.mktemp("bench") / "synthetic"
-    render_corpus(folder, languages="en,de,it", speakers_per_language=2, sentences_per_language=1, takes=1,
-                  progress=False)
+    render_corpus(folder, languages="en,de,it", speakers_per_language=2, sentences_per_language=1, takes=1)
     return folder
 
 

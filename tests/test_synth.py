@@ -26,7 +26,7 @@ SMALL = {"languages": ("it", "el", "fa"), "speakers_per_language": 2, "sentences
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """A small corpus: 3 languages x 2 speakers x 2 sentences x 4 emotions = 48 clips."""
     root = tmp_path_factory.mktemp("synthetic")
-    return root, S.render_corpus(root, **SMALL, seed=7, progress=False)
+    return root, S.render_corpus(root, **SMALL, seed=7)
 
 
 def _wavs(root: Path) -> list[Path]:
@@ -80,19 +80,17 @@ def test_clips_are_16k_mono_speech(corpus: tuple[Path, pd.DataFrame]) -> None:
 
 def test_same_arguments_give_identical_files(corpus: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     root, _ = corpus
-    S.render_corpus(tmp_path / "again", **SMALL, seed=7, progress=False)
+    S.render_corpus(tmp_path / "again", **SMALL, seed=7)
     first, second = _wavs(root), _wavs(tmp_path / "again")
     assert [p.relative_to(root) for p in first] == [p.relative_to(tmp_path / "again") for p in second]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second))
     assert (root / "manifest.csv").read_bytes() == (tmp_path / "again" / "manifest.csv").read_bytes()
     # a clip depends only on the seed and its own key, not on the other clips rendered with it
-    S.render_corpus(tmp_path / "el", languages="el", speakers_per_language=1, sentences_per_language=1, seed=7,
-                    progress=False)
+    S.render_corpus(tmp_path / "el", languages="el", speakers_per_language=1, sentences_per_language=1, seed=7)
     for path in _wavs(tmp_path / "el"):
         assert path.read_bytes() == (root / path.relative_to(tmp_path / "el")).read_bytes()
     # another seed gives other audio
-    S.render_corpus(tmp_path / "seed8", languages="el", speakers_per_language=1, sentences_per_language=1, seed=8,
-                    progress=False)
+    S.render_corpus(tmp_path / "seed8", languages="el", speakers_per_language=1, sentences_per_language=1, seed=8)
     other = _wavs(tmp_path / "seed8")[0]
     assert other.read_bytes() != (root / other.relative_to(tmp_path / "seed8")).read_bytes()
 
@@ -144,9 +142,11 @@ def test_loader_skips_foreign_files(tmp_path: Path, write_wav) -> None:
 
 
 def test_resume_and_force(tmp_path: Path) -> None:
-    args = {"languages": "de", "speakers_per_language": 1, "sentences_per_language": 2, "progress": False}
+    args = {"languages": "de", "speakers_per_language": 1, "sentences_per_language": 2}
     out = tmp_path / "c"
-    S.render_corpus(out, **args)
+    planned, rendered = [], []
+    S.render_corpus(out, on_start=planned.append, on_clip=lambda clip, new: rendered.append(new), **args)
+    assert planned == [len(rendered)] and all(rendered) and len(rendered) == len(_wavs(out))  # what a bar draws
     files = _wavs(out)
     original = {p: p.read_bytes() for p in files}
     files[0].unlink()

@@ -78,10 +78,10 @@ def synthesise(run: DemoRun) -> None:
     """Render the synthetic corpus (eSpeak NG) under ``<data-root>/synthetic``."""
     from extract.corpora.locate import corpus_roots
     from extract.espeak import SynthError
-    from extract.synth import render_corpus
+    from probe.commands.synth import render_with_bar
 
     try:
-        render_corpus(run.data_root / "synthetic", sentences_per_language=run.sentences)
+        render_with_bar(run.data_root / "synthetic", console, sentences_per_language=run.sentences)
     except SynthError as exc:
         console.print(f"[red]{exc}[/]\n(the demo renders {run.sentences} sentences per language: pass the "
                       f"--sentences the folder was rendered with, or another --data-root)")

@@ -32,11 +32,11 @@ def _resolve_roots(corpora: list[str], data_root: Path | None, config: Path | No
         raise typer.BadParameter(str(exc), param_hint="--config / --data-root") from None
     if "synthetic" in corpora and "synthetic" not in found:
         from extract.corpora.locate import resolve_data_root
-        from extract.synth import render_corpus
+        from probe.commands.synth import render_with_bar
 
         root = resolve_data_root(data_root) / "synthetic"
         console.print(f"[bold]synthetic corpus not found: rendering it with eSpeak NG into {root}[/]")
-        render_corpus(root)
+        render_with_bar(root, console)
         found["synthetic"] = root
     missing = [c for c in corpora if c not in found]
     if missing:

@@ -4,11 +4,11 @@ stderr (a cluster task logs with :class:`extract.engine.LogListener`)."""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
     from extract.backbones import Backbone
@@ -29,10 +29,12 @@ def print_files(word: str, rows: Rows) -> None:
 
 
 class ConsoleListener:
-    """Progress bars (tqdm) and summaries (rich) on stderr, as ``probe extract`` prints them."""
+    """A progress bar per corpus (clips, audio hours, elapsed time and time left) and summaries, on stderr, as
+    ``probe extract`` prints them; log lines print above the bar."""
 
     def __init__(self) -> None:
-        self._bar: Any = None
+        self._bar: Progress | None = None
+        self._task: Any = None
         self._hours = 0.0
 
     def model_ready(self, backbone: Backbone) -> None:
@@ -45,24 +47,24 @@ class ConsoleListener:
             print_files("skipped", files)
 
     def corpus_started(self, corpus: str, model: str, clips: int) -> None:
-        from tqdm import tqdm
-
         self._hours = 0.0
-        self._bar = tqdm(total=clips, unit="clip", desc=f"{corpus} × {model}", dynamic_ncols=True)
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[audio]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                             console=console)
+        self._task = self._bar.add_task(escape(f"{corpus} × {model}"), total=clips, audio="0.00 h audio")
+        self._bar.start()
 
     def progress(self, clips: int, seconds: float) -> None:
         self._hours += seconds / 3600
-        self._bar.set_postfix_str(f"{self._hours:.2f} h audio", refresh=False)
-        self._bar.update(clips)
+        if self._bar is not None:
+            self._bar.update(self._task, advance=clips, audio=f"{self._hours:.2f} h audio")
 
     def log(self, message: str) -> None:
-        from tqdm import tqdm
-
-        tqdm.write(message, file=sys.stderr)
+        console.print(message, markup=False, highlight=False)
 
     def corpus_stopped(self, corpus: str) -> None:
         if self._bar is not None:
-            self._bar.close()
+            self._bar.stop()
             self._bar = None
 
     def corpus_done(self, corpus: str, summary: ExtractSummary, left_out: int) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from extract import synth_profiles as profiles
@@ -14,6 +16,21 @@ from extract.espeak import SynthError
 from extract.synth import render_corpus
 from extract.synth_clips import parse_languages
 from probe.commands.errors import fail, require_folder
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def render_with_bar(out: Path, console: Console, *, quiet: bool = False, **options: Any) -> pd.DataFrame:
+    """:func:`extract.synth.render_corpus` (``options`` are its own) with a progress bar on ``console``: clips done,
+    elapsed time and time left; no bar when ``quiet``."""
+    if quiet:
+        return render_corpus(out, **options)
+    with Progress(TextColumn("synth {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(str(out), total=None)
+        return render_corpus(out, on_start=lambda n: bar.update(task, total=n),
+                             on_clip=lambda clip, rendered: bar.advance(task), **options)
 
 
 def _languages(value: str) -> tuple[str, ...]:
@@ -75,15 +92,16 @@ def register(app: typer.Typer) -> None:
         require_folder(out, "--out", "the synthetic corpus")
         started = time.perf_counter()
         try:
-            frame = render_corpus(
+            frame = render_with_bar(
                 out,
+                console,
                 languages=langs,
                 speakers_per_language=speakers,
                 sentences_per_language=sentences,
                 takes=takes,
                 seed=seed,
                 force=force,
-                progress=not quiet,
+                quiet=quiet,
             )
         except (SynthError, ValueError) as exc:
             fail(str(exc), 1)
