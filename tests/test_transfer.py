@@ -161,6 +161,7 @@ def test_language_groups_of_one_cache_and_report(tmp_path: Path, one_thread: Non
                                       "linear", "--seeds", "1", "--epochs", "8"])
     assert result.exit_code == 0, result.output
     assert "9 transfer record(s) planned: 9 to train" in result.output
+    assert "pooled heads (9 run(s)):" in result.output and "waiting for data" in result.output  # the meter's line
     report = write_transfer(tmp_path / "r", tmp_path / "out", formats=("png",))
     csv = next(p for p in report.tables if p.name.startswith("matrix_") and p.suffix == ".csv")
     assert csv.name.startswith("matrix_whisper-tiny.en_linear_paper-")  # a model name's dot is kept
