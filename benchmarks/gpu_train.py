@@ -31,7 +31,7 @@ from extract.cache_write import write_cache_columns
 from probe.data.cache_data import gpu_budget
 from probe.run.runner import run_all
 from probe.run.selection import RunSelection
-from probe.run.spec import RunJob
+from probe.run.spec import RunJob, training_rate
 from probe.train.presets import make_config
 
 LABELS = ("anger", "happiness", "neutral", "sadness")
@@ -123,11 +123,8 @@ def main() -> int:
         report(f"{'head':11s}{'runs':>5s}{'held':>8s}{'rate in training':>24s}{'waiting for data':>18s}"
                f"{'s per run':>11s}")
         for probe, meters in per_probe.items():
-            seconds = sum(m["train_seconds"] for m in meters)
-            frames_level = meters[0]["train_frames"] is not None
-            count = sum(m["train_frames"] if frames_level else m["train_clips"] for m in meters)
-            rate = f"{count / seconds:,.0f} {'frames' if frames_level else 'clips'}/s"
-            share = sum(m["data_seconds"] for m in meters) / seconds
+            per_s, unit, share = training_rate(meters)
+            rate = f"{per_s:,.0f} {unit}/s"
             run_s = sum(m["duration_s"] for m in meters) / len(meters)
             report(f"{probe:11s}{len(meters):5d}{meters[0]['data']:>8s}{rate:>24s}{share:>17.1%} {run_s:10.1f}")
         for line in summary.throughput_lines():

@@ -104,8 +104,11 @@ def prepare_partial(partial: Path, meta: dict[str, Any], log: Callable[[str], No
             old = None
         if old == meta:
             return
-        changed = sorted(k for k in set(meta) | set(old or {}) if (old or {}).get(k) != meta.get(k))
-        what = f" ({', '.join(f'{k}: {(old or {}).get(k)} -> {meta.get(k)}' for k in changed)})" if old else ""
+        what = ""
+        if isinstance(old, dict):
+            changed = (f"{k}: {old.get(k)} -> {meta.get(k)}" for k in sorted(set(meta) | set(old))
+                       if old.get(k) != meta.get(k))
+            what = f" ({', '.join(changed)})"
         log(f"discarding {partial}: it was made with other settings or another manifest{what}")
         shutil.rmtree(partial)
     partial.mkdir(parents=True)

@@ -73,6 +73,16 @@ class CacheIssue:
     reason: str
 
 
+def training_rate(meters: Sequence[dict[str, Any]]) -> tuple[float, str, float]:
+    """Over runs' ``throughput`` (:meth:`probe.train.loop.TrainMeter.summary`) of one kind of head, all frame-level
+    or all pooled: units per second of training, the unit (``frames`` or ``clips``) and the share of the training
+    time spent waiting for data. The seconds must add up to more than 0."""
+    frame_level = meters[0]["train_frames"] is not None
+    seconds = sum(m["train_seconds"] for m in meters)
+    count = sum(m["train_frames"] if frame_level else m["train_clips"] for m in meters)
+    return count / seconds, "frames" if frame_level else "clips", sum(m["data_seconds"] for m in meters) / seconds
+
+
 @dataclass
 class RunSummary:
     """Everything one :func:`probe.run.runner.run_all` or :func:`probe.run.transfer_run.run_transfer` did (transfer
@@ -94,15 +104,13 @@ class RunSummary:
         ``throughput``; validation excluded). Empty when nothing trained."""
         meters = [o.throughput for o in self.outcomes if o.status == "trained" and o.throughput]
         lines = []
-        for frame_level, unit in ((True, "frames"), (False, "clips")):
+        for frame_level in (True, False):
             chosen = [m for m in meters if (m["train_frames"] is not None) == frame_level]
-            seconds = sum(m["train_seconds"] for m in chosen)
-            if not chosen or seconds <= 0:
+            if not chosen or sum(m["train_seconds"] for m in chosen) <= 0:
                 continue
-            count = sum(m["train_frames"] if frame_level else m["train_clips"] for m in chosen)
-            waiting = sum(m["data_seconds"] for m in chosen) / seconds
+            rate, unit, waiting = training_rate(chosen)
             lines.append(f"{'frame-level' if frame_level else 'pooled'} heads ({len(chosen)} run(s)): "
-                         f"{count / seconds:,.0f} {unit}/s in training, {waiting:.0%} of it waiting for data")
+                         f"{rate:,.0f} {unit}/s in training, {waiting:.0%} of it waiting for data")
         return lines
 
     @property

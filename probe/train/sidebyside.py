@@ -60,8 +60,9 @@ def fit_side_by_side(
             started = time.perf_counter()
             for b, gather in enumerate(feed.block_pass(partition, wanted)):
                 training = [i for i in alive if outcome[i] is None]
+                read = time.perf_counter() - started
                 for i in training:  # one read of the block for every seed: each waited its share of it
-                    runs[i].meter.waited((time.perf_counter() - started) / max(len(training), 1))
+                    runs[i].meter.waited(read / len(training))
                 for i in training:
                     with runs[i].active():
                         try:
